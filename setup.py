@@ -1,0 +1,46 @@
+"""Install mmsamantics (``pip install -e .``).
+
+The heavy stack (torch, mmcv with ops, mmdet, ...) is installed by ``tools/setup_env.sh``;
+``install_requires`` lists the runtime needs so a plain ``pip install`` in a prepared
+environment resolves nothing surprising.
+"""
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+
+def read_version() -> str:
+    ns: dict = {}
+    with open(osp.join(osp.dirname(__file__), 'mmsamantics', 'version.py')) as f:
+        exec(compile(f.read(), 'version.py', 'exec'), ns)
+    return ns['__version__']
+
+
+def parse_requirements(path: str) -> list:
+    reqs = []
+    with open(osp.join(osp.dirname(__file__), path)) as f:
+        for line in f:
+            line = line.split('#')[0].strip()
+            if line and not line.startswith('-'):
+                reqs.append(line)
+    return reqs
+
+
+setup(
+    name='mmsamantics',
+    version=read_version(),
+    description='In-context semantics for Segment Anything: an MMDetection 3.x plugin',
+    long_description=open('README.md').read() if osp.exists('README.md') else '',
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    packages=find_packages(exclude=('configs', 'tools', 'tests', 'demo')),
+    include_package_data=True,
+    python_requires='>=3.9',
+    install_requires=parse_requirements('requirements/runtime.txt'),
+    extras_require={
+        'mim': parse_requirements('requirements/mminstall.txt'),
+        'tests': parse_requirements('requirements/tests.txt'),
+        'optional': parse_requirements('requirements/optional.txt'),
+    },
+    zip_safe=False,
+)
