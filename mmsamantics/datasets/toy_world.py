@@ -1,0 +1,211 @@
+"""Synthetic "toy world": a deterministic COCO-format in-context dataset (SPEC §7).
+
+No real dataset can be downloaded on the build machines, so tests, the demo and the
+benchmarks run on images of coloured shapes. A class is ``"<colour> <shape>"``; a few
+colour/shape combinations are held out as NOVEL classes (COCO-NOVEL style) while their
+colour and their shape both appear in BASE classes, so a model has to compose them.
+
+Layout written by :func:`make_toy_world`::
+
+    out_dir/
+      train/000000.png ...        val/000000.png ...
+      annotations/instances_train.json   instances_val.json
+      annotations/splits.json            {"base": [...names], "novel": [...names]}
+
+Each image is H x W (random in ``img_size_range``) with 2-6 instances; later shapes may
+occlude earlier ones a little, and the stored polygons/boxes/areas are those of the
+*visible* part, as in COCO.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+SHAPES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star')
+COLOURS: Dict[str, Tuple[int, int, int]] = {  # RGB centres of each colour family
+    'red': (215, 45, 45),
+    'green': (45, 175, 70),
+    'blue': (50, 85, 215),
+}
+NOVEL: Tuple[str, ...] = ('red star', 'green triangle', 'blue square')
+
+
+def toy_classes() -> List[str]:
+    """All class names, in category-id order (id = index + 1)."""
+    return [f'{c} {s}' for c in COLOURS for s in SHAPES]
+
+
+def toy_splits() -> Dict[str, List[str]]:
+    """BASE / NOVEL class names of the toy world."""
+    classes = toy_classes()
+    return dict(base=[c for c in classes if c not in NOVEL], novel=list(NOVEL))
+
+
+def _shape_polygon(shape: str, cx: float, cy: float, r: float,
+                   angle: float) -> np.ndarray:
+    """Vertices (N, 2) of a shape of circumradius ``r`` centred at (cx, cy)."""
+    if shape == 'circle':
+        t = np.linspace(0, 2 * np.pi, 32, endpoint=False)
+        radii = np.full_like(t, r)
+    elif shape == 'square':
+        t = np.arange(4) * np.pi / 2 + np.pi / 4
+        radii = np.full_like(t, r)
+    elif shape == 'triangle':
+        t = np.arange(3) * 2 * np.pi / 3 - np.pi / 2
+        radii = np.full_like(t, r)
+    elif shape == 'star':
+        t = np.arange(10) * np.pi / 5 - np.pi / 2
+        radii = np.where(np.arange(10) % 2 == 0, r, 0.45 * r)
+    else:
+        raise ValueError(f'unknown toy shape {shape!r}; known: {SHAPES}')
+    t = t + angle
+    return np.stack([cx + radii * np.cos(t), cy + radii * np.sin(t)], axis=1)
+
+
+def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A low-saturation gradient with noise, so shapes are never on a flat colour."""
+    c0 = rng.uniform(90, 170, size=3)
+    c1 = c0 + rng.uniform(-40, 40, size=3)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(d) * xx / w + np.sin(d) * yy / h)
+    ramp = (ramp - ramp.min()) / max(np.ptp(ramp), 1e-6)
+    img = c0[None, None] * (1 - ramp[..., None]) + c1[None, None] * ramp[..., None]
+    img += rng.normal(0, 6, size=(h, w, 3))
+    return img
+
+
+def _mask_to_polygons(mask: np.ndarray) -> List[List[float]]:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    polys = []
+    for c in contours:
+        if len(c) >= 3:
+            polys.append(c.reshape(-1).astype(float).tolist())
+    return polys
+
+
+def render_image(rng: np.random.Generator, h: int, w: int,
+                 num_instances: int, size_range: Tuple[int, int]
+                 ) -> Tuple[np.ndarray, List[dict]]:
+    """Render one image and the visible annotation of each instance.
+
+    Returns:
+        (img, anns): ``img`` is an (H, W, 3) uint8 RGB array; each ann has ``label``
+        (index into :func:`toy_classes`), ``mask`` (H, W) bool of the visible part.
+    """
+    classes = toy_classes()
+    img = _background(rng, h, w)
+    full_masks: List[np.ndarray] = []
+    labels: List[int] = []
+    tries = 0
+    while len(full_masks) < num_instances and tries < num_instances * 20:
+        tries += 1
+        label = int(rng.integers(len(classes)))
+        colour, shape = classes[label].split(' ')
+        r = rng.uniform(*size_range) / 2
+        cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
+        poly = _shape_polygon(shape, cx, cy, r, rng.uniform(0, 2 * np.pi))
+        mask = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+        mask = mask.astype(bool)
+        # Limit occlusion: each earlier instance must keep >= 70% of its area visible.
+        ok = all((m & ~mask).sum() >= 0.7 * m.sum() for m in full_masks)
+        if not ok or mask.sum() < 64:
+            continue
+        rgb = np.clip(np.array(COLOURS[colour]) + rng.normal(0, 12, size=3), 0, 255)
+        shade = 1 + rng.normal(0, 0.04, size=(h, w, 1))  # texture inside the shape
+        img = np.where(mask[..., None], rgb[None, None] * shade, img)
+        full_masks.append(mask)
+        labels.append(label)
+    anns = []
+    for i, (m, label) in enumerate(zip(full_masks, labels)):
+        visible = m.copy()
+        for later in full_masks[i + 1:]:
+            visible &= ~later
+        anns.append(dict(label=label, mask=visible))
+    return np.clip(img, 0, 255).astype(np.uint8), anns
+
+
+def _write_split(out_dir: str, split: str, num_images: int, seed: int,
+                 img_size_range: Tuple[int, int],
+                 instances_range: Tuple[int, int],
+                 size_range: Tuple[int, int]) -> str:
+    rng = np.random.default_rng([seed, 0 if split == 'train' else 1])
+    img_dir = osp.join(out_dir, split)
+    os.makedirs(img_dir, exist_ok=True)
+    classes = toy_classes()
+    splits = toy_splits()
+    images, annotations = [], []
+    ann_id = 1
+    for i in range(num_images):
+        h, w = (int(v) for v in rng.integers(img_size_range[0], img_size_range[1] + 1, size=2))
+        n = int(rng.integers(instances_range[0], instances_range[1] + 1))
+        img, anns = render_image(rng, h, w, n, size_range)
+        file_name = f'{i:06d}.png'
+        cv2.imwrite(osp.join(img_dir, file_name), img[..., ::-1])
+        img_id = i + 1
+        images.append(dict(id=img_id, file_name=file_name, height=h, width=w))
+        for a in anns:
+            m = a['mask']
+            polys = _mask_to_polygons(m)
+            if not polys:
+                continue
+            ys, xs = np.nonzero(m)
+            x0, y0 = float(xs.min()), float(ys.min())
+            annotations.append(dict(
+                id=ann_id, image_id=img_id, category_id=a['label'] + 1,
+                segmentation=polys, area=float(m.sum()),
+                bbox=[x0, y0, float(xs.max()) + 1 - x0, float(ys.max()) + 1 - y0],
+                iscrowd=0))
+            ann_id += 1
+    categories = [
+        dict(id=k + 1, name=name, supercategory=name.split(' ')[1],
+             split='novel' if name in splits['novel'] else 'base')
+        for k, name in enumerate(classes)
+    ]
+    coco = dict(info=dict(description=f'mmsamantics toy world ({split}, seed {seed})'),
+                images=images, annotations=annotations, categories=categories)
+    ann_path = osp.join(out_dir, 'annotations', f'instances_{split}.json')
+    with open(ann_path, 'w') as f:
+        json.dump(coco, f)
+    return ann_path
+
+
+def make_toy_world(out_dir: str,
+                   seed: int = 0,
+                   num_train: int = 400,
+                   num_val: int = 100,
+                   img_size_range: Tuple[int, int] = (224, 320),
+                   instances_range: Tuple[int, int] = (2, 6),
+                   size_range: Tuple[int, int] = (36, 96),
+                   splits: Optional[Sequence[str]] = None) -> Dict[str, str]:
+    """Write the toy world to ``out_dir`` (deterministic given ``seed``).
+
+    Args:
+        out_dir: destination folder (created).
+        seed: everything (sizes, classes, positions, colours) derives from it.
+        num_train / num_val: number of images per split.
+        img_size_range: inclusive range of image height and width in pixels.
+        instances_range: inclusive range of instances drawn per image.
+        size_range: range of the shapes' circumscribed diameter in pixels.
+        splits: which of ('train', 'val') to write; default both.
+
+    Returns:
+        dict split -> annotation file path, plus ``'splits'`` -> splits.json path.
+    """
+    if num_train < 0 or num_val < 0:
+        raise ValueError('num_train and num_val must be >= 0')
+    os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
+    out = {}
+    sizes = dict(train=num_train, val=num_val)
+    for split in (splits or ('train', 'val')):
+        out[split] = _write_split(out_dir, split, sizes[split], seed, img_size_range,
+                                  instances_range, size_range)
+    out['splits'] = osp.join(out_dir, 'annotations', 'splits.json')
+    with open(out['splits'], 'w') as f:
+        json.dump(toy_splits(), f, indent=1)
+    return out
