@@ -1,0 +1,103 @@
+"""Frozen SAM image encoder (``segment_anything.modeling.ImageEncoderViT``) as an mmdet backbone.
+
+Shape shorthand: B batch, S input side (1024 real / 256 tiny), h = w = S / 16,
+C the ViT width (768 / 1024 / 1280 / 96), D the prompt width (256, tiny 64).
+"""
+from functools import partial
+from typing import Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from segment_anything.modeling import ImageEncoderViT
+from torch import Tensor, nn
+
+from mmdet.registry import MODELS
+from ...utils.checkpoint import load_state_dict_file, load_strict
+from ...utils.frozen import freeze
+from ..sam.presets import checkpoint_hint, get_preset
+
+
+@MODELS.register_module()
+class SAMImageEncoder(BaseModule):
+    """SAM's ViT image encoder, frozen, returning multi-level features and the neck embedding.
+
+    The input must already be SAM-preprocessed: RGB, normalised with SAM's mean/std, longest
+    side resized to ``img_size`` and zero-padded bottom/right AFTER normalisation to a square
+    ``img_size`` x ``img_size`` (``InContextDataPreprocessor`` does this).
+
+    Args:
+        preset: one of ``vit_b``, ``vit_l``, ``vit_h``, ``tiny``.
+        checkpoint: local path of an official SAM checkpoint (the ``image_encoder.*`` keys are
+            loaded strictly), or None for random weights.
+        out_indices: ViT blocks whose outputs are returned; default: the preset's
+            global-attention blocks (vit_b: 2, 5, 8, 11).
+        frozen: keep every weight frozen (the paper's setting).
+        preset_overrides: change preset fields (e.g. ``img_size``) for experiments.
+
+    Returns of ``forward``: a tuple ``(*block_feats, embedding)``: ``len(out_indices)``
+    tensors (B, C, h, w), then the neck embedding (B, D, h, w) that SAM's decoder consumes.
+    """
+
+    def __init__(self,
+                 preset: str = 'vit_b',
+                 checkpoint: Optional[str] = None,
+                 out_indices: Optional[Sequence[int]] = None,
+                 frozen: bool = True,
+                 preset_overrides: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        p = get_preset(preset, **(preset_overrides or {}))
+        self.preset = preset
+        self.img_size = p['img_size']
+        self.encoder = ImageEncoderViT(
+            img_size=p['img_size'], patch_size=p['patch_size'], embed_dim=p['embed_dim'],
+            depth=p['depth'], num_heads=p['num_heads'], mlp_ratio=4,
+            out_chans=p['prompt_embed_dim'], qkv_bias=True,
+            norm_layer=partial(nn.LayerNorm, eps=1e-6), use_rel_pos=True,
+            global_attn_indexes=tuple(p['global_attn_indexes']),
+            window_size=p['window_size'])
+        if out_indices is None:
+            out_indices = p.get('out_indices', p['global_attn_indexes'])
+        self.out_indices = tuple(out_indices)
+        if any(not 0 <= i < p['depth'] for i in self.out_indices):
+            raise ValueError(f'out_indices {self.out_indices} out of range for '
+                             f'{p["depth"]} blocks')
+        self.out_channels = [p['embed_dim']] * len(self.out_indices) + [p['prompt_embed_dim']]
+        if checkpoint is not None:
+            state = load_state_dict_file(checkpoint, checkpoint_hint(preset))
+            load_strict(self.encoder, state, 'image_encoder.', source=checkpoint)
+        self.frozen = frozen
+        if frozen:
+            freeze(self.encoder)
+
+    def init_weights(self) -> None:
+        # Weights come from the SAM checkpoint (or stay random for the tiny preset):
+        # never let a generic initialiser overwrite them.
+        pass
+
+    def train(self, mode: bool = True) -> 'SAMImageEncoder':
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Args: x (B, 3, S, S). Returns ``(*block_feats (B, C, h, w), embedding (B, D, h, w))``."""
+        if x.shape[-2:] != (self.img_size, self.img_size):
+            raise ValueError(
+                f'SAM {self.preset} expects {self.img_size}x{self.img_size} inputs, got '
+                f'{tuple(x.shape[-2:])}: resize the longest side to {self.img_size} '
+                f'(Resize(scale=({self.img_size}, {self.img_size}), keep_ratio=True)) and pad '
+                f'with pad_size_divisor={self.img_size} in the data preprocessor.')
+        with torch.set_grad_enabled(not self.frozen and torch.is_grad_enabled()):
+            enc = self.encoder
+            h = enc.patch_embed(x)  # (B, h, w, C)
+            if enc.pos_embed is not None:
+                h = h + enc.pos_embed
+            outs = []
+            for i, blk in enumerate(enc.blocks):
+                h = blk(h)
+                if i in self.out_indices:
+                    outs.append(h.permute(0, 3, 1, 2).contiguous())
+            embedding = enc.neck(h.permute(0, 3, 1, 2))
+        return (*outs, embedding)

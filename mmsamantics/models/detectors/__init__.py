@@ -1,0 +1,3 @@
+from .insam_detr import InSAMDETR, ReferencePairs
+
+__all__ = ['InSAMDETR', 'ReferencePairs']

@@ -1,0 +1,3 @@
+from .token_merge_mlp import TokenMergeMLP
+
+__all__ = ['TokenMergeMLP']

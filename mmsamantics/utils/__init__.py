@@ -1,0 +1,10 @@
+from .checkpoint import (MissingResourceError, load_state_dict_file, load_strict,
+                         register_checkpoint_safe_globals)
+from .frozen import freeze
+
+__all__ = ['MissingResourceError', 'load_state_dict_file', 'load_strict',
+           'register_checkpoint_safe_globals', 'freeze']
+from .launch import setup_cpu_distributed  # noqa: E402
+from .preflight import check_resources, missing_resources  # noqa: E402
+
+__all__ += ['setup_cpu_distributed', 'check_resources', 'missing_resources']

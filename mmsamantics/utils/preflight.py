@@ -1,0 +1,95 @@
+"""Check, before anything is built, that the files a config points to exist.
+
+A real config run on a machine without SAM weights or COCO should stop with ONE message
+listing every missing file and where to get it, not with a traceback from deep inside a
+model or dataset constructor.
+"""
+import os.path as osp
+from typing import Iterator, List, Tuple
+
+from mmengine.config import Config, ConfigDict
+
+from .checkpoint import MissingResourceError
+
+_COCO_HINT = ('COCO 2017 goes under data/coco/ (annotations/, train2017/, val2017/; see the '
+              'README "Data and weights" section), or set data_root.')
+
+
+def _walk_checkpoints(node, path: str = 'model') -> Iterator[Tuple[str, str]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == 'checkpoint' and isinstance(v, str):
+                yield f'{path}.{k}', v
+            else:
+                yield from _walk_checkpoints(v, f'{path}.{k}')
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _walk_checkpoints(v, f'{path}[{i}]')
+
+
+def _join(root, path):
+    if not path or '://' in str(path) or osp.isabs(path) or not root:
+        return path
+    return osp.join(root, path)
+
+
+def _dataset_files(ds: dict) -> Iterator[Tuple[str, str, bool]]:
+    """(what, path, is_dir) of a dataset config, unwrapping dataset wrappers."""
+    if not isinstance(ds, dict):
+        return
+    if 'dataset' in ds:
+        yield from _dataset_files(ds['dataset'])
+    for d in ds.get('datasets', []) or []:
+        yield from _dataset_files(d)
+    root = ds.get('data_root')
+    if ds.get('ann_file'):
+        yield 'annotation file', _join(root, ds['ann_file']), False
+    if ds.get('ref_ann_file'):
+        yield 'reference annotation file', _join(root, ds['ref_ann_file']), False
+    prefix = (ds.get('data_prefix') or {}).get('img')
+    if prefix:
+        yield 'image folder', _join(root, prefix), True
+    if ds.get('ref_img_prefix'):
+        yield 'reference image folder', _join(root, ds['ref_img_prefix']), True
+
+
+def missing_resources(cfg: Config, phase: str = 'train') -> List[str]:
+    """Lines describing each missing checkpoint or dataset file for ``phase``."""
+    from ..models.sam.presets import SAM_CHECKPOINT_URLS
+    lines = []
+    seen = set()
+    for where, path in _walk_checkpoints(cfg.get('model', {})):
+        if path in seen or '://' in path or osp.isfile(path):
+            continue
+        seen.add(path)
+        url = next((u for u in SAM_CHECKPOINT_URLS.values()
+                    if osp.basename(u) == osp.basename(path)), None)
+        hint = f' (download: {url})' if url else ''
+        lines.append(f'checkpoint {path!r} ({where}) not found{hint}')
+    loaders = ['train_dataloader', 'val_dataloader'] if phase == 'train' else ['test_dataloader']
+    if phase == 'train' and cfg.get('val_cfg') is None:
+        loaders = ['train_dataloader']
+    for name in loaders:
+        loader = cfg.get(name)
+        if not isinstance(loader, (dict, ConfigDict)):
+            continue
+        for what, path, is_dir in _dataset_files(loader.get('dataset', {})):
+            ok = osp.isdir(path) if is_dir else osp.isfile(path)
+            if path not in seen and '://' not in path and not ok:
+                seen.add(path)
+                lines.append(f'{what} {path!r} ({name}) not found')
+    return lines
+
+
+def check_resources(cfg: Config, phase: str = 'train') -> None:
+    """Raise :class:`MissingResourceError` listing every missing file, with hints."""
+    lines = missing_resources(cfg, phase)
+    if lines:
+        hints = []
+        if any(line.startswith('checkpoint') for line in lines):
+            hints.append('Put the SAM weights under checkpoints/ or set sam_checkpoint in '
+                         'the config (or --cfg-options).')
+        if any(not line.startswith('checkpoint') for line in lines):
+            hints.append(_COCO_HINT)
+        raise MissingResourceError('missing files for this config:\n  - ' +
+                                   '\n  - '.join(lines) + '\n' + ' '.join(hints))
