@@ -1,0 +1,255 @@
+"""COCO-format dataset whose samples carry in-context references (InSAM-DETR, SPEC §2).
+
+Every sample is a target image plus a list of references ``{img_path, bbox, label, key}``:
+one annotated instance of a class taken from ANOTHER image. The detector is asked, once per
+reference class, to find every instance of that class in the target.
+
+Modes:
+    ``train``:  per target, the classes present (at most ``max_classes_per_image``, sampled)
+        each get one random reference from another image of the reference pool; optional
+        negative classes (absent from the target) teach the model to answer "none".
+        Deterministic given ``ref_seed``, the epoch (:class:`InContextEpochHook`) and index.
+    ``oracle``: evaluation; query only the classes present in the target (the paper's
+        protocol), with a fixed k-shot reference set chosen once from ``ref_ann_file``.
+    ``open``:   evaluation; query every class that has references (the realistic setting).
+"""
+import copy
+import os.path as osp
+from collections import defaultdict
+from typing import Dict, List, Optional
+
+import numpy as np
+from mmengine.logging import print_log
+from pycocotools.coco import COCO
+
+from mmdet.datasets import CocoDataset
+from mmdet.registry import DATASETS
+from ..utils.checkpoint import MissingResourceError
+
+MODES = ('train', 'oracle', 'open')
+
+
+@DATASETS.register_module()
+class InContextCocoDataset(CocoDataset):
+    """COCO dataset with reference sampling for in-context detection.
+
+    Args:
+        mode: ``'train'``, ``'oracle'`` or ``'open'`` (see module docstring).
+        ref_ann_file: COCO JSON the references are drawn from. Default: the dataset's own
+            ``ann_file`` (train); evaluation needs the TRAIN annotations here so references
+            never come from the images being evaluated.
+        ref_img_prefix: image folder of ``ref_ann_file`` (default: ``data_prefix['img']``).
+        max_classes_per_image: classes queried per training target (authors: 4).
+        neg_classes_per_image: absent classes also queried per training target (0 = paper).
+        shots: references per class in evaluation (k-shot; tokens are averaged per class).
+        ref_seed: seed of every reference choice.
+        ref_min_area: minimum area of a reference instance (authors: 32 * 32).
+        query_classes: evaluation classes to query in ``open`` mode (default: all).
+        **kwargs: :class:`mmdet.datasets.CocoDataset` arguments.
+    """
+
+    def __init__(self,
+                 *args,
+                 mode: str = 'train',
+                 ref_ann_file: Optional[str] = None,
+                 ref_img_prefix: Optional[str] = None,
+                 max_classes_per_image: int = 4,
+                 neg_classes_per_image: int = 0,
+                 shots: int = 1,
+                 ref_seed: int = 0,
+                 ref_min_area: float = 32 * 32,
+                 query_classes: Optional[List[str]] = None,
+                 **kwargs) -> None:
+        if mode not in MODES:
+            raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+        if shots < 1:
+            raise ValueError(f'shots must be >= 1, got {shots}')
+        self.mode = mode
+        self._ref_ann_file = ref_ann_file
+        self._ref_img_prefix = ref_img_prefix
+        self.max_classes_per_image = max_classes_per_image
+        self.neg_classes_per_image = neg_classes_per_image
+        self.shots = shots
+        self.ref_seed = ref_seed
+        self.ref_min_area = ref_min_area
+        self.query_classes = query_classes
+        self.epoch = 0
+        super().__init__(*args, **kwargs)
+
+    # ------------------------------------------------------------------ loading
+    def load_data_list(self) -> List[dict]:
+        self._check_file(self.ann_file, 'annotation file')
+        self._skipped: List[int] = []
+        # Keep the COCO object the parent builds (it deletes it) to reuse it for references.
+        kept = {}
+        api = self.COCOAPI
+        self.COCOAPI = lambda path: kept.setdefault('coco', api(path))
+        try:
+            data_list = super().load_data_list()
+        finally:
+            del self.COCOAPI
+        coco = kept['coco']
+        if not data_list:
+            raise ValueError(f'{self.ann_file} has no images: an empty annotation file cannot '
+                             'be trained or evaluated; regenerate or fix it.')
+        self._check_classes(coco)
+        self._warn_skipped()
+        self.ref_pool = self._build_ref_pool(coco)
+        if self.mode != 'train':
+            self.reference_set = self._choose_reference_set()
+        return data_list
+
+    @staticmethod
+    def _check_file(path: str, what: str) -> None:
+        if path and '://' not in path and not osp.isfile(path):
+            raise MissingResourceError(
+                f'{what} not found: {path!r}. Check data_root / ann_file in the config, '
+                'or create the dataset (toy world: python tools/misc/make_toy_world.py).')
+
+    def _check_classes(self, coco: COCO) -> None:
+        # CocoDataset maps labels through cat ids sorted by id, not through the order of
+        # metainfo['classes'], and drops unknown names: both would silently mislabel.
+        classes = list(self.metainfo['classes'])
+        known = {c['name'] for c in coco.cats.values()}
+        unknown = [c for c in classes if c not in known]
+        if unknown:
+            raise ValueError(f'classes {unknown} are not categories of {self.ann_file}')
+        names = [coco.cats[i]['name'] for i in self.cat_ids]
+        if names != classes:
+            raise ValueError('metainfo classes must be listed in ascending category-id order '
+                             f'of {self.ann_file}: expected {names}, got {classes}')
+
+    def parse_data_info(self, raw_data_info: dict) -> dict:
+        # Count what the parent skips silently (degenerate boxes, zero area), to report it.
+        img = raw_data_info['raw_img_info']
+        for ann in raw_data_info['raw_ann_info']:
+            x, y, w, h = ann['bbox']
+            iw = max(0, min(x + w, img['width']) - max(x, 0))
+            ih = max(0, min(y + h, img['height']) - max(y, 0))
+            if ann.get('category_id') in self.cat2label and (
+                    iw * ih == 0 or ann.get('area', 1) <= 0 or w < 1 or h < 1):
+                self._skipped.append(ann.get('id'))
+        return super().parse_data_info(raw_data_info)
+
+    def _warn_skipped(self) -> None:
+        if self._skipped:
+            print_log(f'{self.ann_file}: {len(self._skipped)} annotations with degenerate boxes '
+                      f'(width or height < 1 px, or zero area) are ignored, e.g. ids '
+                      f'{self._skipped[:5]}', logger='current', level=30)
+
+    def _build_ref_pool(self, own_coco: COCO) -> Dict[int, List[dict]]:
+        """Eligible reference instances per label: non-crowd, valid box, area >= min."""
+        ann_file = self._rooted(self._ref_ann_file) or self.ann_file
+        prefix = self._rooted(self._ref_img_prefix) or self.data_prefix.get('img', '')
+        self._separate_refs = ann_file != self.ann_file
+        self._check_file(ann_file, 'reference annotation file')
+        coco = own_coco if ann_file == self.ann_file else COCO(ann_file)
+        name2label = {n: i for i, n in enumerate(self.metainfo['classes'])}
+        pool: Dict[int, List[dict]] = defaultdict(list)
+        for ann in coco.dataset.get('annotations', []):
+            cat = coco.cats.get(ann['category_id'])
+            if cat is None or cat['name'] not in name2label or ann.get('iscrowd', 0):
+                continue
+            x, y, w, h = ann['bbox']
+            if w < 1 or h < 1 or ann.get('area', w * h) < self.ref_min_area:
+                continue
+            img = coco.imgs[ann['image_id']]
+            pool[name2label[cat['name']]].append(dict(
+                img_path=osp.join(prefix, img['file_name']), img_id=ann['image_id'],
+                bbox=[x, y, x + w, y + h], label=name2label[cat['name']],
+                key=f'{osp.basename(ann_file)}:{ann["id"]}'))
+        missing = [self.metainfo['classes'][i] for i in range(len(self.metainfo['classes']))
+                   if not pool.get(i)]
+        if missing:
+            msg = (f'classes without any eligible reference (non-crowd, area >= '
+                   f'{self.ref_min_area:g}) in {ann_file}: {missing}')
+            if self.mode != 'train':
+                raise ValueError(msg + '. Add reference annotations for them, lower '
+                                 'ref_min_area, or remove them from metainfo.classes.')
+            print_log(msg + '; their ground truth is not used for training.',
+                      logger='current', level=30)
+        return dict(pool)
+
+    def _rooted(self, path: Optional[str]) -> Optional[str]:
+        """``path`` joined to ``data_root`` like ``ann_file`` (absolute paths unchanged)."""
+        if path and self.data_root and not osp.isabs(path) and '://' not in path:
+            return osp.join(self.data_root, path)
+        return path
+
+    def _choose_reference_set(self) -> Dict[int, List[dict]]:
+        """Fixed k-shot references per class (distinct images), chosen once from the seed."""
+        rng = np.random.default_rng(self.ref_seed)
+        refs = {}
+        for label in sorted(self.ref_pool):
+            cands = self.ref_pool[label]
+            chosen, seen = [], set()
+            for j in rng.permutation(len(cands)):
+                if cands[j]['img_id'] not in seen:
+                    chosen.append(cands[j])
+                    seen.add(cands[j]['img_id'])
+                if len(chosen) == self.shots:
+                    break
+            if len(chosen) < self.shots:
+                print_log(f'class {self.metainfo["classes"][label]!r} has only {len(chosen)} '
+                          f'reference images for {self.shots}-shot evaluation',
+                          logger='current', level=30)
+            refs[label] = chosen
+        return refs
+
+    # ------------------------------------------------------------------ sampling
+    def set_epoch(self, epoch: int) -> None:
+        """Called by :class:`InContextEpochHook` so each epoch draws new references."""
+        self.epoch = epoch
+
+    def sample_references(self, idx: int, data_info: dict) -> List[dict]:
+        """References for target ``idx`` (see the module docstring for each mode)."""
+        present = sorted({int(i['bbox_label']) for i in data_info['instances']
+                          if not i.get('ignore_flag', 0)})
+        if self.mode != 'train':
+            if self.mode == 'oracle':
+                labels = [lb for lb in present if lb in self.reference_set]
+            else:
+                labels = self._query_labels()
+            return [r for lb in labels for r in self.reference_set[lb]]
+        rng = np.random.default_rng([self.ref_seed, self.epoch, idx])
+        img_id = data_info['img_id']
+        pos = [lb for lb in present if self._has_other_ref(lb, img_id)]
+        if len(pos) > self.max_classes_per_image:
+            pos = sorted(rng.choice(pos, self.max_classes_per_image, replace=False).tolist())
+        labels = list(pos)
+        if self.neg_classes_per_image > 0:
+            absent = [lb for lb in self.ref_pool if lb not in present]
+            k = min(self.neg_classes_per_image, len(absent))
+            labels += sorted(rng.choice(absent, k, replace=False).tolist()) if k else []
+        refs = []
+        for lb in labels:
+            cands = self.ref_pool[lb]
+            for _ in range(100):  # almost always succeeds at once; bounded for safety
+                r = cands[int(rng.integers(len(cands)))]
+                if r['img_id'] != img_id or self._separate_refs:
+                    refs.append(r)
+                    break
+        return refs
+
+    def _has_other_ref(self, label: int, img_id: int) -> bool:
+        cands = self.ref_pool.get(label, [])
+        if self._separate_refs:  # a separate reference set never holds the target
+            return bool(cands)
+        return any(c['img_id'] != img_id for c in cands)
+
+    def _query_labels(self) -> List[int]:
+        if self.query_classes is None:
+            return sorted(self.reference_set)
+        classes = list(self.metainfo['classes'])
+        unknown = [c for c in self.query_classes if c not in classes]
+        if unknown:
+            raise ValueError(f'query_classes {unknown} are not dataset classes')
+        return sorted(classes.index(c) for c in self.query_classes)
+
+    def prepare_data(self, idx: int):
+        data_info = self.get_data_info(idx)
+        data_info['references'] = copy.deepcopy(self.sample_references(idx, data_info))
+        if self.mode == 'train' and not data_info['references']:
+            return None  # no class of this image has a reference: BaseDataset draws another
+        return self.pipeline(data_info)
+
