@@ -1,0 +1,69 @@
+# InSAM-DETR on the synthetic toy world with a tiny random-weight SAM (CPU, minutes).
+# Trained on BASE classes only; evaluated on base and novel (COCO-NOVEL protocol).
+_base_ = './insam-detr_sam-vit-b_16xb3-50e_coco.py'
+
+data_root = 'data/toy_world/'
+img_size = 256
+embed_dims = 128
+num_queries = 30
+splits_file = data_root + 'annotations/splits.json'
+toy_classes = [f'{c} {s}' for c in ('red', 'green', 'blue')
+               for s in ('circle', 'square', 'triangle', 'star')]
+toy_base = [c for c in toy_classes if c not in ('red star', 'green triangle', 'blue square')]
+
+model = dict(
+    num_queries=num_queries,
+    data_preprocessor=dict(pad_size_divisor=img_size),
+    backbone=dict(preset='tiny', checkpoint=None),
+    neck=dict(in_channels=[96] * 4, out_channels=embed_dims, norm_cfg=dict(num_groups=8)),
+    encoder=dict(layer_cfg=dict(self_attn_cfg=dict(embed_dims=embed_dims),
+                                ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=256))),
+    decoder=dict(num_layers=3, layer_cfg=dict(
+        self_attn_cfg=dict(embed_dims=embed_dims, num_heads=4),
+        cross_attn_cfg=dict(embed_dims=embed_dims),
+        ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=512))),
+    positional_encoding=dict(num_feats=embed_dims // 2),
+    token_merge=dict(num_tokens=4, token_dim=64, hidden_dims=(256, 256), out_dim=embed_dims),
+    mask_head=dict(decoder=dict(preset='tiny', checkpoint=None)),
+    bbox_head=dict(embed_dims=embed_dims),
+    test_cfg=dict(max_per_img=num_queries))
+
+train_pipeline = [
+    dict(type='LoadImageChecked'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
+    dict(type='LoadInContextReferences', scale=(img_size, img_size)),
+    dict(type='PackInContextDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageChecked'),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
+    dict(type='LoadInContextReferences', scale=(img_size, img_size)),
+    dict(type='PackInContextDetInputs'),
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=0, batch_sampler=None,
+    dataset=dict(data_root=data_root, ann_file='annotations/instances_train.json',
+                 data_prefix=dict(img='train/'), metainfo=dict(classes=toy_base),
+                 ref_min_area=16 * 16, filter_cfg=dict(filter_empty_gt=True, min_size=8),
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4, num_workers=0,
+    dataset=dict(data_root=data_root, ann_file='annotations/instances_val.json',
+                 data_prefix=dict(img='val/'), metainfo=dict(classes=toy_classes),
+                 ref_ann_file='annotations/instances_train.json', ref_img_prefix='train/',
+                 ref_seed=42, ref_min_area=16 * 16, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json',
+                     class_splits_file=splits_file)
+test_evaluator = val_evaluator
+
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
+                        milestones=[10], gamma=0.1)]
+optim_wrapper = dict(optimizer=dict(lr=4e-4))
+default_hooks = dict(checkpoint=dict(interval=max_epochs, max_keep_ckpts=1),
+                     logger=dict(interval=20))
+auto_scale_lr = dict(base_batch_size=4)

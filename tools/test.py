@@ -1,0 +1,70 @@
+"""Test a detector (mmdet's tools/test.py CLI), e.g.
+
+    python tools/test.py configs/insam_detr_toy.py work_dirs/insam_detr_toy/epoch_12.pth
+    python tools/test.py CONFIG CKPT --cfg-options test_dataloader.dataset.mode=open
+    tools/dist_test.sh CONFIG CKPT 8
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import mmsamantics  # noqa: F401
+from mmsamantics.utils import MissingResourceError, check_resources, setup_cpu_distributed
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description='Test (and eval) a detector')
+    p.add_argument('config', help='test config file path')
+    p.add_argument('checkpoint', nargs='?', default=None,
+                   help='checkpoint file (omit for models with nothing trained)')
+    p.add_argument('--work-dir', help='the dir to save evaluation results')
+    p.add_argument('--out', help='dump predictions to a pickle file')
+    p.add_argument('--mode', choices=['oracle', 'open'],
+                   help='in-context evaluation mode (overrides the config)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config settings')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.mode is not None:
+        cfg.test_dataloader.dataset.mode = args.mode
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+        sys.exit(f'error: checkpoint {args.checkpoint!r} not found')
+    try:
+        check_resources(cfg, 'test')
+    except MissingResourceError as e:
+        sys.exit(f'error: {e}')
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            sys.exit('error: --out must be a .pkl file')
+        cfg.test_evaluator = [cfg.test_evaluator] if isinstance(
+            cfg.test_evaluator, dict) else list(cfg.test_evaluator)
+        cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
+    setup_cpu_distributed(cfg, args.launcher)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
