@@ -1,0 +1,25 @@
+"""Shared fixtures: a small toy world and the toy config pointed at it."""
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO, 'tests'))
+os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+
+@pytest.fixture(scope='session')
+def toy_root(tmp_path_factory):
+    from mmsamantics.datasets import make_toy_world
+    root = str(tmp_path_factory.mktemp('toy_world'))
+    make_toy_world(root, seed=0, num_train=32, num_val=8)
+    return root
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _mmdet_scope():
+    from mmengine.registry import init_default_scope
+    import mmsamantics  # noqa: F401
+    init_default_scope('mmdet')

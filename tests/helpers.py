@@ -1,0 +1,37 @@
+"""Helpers for tests: the toy config pointed at a test toy world."""
+import os.path as osp
+from typing import List
+
+from mmengine.config import Config
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOY_CONFIG = osp.join(REPO, 'configs', 'insam_detr_toy.py')
+
+
+def toy_overrides(root: str, epochs: int = 1) -> dict:
+    """cfg-options that point the toy config at ``root`` and shorten the schedule."""
+    root = root.rstrip('/') + '/'
+    return {
+        'train_dataloader.dataset.data_root': root,
+        'val_dataloader.dataset.data_root': root,
+        'test_dataloader.dataset.data_root': root,
+        'val_evaluator.ann_file': root + 'annotations/instances_val.json',
+        'test_evaluator.ann_file': root + 'annotations/instances_val.json',
+        'val_evaluator.class_splits_file': root + 'annotations/splits.json',
+        'test_evaluator.class_splits_file': root + 'annotations/splits.json',
+        'train_cfg.max_epochs': epochs,
+        'train_cfg.val_interval': epochs,
+        'default_hooks.logger.interval': 1,
+    }
+
+
+def toy_cfg(root: str, epochs: int = 1) -> Config:
+    cfg = Config.fromfile(TOY_CONFIG)
+    cfg.merge_from_dict(toy_overrides(root, epochs))
+    return cfg
+
+
+def cli_options(root: str, epochs: int = 1, **extra) -> List[str]:
+    """``--cfg-options`` arguments for the tools."""
+    opts = dict(toy_overrides(root, epochs), **extra)
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]

@@ -1,0 +1,118 @@
+import copy
+import json
+import os.path as osp
+
+import pytest
+from mmengine.logging import MMLogger
+
+from mmsamantics.datasets import InContextCocoDataset, toy_classes, toy_splits
+from mmsamantics.utils import MissingResourceError
+
+
+def build(root, mode='train', **kw):
+    split = 'train' if mode == 'train' else 'val'
+    args = dict(data_root=root, ann_file=f'annotations/instances_{split}.json',
+                data_prefix=dict(img=f'{split}/'), mode=mode, ref_min_area=16 * 16,
+                metainfo=dict(classes=toy_classes()), pipeline=[], test_mode=mode != 'train')
+    if mode != 'train':
+        args.update(ref_ann_file='annotations/instances_train.json', ref_img_prefix='train/')
+    args.update(kw)
+    return InContextCocoDataset(**args)
+
+
+def test_train_references_deterministic_other_image_and_per_epoch(toy_root):
+    ds = build(toy_root, max_classes_per_image=2, ref_seed=1)
+    changed = False
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        refs = ds.sample_references(i, info)
+        assert refs == build(toy_root, max_classes_per_image=2, ref_seed=1).sample_references(
+            i, ds.get_data_info(i))
+        present = {inst['bbox_label'] for inst in info['instances']}
+        labels = [r['label'] for r in refs]
+        assert len(labels) == len(set(labels)) <= 2
+        assert set(labels) <= present
+        assert all(r['img_id'] != info['img_id'] for r in refs)
+        ds.set_epoch(1)
+        changed |= ds.sample_references(i, info) != refs
+        ds.set_epoch(0)
+    assert changed, 'references never change between epochs'
+
+
+def test_negative_classes_are_absent_from_target(toy_root):
+    ds = build(toy_root, max_classes_per_image=4, neg_classes_per_image=2)
+    info = ds.get_data_info(0)
+    present = {inst['bbox_label'] for inst in info['instances']}
+    labels = [r['label'] for r in ds.sample_references(0, info)]
+    assert len([lb for lb in labels if lb not in present]) == 2
+
+
+def test_oracle_and_open_modes(toy_root):
+    oracle = build(toy_root, 'oracle', shots=2, ref_seed=42)
+    opened = build(toy_root, 'open', shots=2, ref_seed=42)
+    for i in range(len(oracle)):
+        info = oracle.get_data_info(i)
+        present = {inst['bbox_label'] for inst in info['instances']}
+        refs = oracle.sample_references(i, info)
+        assert {r['label'] for r in refs} == present
+        open_refs = opened.sample_references(i, info)
+        assert {r['label'] for r in open_refs} == set(range(len(toy_classes())))
+    # k-shot: distinct images per class, fixed by the seed, drawn from the TRAIN json
+    for label, refs in oracle.reference_set.items():
+        assert len(refs) == 2 and refs[0]['img_id'] != refs[1]['img_id']
+        assert all('instances_train.json' in r['key'] for r in refs)
+    other = build(toy_root, 'oracle', shots=2, ref_seed=7)
+    assert other.reference_set != oracle.reference_set
+    assert build(toy_root, 'oracle', shots=2, ref_seed=42).reference_set == oracle.reference_set
+
+
+def test_base_only_training_drops_novel_ground_truth(toy_root):
+    base = toy_splits()['base']
+    ds = build(toy_root, metainfo=dict(classes=base))
+    assert ds.metainfo['classes'] == tuple(base) or list(ds.metainfo['classes']) == base
+    for i in range(len(ds)):
+        for inst in ds.get_data_info(i)['instances']:
+            assert 0 <= inst['bbox_label'] < len(base)
+
+
+def _write(path, coco):
+    with open(path, 'w') as f:
+        json.dump(coco, f)
+    return str(path)
+
+
+def test_bad_annotation_files(toy_root, tmp_path):
+    with pytest.raises(MissingResourceError, match='annotation file not found'):
+        build(toy_root, ann_file=str(tmp_path / 'nope.json'))
+    empty = _write(tmp_path / 'empty.json', dict(images=[], annotations=[],
+                                                 categories=[dict(id=1, name='red circle')]))
+    with pytest.raises(ValueError, match='has no images'):
+        build(toy_root, ann_file=empty, metainfo=dict(classes=['red circle']))
+    with pytest.raises(ValueError, match='ascending category-id order'):
+        build(toy_root, metainfo=dict(classes=toy_classes()[::-1]))
+    with pytest.raises(ValueError, match='not categories'):
+        build(toy_root, metainfo=dict(classes=['purple hexagon']))
+
+
+def test_class_without_reference(toy_root, tmp_path):
+    coco = json.load(open(osp.join(toy_root, 'annotations/instances_train.json')))
+    coco['annotations'] = [a for a in coco['annotations'] if a['category_id'] != 1]
+    refs = _write(tmp_path / 'refs.json', coco)
+    with pytest.raises(ValueError, match="without any eligible reference.*'red circle'"):
+        build(toy_root, 'open', ref_ann_file=refs)
+    # in training the class's ground truth is not used, and the log says so
+    logger = MMLogger.get_current_instance()
+    ds = build(toy_root, ann_file=refs)
+    assert 0 not in ds.ref_pool
+
+
+def test_degenerate_boxes_are_reported_and_never_references(toy_root, tmp_path, capsys):
+    coco = json.load(open(osp.join(toy_root, 'annotations/instances_train.json')))
+    bad = copy.deepcopy(coco['annotations'][0])
+    bad.update(id=10 ** 6, bbox=[5.0, 5.0, 0.0, 12.0], area=0.0)
+    coco['annotations'].append(bad)
+    path = _write(tmp_path / 'degenerate.json', coco)
+    ds = build(toy_root, ann_file=path)
+    assert 10 ** 6 in ds._skipped
+    keys = {r['key'] for refs in ds.ref_pool.values() for r in refs}
+    assert f'degenerate.json:{10 ** 6}' not in keys

@@ -1,0 +1,90 @@
+"""The tools, end to end on the toy world: train, test, resume, 2-process gloo, bad configs."""
+import glob
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO, TOY_CONFIG, cli_options
+
+PY = sys.executable
+
+
+def run(args, timeout=300, env=None):
+    e = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1', **(env or {}))
+    p = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=e)
+    return p.returncode, p.stdout + p.stderr
+
+
+def metrics(log: str, phase: str = 'test') -> dict:
+    line = [ln for ln in log.splitlines() if f'Epoch({phase})' in ln and 'coco/bbox_mAP' in ln][-1]
+    return {k: float(v) for k, v in re.findall(r'(coco/\S+): (-?[\d.]+)', line)}
+
+
+@pytest.fixture(scope='module')
+def trained(toy_root, tmp_path_factory):
+    wd = str(tmp_path_factory.mktemp('train'))
+    rc, log = run([PY, 'tools/train.py', TOY_CONFIG, '--work-dir', wd,
+                   *cli_options(toy_root, epochs=1)])
+    assert rc == 0, log[-3000:]
+    return wd, log
+
+
+def test_train_evaluates_base_and_novel(trained):
+    wd, log = trained
+    assert osp.isfile(osp.join(wd, 'epoch_1.pth'))
+    m = metrics(log, 'val')
+    for key in ('bbox_mAP', 'segm_mAP', 'base_bbox_mAP_50', 'novel_bbox_mAP_50',
+                'base_segm_mAP', 'novel_segm_mAP'):
+        assert 0.0 <= m[f'coco/{key}'] <= 1.0
+
+
+def test_test_tool_and_resume(trained, toy_root):
+    wd, _ = trained
+    ckpt = osp.join(wd, 'epoch_1.pth')
+    rc, log = run([PY, 'tools/test.py', TOY_CONFIG, ckpt, '--work-dir', wd + '/test',
+                   *cli_options(toy_root)])
+    assert rc == 0, log[-3000:]
+    oracle = metrics(log)
+    rc, log = run([PY, 'tools/test.py', TOY_CONFIG, ckpt, '--mode', 'open',
+                   '--work-dir', wd + '/test_open', *cli_options(toy_root)])
+    assert rc == 0, log[-3000:]
+    assert 'coco/novel_bbox_mAP' in metrics(log) and oracle.keys() == metrics(log).keys()
+    # resume with torch.load(weights_only=True) semantics: continue from epoch 1 to 2
+    rc, log = run([PY, 'tools/train.py', TOY_CONFIG, '--work-dir', wd, '--resume',
+                   *cli_options(toy_root, epochs=2)])
+    assert rc == 0, log[-3000:]
+    assert 'resumed epoch: 1' in log
+    assert osp.isfile(osp.join(wd, 'epoch_2.pth'))
+    assert 'Epoch(train) [1]' not in log.split('resumed epoch')[1]
+
+
+def test_two_process_gloo_train_and_test_match_single_process(trained, toy_root, tmp_path):
+    wd, _ = trained
+    rc, log = run(['bash', 'tools/dist_train.sh', TOY_CONFIG, '2', '--work-dir',
+                   str(tmp_path / 'dist'), *cli_options(toy_root)],
+                  env=dict(PORT='29517', PYTHON=PY))
+    assert rc == 0, log[-3000:]
+    assert osp.isfile(tmp_path / 'dist' / 'epoch_1.pth')
+    ckpt = osp.join(wd, 'epoch_1.pth')
+    rc, single = run([PY, 'tools/test.py', TOY_CONFIG, ckpt, '--work-dir',
+                      str(tmp_path / 's'), *cli_options(toy_root)])
+    assert rc == 0, single[-3000:]
+    rc, dist = run(['bash', 'tools/dist_test.sh', TOY_CONFIG, ckpt, '2', '--work-dir',
+                    str(tmp_path / 'd'), *cli_options(toy_root)],
+                   env=dict(PORT='29518', PYTHON=PY))
+    assert rc == 0, dist[-3000:]
+    assert metrics(dist) == metrics(single)
+
+
+def test_real_config_without_weights_or_coco_says_so(tmp_path):
+    rc, log = run([PY, 'tools/train.py', osp.join(REPO, 'configs/insam_detr_coco.py'),
+                   '--work-dir', str(tmp_path)], timeout=120)
+    assert rc != 0
+    assert 'Traceback' not in log
+    assert "checkpoints/sam_vit_b_01ec64.pth" in log
+    assert 'dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth' in log
+    assert 'data/coco/annotations/instances_train2017.json' in log
