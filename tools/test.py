@@ -5,16 +5,15 @@
     tools/dist_test.sh CONFIG CKPT 8
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401
-from mmsamantics.utils import MissingResourceError, check_resources, setup_cpu_distributed
+from mmsamantics.utils import load_tool_config, setup_cpu_distributed
 
 
 def parse_args():
@@ -30,30 +29,14 @@ def parse_args():
                    help='override config settings')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = p.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return p.parse_args()
 
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.mode is not None:
-        cfg.test_dataloader.dataset.mode = args.mode
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         sys.exit(f'error: checkpoint {args.checkpoint!r} not found')
-    try:
-        check_resources(cfg, 'test')
-    except MissingResourceError as e:
-        sys.exit(f'error: {e}')
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args, 'test')
     cfg.load_from = args.checkpoint
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):

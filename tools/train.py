@@ -4,16 +4,13 @@
     tools/dist_train.sh configs/insam_detr_coco.py 8
 """
 import argparse
-import os
-import os.path as osp
-import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401  (registers modules, allows safe --resume)
-from mmsamantics.utils import MissingResourceError, check_resources, setup_cpu_distributed
+from mmsamantics.utils import load_tool_config, setup_cpu_distributed
 
 
 def parse_args():
@@ -28,26 +25,12 @@ def parse_args():
                    help='override config settings, e.g. train_cfg.max_epochs=2')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = p.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return p.parse_args()
 
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    try:
-        check_resources(cfg, 'train')
-    except MissingResourceError as e:
-        sys.exit(f'error: {e}')
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args, 'train')
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'

@@ -25,3 +25,33 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
     wrapper.setdefault('broadcast_buffers', False)
     wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
     cfg.model_wrapper_cfg = wrapper
+
+
+def load_tool_config(args, phase: str):
+    """Config of a train/test tool run: file + ``--cfg-options`` + launcher + work dir.
+
+    Stops with one readable message (``SystemExit``) when files the config needs are missing,
+    before anything heavy is built.
+    """
+    import os.path as osp
+    import sys
+
+    from .checkpoint import MissingResourceError
+    from .preflight import check_resources
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if getattr(args, 'mode', None) is not None:
+        cfg.test_dataloader.dataset.mode = args.mode
+    try:
+        check_resources(cfg, phase)
+    except MissingResourceError as e:
+        sys.exit(f'error: {e}')
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg

@@ -65,6 +65,8 @@ def missing_resources(cfg: Config, phase: str = 'train') -> List[str]:
         url = next((u for u in SAM_CHECKPOINT_URLS.values()
                     if osp.basename(u) == osp.basename(path)), None)
         hint = f' (download: {url})' if url else ''
+        if osp.basename(path) == 'sam_tiny_toy.pth':
+            hint = ' (create it: python tools/misc/pretrain_toy_sam.py)'
         lines.append(f'checkpoint {path!r} ({where}) not found{hint}')
     loaders = ['train_dataloader', 'val_dataloader'] if phase == 'train' else ['test_dataloader']
     if phase == 'train' and cfg.get('val_cfg') is None:
@@ -78,6 +80,18 @@ def missing_resources(cfg: Config, phase: str = 'train') -> List[str]:
             if path not in seen and '://' not in path and not ok:
                 seen.add(path)
                 lines.append(f'{what} {path!r} ({name}) not found')
+    evaluators = ['test_evaluator'] if phase == 'test' else \
+        (['val_evaluator'] if cfg.get('val_cfg') is not None else [])
+    for name in evaluators:
+        ev = cfg.get(name)
+        for e in (ev if isinstance(ev, (list, tuple)) else [ev]):
+            if not isinstance(e, (dict, ConfigDict)):
+                continue
+            for key in ('ann_file', 'class_splits_file'):
+                path = e.get(key)
+                if path and path not in seen and '://' not in path and not osp.isfile(path):
+                    seen.add(path)
+                    lines.append(f'{key} {path!r} ({name}) not found')
     return lines
 
 

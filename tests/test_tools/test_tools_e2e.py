@@ -1,8 +1,8 @@
 """The tools, end to end on the toy world: train, test, resume, 2-process gloo, bad configs."""
-import glob
 import os
 import os.path as osp
 import re
+import shutil
 import subprocess
 import sys
 
@@ -42,7 +42,7 @@ def test_train_evaluates_base_and_novel(trained):
         assert 0.0 <= m[f'coco/{key}'] <= 1.0
 
 
-def test_test_tool_and_resume(trained, toy_root):
+def test_test_tool_and_resume(trained, toy_root, tmp_path):
     wd, _ = trained
     ckpt = osp.join(wd, 'epoch_1.pth')
     rc, log = run([PY, 'tools/test.py', TOY_CONFIG, ckpt, '--work-dir', wd + '/test',
@@ -54,7 +54,9 @@ def test_test_tool_and_resume(trained, toy_root):
     assert rc == 0, log[-3000:]
     assert 'coco/novel_bbox_mAP' in metrics(log) and oracle.keys() == metrics(log).keys()
     # resume with torch.load(weights_only=True) semantics: continue from epoch 1 to 2
-    rc, log = run([PY, 'tools/train.py', TOY_CONFIG, '--work-dir', wd, '--resume',
+    # (in a copy: the other tests use the epoch-1 checkpoint, which max_keep_ckpts removes)
+    wd = shutil.copytree(wd, tmp_path / 'resume')
+    rc, log = run([PY, 'tools/train.py', TOY_CONFIG, '--work-dir', str(wd), '--resume',
                    *cli_options(toy_root, epochs=2)])
     assert rc == 0, log[-3000:]
     assert 'resumed epoch: 1' in log
