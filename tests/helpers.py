@@ -19,6 +19,9 @@ def toy_overrides(root: str, epochs: int = 1) -> dict:
         'test_evaluator.ann_file': root + 'annotations/instances_val.json',
         'val_evaluator.class_splits_file': root + 'annotations/splits.json',
         'test_evaluator.class_splits_file': root + 'annotations/splits.json',
+        # random tiny SAM: the tests need no pretraining run
+        'model.backbone.checkpoint': None,
+        'model.mask_head.decoder.checkpoint': None,
         'train_cfg.max_epochs': epochs,
         'train_cfg.val_interval': epochs,
         'default_hooks.logger.interval': 1,

@@ -10,7 +10,14 @@ def test_shapes_frozen_and_matches_segment_anything():
     enc = SAMImageEncoder(preset='tiny')
     x = torch.randn(2, 3, 256, 256)
     *levels, emb = enc(x)
-    assert len(levels) == 4 and all(f.shape == (2, 96, 16, 16) for f in levels)
+    assert len(levels) == 2 and all(f.shape == (2, 96, 16, 16) for f in levels)
+    # the levels are the global-attention blocks' outputs, computed here directly
+    h = enc.encoder.patch_embed(x) + enc.encoder.pos_embed
+    for i, blk in enumerate(enc.encoder.blocks):
+        h = blk(h)
+        if i in (1, 3):
+            assert torch.allclose(levels[(1, 3).index(i)], h.permute(0, 3, 1, 2), atol=1e-6)
+    assert len(SAMImageEncoder(preset='tiny', out_indices=(0, 1, 2, 3))(x)) == 5
     assert emb.shape == (2, 64, 16, 16)
     # the neck embedding is exactly what segment_anything's encoder returns
     assert torch.allclose(emb, enc.encoder(x), atol=1e-6)
@@ -20,15 +27,15 @@ def test_shapes_frozen_and_matches_segment_anything():
     assert not emb.requires_grad
 
 
-def test_real_presets_have_the_global_attention_levels():
-    enc = SAMImageEncoder.__new__(SAMImageEncoder)  # no 90M-param build: check the preset
+def test_real_presets_match_segment_anything():
+    # the real presets must be exactly segment_anything's build_sam settings (no 90M build)
     from mmsamantics.models.sam import get_preset
     assert get_preset('vit_b')['global_attn_indexes'] == (2, 5, 8, 11)
     assert get_preset('vit_l')['global_attn_indexes'] == (5, 11, 17, 23)
     assert get_preset('vit_h')['global_attn_indexes'] == (7, 15, 23, 31)
+    assert [get_preset(n)['embed_dim'] for n in ('vit_b', 'vit_l', 'vit_h')] == [768, 1024, 1280]
     with pytest.raises(KeyError, match='unknown SAM preset'):
         get_preset('vit_x')
-    del enc
 
 
 def test_wrong_input_size_is_explained():

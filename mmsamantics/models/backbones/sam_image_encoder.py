@@ -56,9 +56,8 @@ class SAMImageEncoder(BaseModule):
             norm_layer=partial(nn.LayerNorm, eps=1e-6), use_rel_pos=True,
             global_attn_indexes=tuple(p['global_attn_indexes']),
             window_size=p['window_size'])
-        if out_indices is None:
-            out_indices = p.get('out_indices', p['global_attn_indexes'])
-        self.out_indices = tuple(out_indices)
+        self.out_indices = tuple(p['global_attn_indexes'] if out_indices is None
+                                 else out_indices)
         if any(not 0 <= i < p['depth'] for i in self.out_indices):
             raise ValueError(f'out_indices {self.out_indices} out of range for '
                              f'{p["depth"]} blocks')

@@ -23,10 +23,9 @@ SAM_PRESETS: Dict[str, dict] = {
     'vit_h': dict(embed_dim=1280, depth=32, num_heads=16,
                   global_attn_indexes=(7, 15, 23, 31), img_size=1024, patch_size=16,
                   window_size=14, **_DECODER),
-    # 4 blocks so that 4 feature levels exist, like the real presets' 4 global blocks
-    # (``out_indices`` defaults to ``global_attn_indexes`` where a preset does not set it).
+    # 4 blocks, 2 of them global: the toy detector uses 2 feature levels (half the cost of
+    # 4 identical-resolution levels on a CPU); pass out_indices=(0, 1, 2, 3) for 4.
     'tiny': dict(embed_dim=96, depth=4, num_heads=3, global_attn_indexes=(1, 3),
-                 out_indices=(0, 1, 2, 3),
                  img_size=256, patch_size=16, window_size=8, prompt_embed_dim=64,
                  decoder_depth=2, decoder_mlp_dim=256, decoder_num_heads=4,
                  iou_head_hidden_dim=64),
@@ -48,6 +47,8 @@ def get_preset(name: str, **overrides) -> dict:
 def checkpoint_hint(name: str) -> str:
     url = SAM_CHECKPOINT_URLS.get(name)
     if url is None:
-        return 'The tiny preset has no released weights: set checkpoint=None.'
+        return ('The tiny preset has no released weights: create them with '
+                '`python tools/misc/pretrain_toy_sam.py` (class-agnostic pretraining on the toy '
+                'world), or set checkpoint=None for random weights.')
     return (f'Download the official SAM {name} weights from {url} and point the config\'s '
             '`sam_checkpoint` variable at the file (e.g. checkpoints/).')
