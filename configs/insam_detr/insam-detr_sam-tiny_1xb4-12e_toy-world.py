@@ -1,8 +1,12 @@
-# InSAM-DETR on the synthetic toy world with a tiny random-weight SAM (CPU, minutes).
+# InSAM-DETR on the synthetic toy world with the tiny SAM (CPU, minutes).
 # Trained on BASE classes only; evaluated on base and novel (COCO-NOVEL protocol).
+# The tiny SAM's weights come from class-agnostic pretraining on the toy world
+# (python tools/misc/pretrain_toy_sam.py), the stand-in for the official SAM weights;
+# set sam_checkpoint=None for a random SAM.
 _base_ = './insam-detr_sam-vit-b_16xb3-50e_coco.py'
 
 data_root = 'data/toy_world/'
+sam_checkpoint = 'checkpoints/sam_tiny_toy.pth'
 img_size = 256
 embed_dims = 128
 num_queries = 30
@@ -11,20 +15,24 @@ toy_classes = [f'{c} {s}' for c in ('red', 'green', 'blue')
                for s in ('circle', 'square', 'triangle', 'star')]
 toy_base = [c for c in toy_classes if c not in ('red star', 'green triangle', 'blue square')]
 
+num_levels = 2  # the tiny SAM's two global-attention blocks (real presets: 4)
+
 model = dict(
     num_queries=num_queries,
+    num_feature_levels=num_levels,
     data_preprocessor=dict(pad_size_divisor=img_size),
-    backbone=dict(preset='tiny', checkpoint=None),
-    neck=dict(in_channels=[96] * 4, out_channels=embed_dims, norm_cfg=dict(num_groups=8)),
-    encoder=dict(layer_cfg=dict(self_attn_cfg=dict(embed_dims=embed_dims),
+    backbone=dict(preset='tiny', checkpoint=sam_checkpoint),
+    neck=dict(in_channels=[96] * num_levels, num_outs=num_levels, out_channels=embed_dims,
+              norm_cfg=dict(num_groups=8)),
+    encoder=dict(layer_cfg=dict(self_attn_cfg=dict(embed_dims=embed_dims, num_levels=num_levels),
                                 ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=256))),
     decoder=dict(num_layers=3, layer_cfg=dict(
         self_attn_cfg=dict(embed_dims=embed_dims, num_heads=4),
-        cross_attn_cfg=dict(embed_dims=embed_dims),
+        cross_attn_cfg=dict(embed_dims=embed_dims, num_levels=num_levels),
         ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=512))),
     positional_encoding=dict(num_feats=embed_dims // 2),
     token_merge=dict(num_tokens=4, token_dim=64, hidden_dims=(256, 256), out_dim=embed_dims),
-    mask_head=dict(decoder=dict(preset='tiny', checkpoint=None)),
+    mask_head=dict(decoder=dict(preset='tiny', checkpoint=sam_checkpoint)),
     bbox_head=dict(embed_dims=embed_dims),
     test_cfg=dict(max_per_img=num_queries))
 

@@ -12,7 +12,7 @@ Layout written by :func:`make_toy_world`::
       annotations/instances_train.json   instances_val.json
       annotations/splits.json            {"base": [...names], "novel": [...names]}
 
-Each image is H x W (random in ``img_size_range``) with 2-6 instances; later shapes may
+Each image is H x W (random in ``img_size_range``) with 2-6 instances of 1-3 classes; later shapes may
 occlude earlier ones a little, and the stored polygons/boxes/areas are those of the
 *visible* part, as in COCO.
 """
@@ -31,6 +31,8 @@ COLOURS: Dict[str, Tuple[int, int, int]] = {  # RGB centres of each colour famil
     'blue': (50, 85, 215),
 }
 NOVEL: Tuple[str, ...] = ('red star', 'green triangle', 'blue square')
+# Bumped whenever the generator changes, so stale copies on disk are regenerated.
+TOY_WORLD_VERSION = 2
 
 
 def toy_classes() -> List[str]:
@@ -89,9 +91,12 @@ def _mask_to_polygons(mask: np.ndarray) -> List[List[float]]:
 
 
 def render_image(rng: np.random.Generator, h: int, w: int,
-                 num_instances: int, size_range: Tuple[int, int]
-                 ) -> Tuple[np.ndarray, List[dict]]:
+                 num_instances: int, size_range: Tuple[int, int],
+                 num_classes: Optional[int] = None) -> Tuple[np.ndarray, List[dict]]:
     """Render one image and the visible annotation of each instance.
+
+    ``num_classes`` classes are drawn first and every instance takes one of them, so, as in
+    COCO, an image holds a few classes with several instances each (default: any class).
 
     Returns:
         (img, anns): ``img`` is an (H, W, 3) uint8 RGB array; each ann has ``label``
@@ -101,10 +106,12 @@ def render_image(rng: np.random.Generator, h: int, w: int,
     img = _background(rng, h, w)
     full_masks: List[np.ndarray] = []
     labels: List[int] = []
+    pool = (rng.choice(len(classes), num_classes, replace=False) if num_classes
+            else np.arange(len(classes)))
     tries = 0
     while len(full_masks) < num_instances and tries < num_instances * 20:
         tries += 1
-        label = int(rng.integers(len(classes)))
+        label = int(pool[rng.integers(len(pool))])
         colour, shape = classes[label].split(' ')
         r = rng.uniform(*size_range) / 2
         cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
@@ -133,7 +140,8 @@ def render_image(rng: np.random.Generator, h: int, w: int,
 def _write_split(out_dir: str, split: str, num_images: int, seed: int,
                  img_size_range: Tuple[int, int],
                  instances_range: Tuple[int, int],
-                 size_range: Tuple[int, int]) -> str:
+                 size_range: Tuple[int, int],
+                 classes_range: Tuple[int, int]) -> str:
     rng = np.random.default_rng([seed, 0 if split == 'train' else 1])
     img_dir = osp.join(out_dir, split)
     os.makedirs(img_dir, exist_ok=True)
@@ -144,7 +152,8 @@ def _write_split(out_dir: str, split: str, num_images: int, seed: int,
     for i in range(num_images):
         h, w = (int(v) for v in rng.integers(img_size_range[0], img_size_range[1] + 1, size=2))
         n = int(rng.integers(instances_range[0], instances_range[1] + 1))
-        img, anns = render_image(rng, h, w, n, size_range)
+        k = int(rng.integers(classes_range[0], classes_range[1] + 1))
+        img, anns = render_image(rng, h, w, n, size_range, num_classes=k)
         file_name = f'{i:06d}.png'
         cv2.imwrite(osp.join(img_dir, file_name), img[..., ::-1])
         img_id = i + 1
@@ -167,12 +176,26 @@ def _write_split(out_dir: str, split: str, num_images: int, seed: int,
              split='novel' if name in splits['novel'] else 'base')
         for k, name in enumerate(classes)
     ]
-    coco = dict(info=dict(description=f'mmsamantics toy world ({split}, seed {seed})'),
+    coco = dict(info=dict(description=f'mmsamantics toy world ({split}, seed {seed})',
+                          version=TOY_WORLD_VERSION, seed=seed),
                 images=images, annotations=annotations, categories=categories)
     ann_path = osp.join(out_dir, 'annotations', f'instances_{split}.json')
     with open(ann_path, 'w') as f:
         json.dump(coco, f)
     return ann_path
+
+
+def is_current_toy_world(out_dir: str, seed: int = 0) -> bool:
+    """Whether ``out_dir`` holds a toy world of this generator version and seed."""
+    try:
+        for split in ('train', 'val'):
+            with open(osp.join(out_dir, 'annotations', f'instances_{split}.json')) as f:
+                info = json.load(f).get('info', {})
+            if info.get('version') != TOY_WORLD_VERSION or info.get('seed') != seed:
+                return False
+    except (OSError, ValueError):
+        return False
+    return osp.isfile(osp.join(out_dir, 'annotations', 'splits.json'))
 
 
 def make_toy_world(out_dir: str,
@@ -182,6 +205,7 @@ def make_toy_world(out_dir: str,
                    img_size_range: Tuple[int, int] = (224, 320),
                    instances_range: Tuple[int, int] = (2, 6),
                    size_range: Tuple[int, int] = (36, 96),
+                   classes_range: Tuple[int, int] = (1, 3),
                    splits: Optional[Sequence[str]] = None) -> Dict[str, str]:
     """Write the toy world to ``out_dir`` (deterministic given ``seed``).
 
@@ -192,6 +216,8 @@ def make_toy_world(out_dir: str,
         img_size_range: inclusive range of image height and width in pixels.
         instances_range: inclusive range of instances drawn per image.
         size_range: range of the shapes' circumscribed diameter in pixels.
+        classes_range: inclusive range of distinct classes drawn per image (COCO averages
+            2.9 categories and 7.3 instances per image).
         splits: which of ('train', 'val') to write; default both.
 
     Returns:
@@ -204,7 +230,7 @@ def make_toy_world(out_dir: str,
     sizes = dict(train=num_train, val=num_val)
     for split in (splits or ('train', 'val')):
         out[split] = _write_split(out_dir, split, sizes[split], seed, img_size_range,
-                                  instances_range, size_range)
+                                  instances_range, size_range, classes_range)
     out['splits'] = osp.join(out_dir, 'annotations', 'splits.json')
     with open(out['splits'], 'w') as f:
         json.dump(toy_splits(), f, indent=1)
