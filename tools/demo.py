@@ -1,9 +1,11 @@
 """The embedded default job (`make demo`): toy world -> train InSAM-DETR -> evaluate -> pictures.
 
 1. writes the synthetic toy world (data/toy_world) unless it is already there;
-2. trains the toy InSAM-DETR (tiny random-weight SAM) on the BASE classes;
-3. evaluates box/mask AP on all, base and novel classes, in oracle and open modes;
-4. writes PNGs: each reference with its box, targets with predicted masks and scores.
+2. pretrains the tiny SAM on it, class-agnostically, unless its checkpoint exists (the
+   stand-in for the official SAM weights, which cannot be downloaded here);
+3. trains the toy InSAM-DETR (SAM frozen) on the BASE classes;
+4. evaluates box/mask AP on all, base and novel classes, in oracle and open modes;
+5. writes PNGs: each reference with its box, targets with predicted masks and scores.
 """
 import argparse
 import json
@@ -22,7 +24,8 @@ from mmengine.structures import InstanceData
 import mmsamantics  # noqa: F401
 from mmdet.structures import DetDataSample
 from mmdet.visualization import DetLocalVisualizer
-from mmsamantics.datasets import make_toy_world
+from mmsamantics.datasets import is_current_toy_world, make_toy_world
+from mmsamantics.models.sam.toy_pretrain import pretrain_toy_sam
 
 CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'insam_detr_toy.py')
 
@@ -102,11 +105,19 @@ def draw(runner: Runner, out_dir: str, num: int, score_thr: float = 0.3) -> list
 def main():
     args = parse_args()
     t0 = time.time()
-    if not osp.isfile(osp.join(args.data_root, 'annotations', 'splits.json')):
+    new_world = not is_current_toy_world(args.data_root)
+    if new_world:
         print(f'[demo] writing the toy world to {args.data_root} ...', flush=True)
         make_toy_world(args.data_root)
     cfg = point_config(Config.fromfile(args.config), args.data_root, args.work_dir,
                        args.epochs)
+    sam_ckpt = cfg.model.backbone.checkpoint
+    if sam_ckpt and (new_world or not osp.isfile(sam_ckpt)):
+        print(f'[demo] pretraining the tiny SAM (class-agnostic, box/point prompts) -> '
+              f'{sam_ckpt} ...', flush=True)
+        r = pretrain_toy_sam(osp.join(args.data_root, 'annotations', 'instances_train.json'),
+                             osp.join(args.data_root, 'train'), sam_ckpt)
+        print(f'[demo] tiny SAM: mean mask IoU {r["mean_iou"]:.3f} ({r["seconds"]:.0f}s)')
     print(f'[demo] training toy InSAM-DETR for {cfg.train_cfg.max_epochs} epochs on the '
           'base classes ...', flush=True)
     runner = Runner.from_cfg(cfg)
