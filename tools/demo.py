@@ -139,7 +139,8 @@ def main():
     with open(osp.join(args.work_dir, 'demo_results.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     print('\n[demo] toy-world InSAM-DETR, trained on base classes '
-          f'({t_train / 60:.1f} min training, {total / 60:.1f} min in all):')
+          f'({t_train / 60:.1f} min for data, tiny-SAM pretraining and training; '
+          f'{total / 60:.1f} min in all):')
     print(table(results))
     print(f'\n[demo] pictures: {osp.join(args.work_dir, "vis")} ({len(pngs)} PNGs); '
           f'numbers: {osp.join(args.work_dir, "demo_results.json")}')
