@@ -128,3 +128,13 @@ def test_mismatched_token_config_is_explained(toy_root):
     bad['token_merge'] = dict(bad['token_merge'], num_tokens=5)
     with pytest.raises(ValueError, match='token_merge.num_tokens=4'):
         MODELS.build(bad)
+
+
+def test_init_weights_keeps_frozen_sam(toy_root):
+    model = MODELS.build(toy_cfg(toy_root).model)
+    frozen = {k: v.clone() for k, v in model.state_dict().items()
+              if k.startswith(('backbone.', 'mask_head.decoder.'))}
+    model.init_weights()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in frozen.items())
+    assert not any(p.requires_grad for k, p in model.named_parameters()
+                   if k.startswith(('backbone.', 'mask_head.decoder.')))

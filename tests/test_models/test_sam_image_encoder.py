@@ -22,6 +22,9 @@ def test_shapes_frozen_and_matches_segment_anything():
     # the neck embedding is exactly what segment_anything's encoder returns
     assert torch.allclose(emb, enc.encoder(x), atol=1e-6)
     assert not any(p.requires_grad for p in enc.parameters())
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    enc.init_weights()  # the runner calls this: it must not touch SAM's weights
+    assert all(torch.equal(v, enc.state_dict()[k]) for k, v in before.items())
     enc.train()
     assert not enc.encoder.training
     assert not emb.requires_grad

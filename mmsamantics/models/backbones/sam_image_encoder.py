@@ -69,11 +69,6 @@ class SAMImageEncoder(BaseModule):
         if frozen:
             freeze(self.encoder)
 
-    def init_weights(self) -> None:
-        # Weights come from the SAM checkpoint (or stay random for the tiny preset):
-        # never let a generic initialiser overwrite them.
-        pass
-
     def train(self, mode: bool = True) -> 'SAMImageEncoder':
         super().train(mode)
         if self.frozen:

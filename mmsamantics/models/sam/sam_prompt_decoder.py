@@ -60,9 +60,6 @@ class SAMPromptDecoder(BaseModule):
         """M, the number of output mask tokens (4 for SAM)."""
         return self.mask_decoder.num_mask_tokens
 
-    def init_weights(self) -> None:
-        pass  # weights come from the SAM checkpoint
-
     def train(self, mode: bool = True) -> 'SAMPromptDecoder':
         return super().train(False)  # frozen: always eval
 
