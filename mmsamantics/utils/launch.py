@@ -14,8 +14,8 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
     group first (the Runner then skips its own init) and wrap the model with
     ``device_ids=None``. With CUDA nothing changes.
     """
-    if launcher == 'none' or torch.cuda.is_available():
-        return
+    if launcher != 'pytorch' or torch.cuda.is_available():
+        return  # slurm/mpi launchers are for GPU clusters: mmengine handles them
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
                                 world_size=int(os.environ['WORLD_SIZE']))
