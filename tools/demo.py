@@ -14,7 +14,6 @@ import os.path as osp
 import time
 
 import mmcv
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate

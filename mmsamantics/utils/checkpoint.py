@@ -1,6 +1,6 @@
 """Strict, readable loading of third-party weights, and safe ``--resume`` with torch >= 2.6."""
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 from torch import nn

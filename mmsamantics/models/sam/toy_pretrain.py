@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from pycocotools.coco import COCO
-from pycocotools import mask as mask_utils
 
 from ...datasets.transforms.loading import load_image_checked
 from ..backbones.sam_image_encoder import SAMImageEncoder
@@ -40,7 +39,7 @@ def _prepare(coco: COCO, img_id: int, img_dir: str, size: int
     """One image as SAM sees it, its boxes in input pixels and masks on the padded frame.
 
     Returns:
-        img (3, S, S) normalised and zero-padded; boxes (N, 4); masks (N, S, S) float.
+        img (3, S, S) normalised and zero-padded; boxes (N, 4); masks (N, S, S) uint8.
     """
     info = coco.imgs[img_id]
     bgr = load_image_checked(osp.join(img_dir, info['file_name']))
@@ -56,12 +55,15 @@ def _prepare(coco: COCO, img_id: int, img_dir: str, size: int
             continue
         m = coco.annToMask(ann).astype(np.uint8)
         m = mmcv.imresize(m, (nw, nh), interpolation='nearest')
-        full = np.zeros((size, size), np.float32)
+        full = np.zeros((size, size), np.uint8)  # uint8: 4x less memory than float
         full[:nh, :nw] = m
+        if not full.any():  # vanished in the resize: nothing to segment, no point to click
+            continue
         boxes.append([bx * nw / w, by * nh / h, (bx + bw) * nw / w, (by + bh) * nh / h])
         masks.append(full)
     return (img, torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-            torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, size, size))
+            torch.from_numpy(np.stack(masks)) if masks else
+            torch.zeros(0, size, size, dtype=torch.uint8))
 
 
 def _focal(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
@@ -171,7 +173,7 @@ def pretrain_toy_sam(ann_file: str, img_dir: str, out_file: str, epochs: int = 8
                     if not sel.any():
                         continue
                     loss = loss + prompted_mask_loss(
-                        dec, emb[k:k + 1], boxes[sel], masks[sel], prompt, box_jitter,
+                        dec, emb[k:k + 1], boxes[sel], masks[sel].float(), prompt, box_jitter,
                         size, ious)
             opt.zero_grad()
             (loss / len(batch)).backward()
