@@ -3,7 +3,7 @@
 Shape shorthand: N boxes of one image, D prompt width, h = w = S / 16, (H0, W0) the
 original image size, (Hi, Wi) the resized input size before padding.
 """
-from typing import List, Optional
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,16 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet.registry import MODELS
+
+# SAM: a (B, D, h, w) tensor; SAM 2: (image_embed, feat_s0, feat_s1), each batch-first
+Embedding = Union[Tensor, Sequence[Tensor]]
+
+
+def _image_slice(embedding: Embedding, i: int) -> Embedding:
+    """Image ``i`` of a batch embedding (a tensor or a tuple of tensors), batch dim kept."""
+    if isinstance(embedding, Tensor):
+        return embedding[i:i + 1]
+    return tuple(e[i:i + 1] for e in embedding)
 
 
 @MODELS.register_module()
@@ -60,25 +70,29 @@ class SAMBoxPromptMaskHead(BaseModule):
         return torch.cat(out)
 
     @torch.no_grad()
-    def predict(self, image_embeddings: Tensor, results_list: List[InstanceData],
+    def predict(self, image_embeddings: Embedding, results_list: List[InstanceData],
                 batch_img_metas: List[dict]) -> List[InstanceData]:
         """Add ``masks`` (N, H0, W0) bool to each image's results.
 
         Args:
-            image_embeddings: (B, D, h, w) SAM embeddings of the targets.
+            image_embeddings: (B, D, h, w) SAM embeddings of the targets, or SAM 2's tuple
+                ``(image_embed, feat_s0, feat_s1)`` of batch-first tensors.
             results_list: per image, ``bboxes`` (N, 4) xyxy in ORIGINAL image pixels and
                 ``scores`` (N,).
             batch_img_metas: per image, ``img_shape`` (Hi, Wi), ``ori_shape`` (H0, W0) and
                 ``scale_factor`` (w_scale, h_scale) of the resize.
         """
+        device = (image_embeddings if isinstance(image_embeddings, Tensor)
+                  else image_embeddings[0]).device
         for i, (res, meta) in enumerate(zip(results_list, batch_img_metas)):
             ori = meta['ori_shape'][:2]
             if len(res) == 0:
-                res.masks = image_embeddings.new_zeros((0, *ori), dtype=torch.bool)
+                res.masks = torch.zeros((0, *ori), dtype=torch.bool, device=device)
                 continue
             scale = res.bboxes.new_tensor(meta['scale_factor']).repeat(2)
             boxes = res.bboxes * scale  # to model-input pixels, as SamPredictor.apply_boxes
-            low_res, iou = self.decoder.predict_masks(image_embeddings[i:i + 1], boxes)
+            low_res, iou = self.decoder.predict_masks(_image_slice(image_embeddings, i),
+                                                      boxes)
             res.masks = self.postprocess(low_res, meta['img_shape'][:2], ori)
             if self.score_mode == 'box_x_iou':
                 res.scores = res.scores * iou[:, 0].clamp(0, 1)

@@ -1,4 +1,7 @@
 from .presets import SAM_CHECKPOINT_URLS, SAM_PRESETS, get_preset
+from .sam2_presets import SAM2_CHECKPOINT_URLS, SAM2_PRESETS, get_sam2_preset
+from .sam2_prompt_decoder import SAM2PromptDecoder
 from .sam_prompt_decoder import SAMPromptDecoder
 
-__all__ = ['SAM_PRESETS', 'SAM_CHECKPOINT_URLS', 'get_preset', 'SAMPromptDecoder']
+__all__ = ['SAM_PRESETS', 'SAM_CHECKPOINT_URLS', 'get_preset', 'SAMPromptDecoder',
+           'SAM2_PRESETS', 'SAM2_CHECKPOINT_URLS', 'get_sam2_preset', 'SAM2PromptDecoder']
