@@ -14,9 +14,9 @@ coco_classes = [
     'toothbrush',
 ]
 coco_novel_classes = [
-    'airplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
-    'dining table', 'dog', 'horse', 'motorcycle', 'person', 'potted plant', 'sheep',
-    'couch', 'train', 'tv',
+    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'boat', 'bird',
+    'cat', 'dog', 'horse', 'sheep', 'cow', 'bottle', 'chair', 'couch', 'potted plant',
+    'dining table', 'tv',
 ]
 coco_base_classes = [
     'truck', 'traffic light', 'fire hydrant', 'stop sign', 'parking meter', 'bench',
