@@ -3,17 +3,25 @@
     python tools/test.py configs/insam_detr_toy.py work_dirs/insam_detr_toy/epoch_12.pth
     python tools/test.py CONFIG CKPT --cfg-options test_dataloader.dataset.mode=open
     tools/dist_test.sh CONFIG CKPT 8
+    # k-shot protocol: a reference set of one seed, its tokens precomputed in a bank
+    python tools/test.py CONFIG CKPT --ref-set refs_seed42.json --shots 5 \
+        --ref-bank bank_seed42.pth --mode open --metrics-out metrics.json
 """
 import argparse
+import json
+import os
 import os.path as osp
 import sys
 
 from mmengine.config import DictAction
+from mmengine.dist import get_rank
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401
-from mmsamantics.utils import load_tool_config, setup_cpu_distributed
+from mmsamantics.evaluation import apply_reference_options
+from mmsamantics.utils import (MissingResourceError, check_resources, load_tool_config,
+                               setup_cpu_distributed)
 
 
 def parse_args():
@@ -25,6 +33,10 @@ def parse_args():
     p.add_argument('--out', help='dump predictions to a pickle file')
     p.add_argument('--mode', choices=['oracle', 'open'],
                    help='in-context evaluation mode (overrides the config)')
+    p.add_argument('--ref-set', help='k-shot reference-set JSON (make_reference_sets.py)')
+    p.add_argument('--shots', type=int, help='k: references per class')
+    p.add_argument('--ref-bank', help='precomputed reference tokens (encode_references.py)')
+    p.add_argument('--metrics-out', help='write the metrics to this JSON file (rank 0)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -38,6 +50,11 @@ def main():
         sys.exit(f'error: checkpoint {args.checkpoint!r} not found')
     cfg = load_tool_config(args, 'test')
     cfg.load_from = args.checkpoint
+    try:
+        apply_reference_options(cfg, args.ref_set, args.shots, args.ref_bank)
+        check_resources(cfg, 'test')
+    except (ValueError, MissingResourceError) as e:
+        sys.exit(f'error: {e}')
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             sys.exit('error: --out must be a .pkl file')
@@ -46,7 +63,11 @@ def main():
         cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.test()
+    metrics = runner.test()
+    if args.metrics_out and get_rank() == 0:
+        os.makedirs(osp.dirname(osp.abspath(args.metrics_out)), exist_ok=True)
+        with open(args.metrics_out, 'w') as f:
+            json.dump(metrics, f, indent=1)
 
 
 if __name__ == '__main__':

@@ -45,6 +45,10 @@ class InContextCocoDataset(CocoDataset):
         ref_seed: seed of every reference choice.
         ref_min_area: minimum area of a reference instance (authors: 32 * 32).
         query_classes: evaluation classes to query in ``open`` mode (default: all).
+        ref_set_file: evaluation only: a reference-set JSON written by
+            ``tools/misc/make_reference_sets.py`` (the authors' filters, one file per seed);
+            the k-shot references of each class are its first ``shots`` (largest first).
+            Replaces the random choice from ``ref_ann_file``, which is then not read.
         **kwargs: :class:`mmdet.datasets.CocoDataset` arguments.
     """
 
@@ -59,6 +63,7 @@ class InContextCocoDataset(CocoDataset):
                  ref_seed: int = 0,
                  ref_min_area: float = 32 * 32,
                  query_classes: Optional[List[str]] = None,
+                 ref_set_file: Optional[str] = None,
                  **kwargs) -> None:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
@@ -73,6 +78,11 @@ class InContextCocoDataset(CocoDataset):
         self.ref_seed = ref_seed
         self.ref_min_area = ref_min_area
         self.query_classes = query_classes
+        if ref_set_file is not None and mode == 'train':
+            raise ValueError('ref_set_file fixes evaluation references; training samples '
+                             'references at random (remove ref_set_file or use mode='
+                             "'oracle'/'open')")
+        self._ref_set_file = ref_set_file
         self.epoch = 0
         super().__init__(*args, **kwargs)
 
@@ -94,10 +104,48 @@ class InContextCocoDataset(CocoDataset):
                              'be trained or evaluated; regenerate or fix it.')
         self._check_classes(coco)
         self._warn_skipped()
-        self.ref_pool = self._build_ref_pool(coco)
-        if self.mode != 'train':
-            self.reference_set = self._choose_reference_set()
+        if self._ref_set_file is not None:
+            self.reference_set = self._load_reference_set_file()
+            self.ref_pool = self.reference_set
+            self._separate_refs = True
+        else:
+            self.ref_pool = self._build_ref_pool(coco)
+            if self.mode != 'train':
+                self.reference_set = self._choose_reference_set()
         return data_list
+
+    def _load_reference_set_file(self) -> Dict[int, List[dict]]:
+        """k-shot references per label from a reference-set JSON (first ``shots``)."""
+        import json
+
+        from .reference_sets import load_reference_set
+        path = self._rooted(self._ref_set_file)
+        chosen = load_reference_set(path, self.shots)
+        with open(path) as f:
+            doc = json.load(f)
+        imgs = {im['id']: im for im in doc['images']}
+        cats = {c['id']: c['name'] for c in doc['categories']}
+        src = (doc.get('info') or {}).get('source_ann_file') or osp.basename(path)
+        prefix = self._rooted(self._ref_img_prefix) or self.data_prefix.get('img', '')
+        name2label = {n: i for i, n in enumerate(self.metainfo['classes'])}
+        refs: Dict[int, List[dict]] = {}
+        for cat_id, anns in chosen.items():
+            label = name2label.get(cats[cat_id])
+            if label is None:
+                continue
+            refs[label] = [dict(
+                img_path=osp.join(prefix, imgs[a['image_id']]['file_name']),
+                img_id=a['image_id'], label=label,
+                bbox=[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
+                      a['bbox'][1] + a['bbox'][3]],
+                key=f'{osp.basename(src)}:{a["id"]}') for a in anns]
+        missing = [c for c, i in name2label.items() if not refs.get(i)]
+        if missing:
+            raise ValueError(f'classes without references in {path}: {missing}. Make the '
+                             'reference set with looser filters (make_reference_sets.py '
+                             '--min-area/--border/--max-iou) or remove them from '
+                             'metainfo.classes.')
+        return refs
 
     @staticmethod
     def _check_file(path: str, what: str) -> None:

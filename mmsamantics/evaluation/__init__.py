@@ -1,3 +1,4 @@
 from .in_context_coco_metric import InContextCocoMetric
+from .kshot import apply_reference_options, summarize
 
-__all__ = ['InContextCocoMetric']
+__all__ = ['InContextCocoMetric', 'apply_reference_options', 'summarize']

@@ -8,3 +8,6 @@ from .launch import load_tool_config, setup_cpu_distributed  # noqa: E402
 from .preflight import check_resources, missing_resources  # noqa: E402
 
 __all__ += ['load_tool_config', 'setup_cpu_distributed', 'check_resources', 'missing_resources']
+from .model_loading import build_dataset, build_model  # noqa: E402
+
+__all__ += ['build_dataset', 'build_model']

@@ -51,6 +51,13 @@ def _dataset_files(ds: dict) -> Iterator[Tuple[str, str, bool]]:
         yield 'image folder', _join(root, prefix), True
     if ds.get('ref_img_prefix'):
         yield 'reference image folder', _join(root, ds['ref_img_prefix']), True
+    if ds.get('ref_set_file'):
+        yield ('reference set (create: tools/misc/make_reference_sets.py)',
+               _join(root, ds['ref_set_file']), False)
+    for t in ds.get('pipeline', []) or []:
+        if isinstance(t, dict) and t.get('cache_dir'):
+            yield ('SAM feature cache (create: tools/misc/cache_embeddings.py)',
+                   osp.join(t['cache_dir'], 'meta.json'), False)
 
 
 def missing_resources(cfg: Config, phase: str = 'train') -> List[str]:
@@ -68,6 +75,11 @@ def missing_resources(cfg: Config, phase: str = 'train') -> List[str]:
         if osp.basename(path) == 'sam_tiny_toy.pth':
             hint = ' (create it: python tools/misc/pretrain_toy_sam.py)'
         lines.append(f'checkpoint {path!r} ({where}) not found{hint}')
+    bank = (cfg.get('model') or {}).get('reference_bank')
+    if bank and not osp.isfile(bank):
+        seen.add(bank)
+        lines.append(f'reference bank {bank!r} (model.reference_bank) not found (create: '
+                     'tools/misc/encode_references.py)')
     loaders = ['train_dataloader', 'val_dataloader'] if phase == 'train' else ['test_dataloader']
     if phase == 'train' and cfg.get('val_cfg') is None:
         loaders = ['train_dataloader']

@@ -25,11 +25,16 @@ class LoadInContextReferences(BaseTransform):
     Args:
         scale: (S, S); the longest side is resized to S as ``Resize(keep_ratio=True)`` does,
             so a reference is seen by SAM exactly as a target would be.
+        load_images: False when the detector takes the references' tokens from a reference
+            bank (``model.reference_bank``): only labels, keys and boxes (original pixels)
+            are passed on, and no reference image is read.
     """
 
-    def __init__(self, scale: Tuple[int, int], backend_args: Optional[dict] = None) -> None:
+    def __init__(self, scale: Tuple[int, int], backend_args: Optional[dict] = None,
+                 load_images: bool = True) -> None:
         self.scale = tuple(scale)
         self.backend_args = backend_args
+        self.load_images = load_images
 
     def transform(self, results: dict) -> dict:
         refs = results.get('references', [])
@@ -40,6 +45,9 @@ class LoadInContextReferences(BaseTransform):
                 raise ValueError(f'reference {r.get("key")} of {r["img_path"]!r} has a '
                                  f'degenerate box {r["bbox"]}; give a box at least 1 px wide '
                                  'and high')
+            if not self.load_images:
+                boxes.append(np.asarray(r['bbox'], np.float32))
+                continue
             if r['img_path'] not in cache:
                 img = load_image_checked(r['img_path'], self.backend_args, 'reference image')
                 h, w = img.shape[:2]
@@ -57,4 +65,5 @@ class LoadInContextReferences(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(scale={self.scale})'
+        return (f'{self.__class__.__name__}(scale={self.scale}, '
+                f'load_images={self.load_images})')

@@ -23,6 +23,8 @@ from torch import Tensor
 from mmdet.models.detectors import DeformableDETR
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, OptSampleList, SampleList
+from ...cache import cache_signature
+from ...cache.reference_bank import load_reference_bank
 
 
 class ReferencePairs:
@@ -59,6 +61,9 @@ class InSAMDETR(DeformableDETR):
         ref_cache_size: reference token sets kept in memory (SAM is frozen, so a
             reference's tokens never change); 0 disables the cache.
         ref_batch_size: references encoded by SAM per forward.
+        reference_bank: file written by ``tools/misc/encode_references.py``: the tokens of
+            a fixed reference set, computed once (k-shot evaluation). References found in
+            it are never re-encoded, and their images need not be loaded.
         **kwargs: :class:`mmdet.models.DeformableDETR` arguments.
     """
 
@@ -70,6 +75,7 @@ class InSAMDETR(DeformableDETR):
                  with_mask: bool = True,
                  ref_cache_size: int = 100_000,
                  ref_batch_size: int = 8,
+                 reference_bank: Optional[str] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.as_two_stage:
@@ -94,8 +100,71 @@ class InSAMDETR(DeformableDETR):
         self.ref_cache_size = ref_cache_size
         self.ref_batch_size = ref_batch_size
         self._ref_cache: 'OrderedDict[str, Tensor]' = OrderedDict()
-        # Loading other weights invalidates cached tokens.
-        self._register_load_state_dict_pre_hook(lambda *a, **k: self._ref_cache.clear())
+        self._signature: Optional[str] = None
+        self._checked_signatures: set = set()
+        self.reference_bank = reference_bank
+        self._bank: Optional[Dict[str, Tensor]] = None
+        # Loading other weights invalidates cached tokens and the cache signature.
+        self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
+
+    def _invalidate_caches(self) -> None:
+        self._ref_cache.clear()
+        self._signature = None
+        self._checked_signatures = set()
+        self._bank = None  # re-checked against the new weights on next use
+
+    # ------------------------------------------------------------------ caches
+    @property
+    def cache_signature(self) -> str:
+        """Signature of the frozen SAM + preprocessing (see :mod:`mmsamantics.cache`)."""
+        if self._signature is None:
+            self._signature = cache_signature(self)
+        return self._signature
+
+    def check_signature(self, signature: str, source: str) -> None:
+        """Refuse cached SAM outputs made by other weights or preprocessing."""
+        if signature in self._checked_signatures:
+            return
+        if signature != self.cache_signature:
+            raise ValueError(
+                f'{source} was made with another SAM or preprocessing (signature '
+                f'{signature}, this model {self.cache_signature}). Rebuild it with this '
+                'config and checkpoint (tools/misc/cache_embeddings.py / '
+                'tools/misc/encode_references.py).')
+        self._checked_signatures.add(signature)
+
+    def _bank_tokens(self) -> Dict[str, Tensor]:
+        """key -> (T, D) tokens of ``reference_bank`` (empty dict without a bank)."""
+        if self.reference_bank is None:
+            return {}
+        if self._bank is None:
+            bank = load_reference_bank(self.reference_bank)
+            self.check_signature(bank['signature'], f'reference bank {self.reference_bank!r}')
+            device = self.query_embedding.weight.device
+            self._bank = {k: t.to(device).float() for k, t in zip(bank['keys'], bank['tokens'])}
+        return self._bank
+
+    def _target_features(self, batch_inputs: Tensor, batch_data_samples: SampleList
+                         ) -> Tuple[Tuple[Tensor, ...], Optional[Tensor]]:
+        """Neck features and SAM embedding, from SAM or from cached features.
+
+        Cached inputs (B, C_tot, h, w) are the backbone's level outputs (and the embedding
+        when the cache stores it) concatenated on channels.
+        """
+        meta = batch_data_samples[0].metainfo if batch_data_samples else {}
+        if 'feat_cache_signature' not in meta:
+            return self.extract_feat(batch_inputs)
+        self.check_signature(meta['feat_cache_signature'], 'the SAM feature cache')
+        chans = list(self.backbone.out_channels)
+        c = batch_inputs.shape[1]
+        if c == sum(chans):
+            *levels, embedding = batch_inputs.split(chans, dim=1)
+        elif c == sum(chans[:-1]):
+            levels, embedding = batch_inputs.split(chans[:-1], dim=1), None
+        else:
+            raise ValueError(f'cached features have {c} channels; the backbone gives levels '
+                             f'{chans[:-1]} + embedding {chans[-1]}')
+        return self.neck(tuple(levels)), embedding
 
     # ------------------------------------------------------------------ features
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tuple[Tensor, ...], Tensor]:
@@ -103,28 +172,43 @@ class InSAMDETR(DeformableDETR):
         *levels, embedding = self.backbone(batch_inputs)
         return self.neck(tuple(levels)), embedding
 
-    def _encode_reference_tokens(self, inputs: Tensor, boxes: Tensor,
-                                 keys: List[str]) -> Tensor:
-        """(R, 3, S, S) images + (R, 4) boxes -> (R, T, D) tokens, through the cache."""
+    def _encode_reference_tokens(self, inputs: Optional[Tensor], boxes: Tensor,
+                                 keys: List[str], rows: Optional[List[int]] = None) -> Tensor:
+        """(R', 3, S, S) images + (R, 4) boxes -> (R, T, D) tokens.
+
+        Tokens come from the reference bank, else the in-memory cache, else SAM.
+        ``rows[j]`` is the image of reference j in ``inputs`` (default: j; -1 = no image,
+        allowed when its key is in the bank or the cache).
+        """
+        bank = self._bank_tokens()
+        rows = list(range(len(keys))) if rows is None else rows
         todo = OrderedDict()
         for j, k in enumerate(keys):
-            if k not in self._ref_cache and k not in todo:
+            if k not in bank and k not in self._ref_cache and k not in todo:
                 todo[k] = j
+        missing = [k for k, j in todo.items() if rows[j] < 0 or inputs is None]
+        if missing:
+            raise ValueError(f'references {missing[:3]} have no image and are not in the '
+                             f'reference bank {self.reference_bank!r}: load their images '
+                             '(LoadInContextReferences) or encode them into the bank '
+                             '(tools/misc/encode_references.py)')
         new: Dict[str, Tensor] = {}
         idx = list(todo.values())
         for s in range(0, len(idx), self.ref_batch_size):
             chunk = idx[s:s + self.ref_batch_size]
             with torch.no_grad():
-                emb = self.backbone(inputs[chunk])[-1]
+                emb = self.backbone(inputs[[rows[j] for j in chunk]])[-1]
                 tok = self.mask_head.decoder.mask_tokens(emb, boxes[chunk])
             for j, t in zip(chunk, tok):
                 new[keys[j]] = t
-        tokens = torch.stack([new[k] if k in new else self._ref_cache[k] for k in keys])
+        tokens = torch.stack([bank[k] if k in bank else new[k] if k in new
+                              else self._ref_cache[k] for k in keys])
         if self.ref_cache_size > 0:
             for k, t in new.items():
                 self._ref_cache[k] = t
             for k in keys:
-                self._ref_cache.move_to_end(k, last=True)
+                if k in self._ref_cache:
+                    self._ref_cache.move_to_end(k, last=True)
             while len(self._ref_cache) > self.ref_cache_size:
                 self._ref_cache.popitem(last=False)
         return tokens
@@ -132,32 +216,65 @@ class InSAMDETR(DeformableDETR):
     def reference_pairs(self, batch_data_samples: SampleList) -> ReferencePairs:
         """Build the (target, class) pairs of a batch and their merged reference embeddings.
 
-        Each data sample carries ``ref_inputs`` (R_i, 3, S, S), ``ref_instances`` (bboxes,
-        labels) and metainfo ``ref_keys``. References of the same class in one sample are
-        k shots of that class and are averaged. Pairs are ordered by (image, label), and the
-        label travels with each pair: nothing relies on set or ``unique`` ordering.
+        Each data sample carries ``ref_instances`` (bboxes, labels), metainfo ``ref_keys``
+        and either ``ref_inputs`` (R_i, 3, S, S) images, or ``ref_tokens`` (R_i, T, D) read
+        from a cache, or nothing when the keys are in the reference bank. References of the
+        same class in one sample are k shots of that class and are averaged. Pairs are
+        ordered by (image, label), and the label travels with each pair: nothing relies on
+        set or ``unique`` ordering.
         """
-        inputs, boxes, labels, img_of, keys = [], [], [], [], []
+        given, inputs, boxes, labels, img_of, keys = [], [], [], [], [], []
         for b, ds in enumerate(batch_data_samples):
             if 'ref_instances' not in ds or len(ds.ref_instances) == 0:
                 continue
             r = ds.ref_instances
             ref_keys = ds.metainfo.get('ref_keys')
-            if ref_keys is None or len(ref_keys) != len(r) or len(ds.ref_inputs) != len(r):
-                raise ValueError('each reference needs an image, a box and a key: use '
+            if ref_keys is None or len(ref_keys) != len(r):
+                raise ValueError('each reference needs a box and a key: use '
                                  'LoadInContextReferences + PackInContextDetInputs')
-            inputs.append(ds.ref_inputs)
-            boxes.append(r.bboxes)
+            if 'ref_tokens' in ds:
+                self.check_signature(ds.metainfo.get('feat_cache_signature'),
+                                     'the cached reference tokens')
+                given.append(ds.ref_tokens.float())
+            else:
+                imgs = ds.get('ref_inputs', None)
+                if imgs is not None and len(imgs) and len(imgs) != len(r):
+                    raise ValueError(f'{len(imgs)} reference images for {len(r)} references')
+                inputs.append(imgs if imgs is not None and len(imgs) else None)
+                boxes.append(r.bboxes)
+                given.append(None)
             labels.append(r.labels)
             img_of.append(r.labels.new_full((len(r),), b))
-            keys += list(ref_keys)
+            keys.append(list(ref_keys))
         device = self.query_embedding.weight.device
         if not keys:
             empty = torch.zeros(0, dtype=torch.long, device=device)
             return ReferencePairs(empty, empty,
                                   self.query_embedding.weight.new_zeros(0, self.embed_dims))
-        tokens = self._encode_reference_tokens(torch.cat(inputs), torch.cat(boxes).float(),
-                                               keys)
+        # encode all references that have no cached tokens in one batched call
+        enc_keys = [k for g, ks in zip(given, keys) if g is None for k in ks]
+        encoded = None
+        if enc_keys:
+            # row of each reference in the stacked images; -1 = no image (bank only)
+            rows, avail, n = [], [], 0
+            for x, b in zip(inputs, boxes):
+                if x is None:
+                    rows += [-1] * len(b)
+                else:
+                    rows += list(range(n, n + len(x)))
+                    avail.append(x)
+                    n += len(x)
+            encoded = self._encode_reference_tokens(
+                torch.cat(avail) if avail else None, torch.cat(boxes).float(), enc_keys,
+                rows=rows)
+        parts, e = [], 0
+        for g, ks in zip(given, keys):
+            if g is None:
+                parts.append(encoded[e:e + len(ks)])
+                e += len(ks)
+            else:
+                parts.append(g)
+        tokens = torch.cat(parts)
         labels_t, img_t = torch.cat(labels), torch.cat(img_of)
         pair_ids = sorted({(int(b), int(lb)) for b, lb in zip(img_t, labels_t)})
         groups = [((img_t == b) & (labels_t == lb)).nonzero()[:, 0] for b, lb in pair_ids]
@@ -223,7 +340,7 @@ class InSAMDETR(DeformableDETR):
 
     # ------------------------------------------------------------------ modes
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict:
-        img_feats, _ = self.extract_feat(batch_inputs)
+        img_feats, _ = self._target_features(batch_inputs, batch_data_samples)
         pairs = self.reference_pairs(batch_data_samples)
         if len(pairs) == 0:
             raise ValueError('no (target, reference) pair in this batch: every training '
@@ -237,14 +354,14 @@ class InSAMDETR(DeformableDETR):
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None) -> Tuple[Tensor, ...]:
         """Raw head outputs per pair (``mode='tensor'``, e.g. for FLOP counting)."""
-        img_feats, _ = self.extract_feat(batch_inputs)
+        img_feats, _ = self._target_features(batch_inputs, batch_data_samples)
         head_inputs = self.forward_transformer(img_feats, batch_data_samples)
         return self.bbox_head.forward(**head_inputs)
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Per target: boxes of every queried class (label = reference class) and masks."""
-        img_feats, embedding = self.extract_feat(batch_inputs)
+        img_feats, embedding = self._target_features(batch_inputs, batch_data_samples)
         pairs = self.reference_pairs(batch_data_samples)
         per_pair: List[InstanceData] = []
         if len(pairs):
@@ -254,6 +371,10 @@ class InSAMDETR(DeformableDETR):
                 batch_data_samples=self.pair_samples(batch_data_samples, pairs, False))
         results = self._merge_pairs(per_pair, pairs, len(batch_data_samples), batch_inputs)
         if self.predict_masks:
+            if embedding is None:
+                raise ValueError('masks need the SAM embedding, which this feature cache does '
+                                 'not store: rebuild it with --with-embedding, or set '
+                                 'model.with_mask=False for boxes only')
             metas = [ds.metainfo for ds in batch_data_samples]
             if not rescale:  # boxes are in input pixels: segment at the input size
                 metas = [dict(m, scale_factor=(1.0, 1.0), ori_shape=m['img_shape'])

@@ -1,0 +1,39 @@
+"""Make a reference bank from a config's evaluation dataset and a reference-set file."""
+import json
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+
+from ..utils.model_loading import build_dataset
+from .builder import encode_references
+from .reference_bank import save_reference_bank
+
+
+def make_reference_bank(model, cfg: Config, ref_set_file: str, shots: int, out: str,
+                        split: str = 'test', batch_size: int = 4,
+                        extra_meta: Optional[dict] = None) -> dict:
+    """Encode the first ``shots`` references per class of ``ref_set_file`` into ``out``.
+
+    The references are the ones the ``split`` dataset builds from the file (same keys, same
+    classes), so a test run with ``ref_set_file`` + ``shots`` <= this ``shots`` finds every
+    reference in the bank. Returns the bank's meta.
+    """
+    from .signature import cache_signature
+    cfg = cfg.copy()
+    ds_cfg = cfg[f'{split}_dataloader']['dataset']
+    ds_cfg['ref_set_file'] = osp.abspath(ref_set_file)
+    ds_cfg['shots'] = shots
+    if ds_cfg.get('mode', 'train') == 'train':
+        ds_cfg['mode'] = 'oracle'
+    dataset = build_dataset(cfg, split)
+    classes = list(dataset.metainfo['classes'])
+    refs = [r for lb in sorted(dataset.reference_set) for r in dataset.reference_set[lb]]
+    keys, tokens = encode_references(model, refs, batch_size=batch_size)
+    with open(ref_set_file) as f:
+        info = json.load(f).get('info', {})
+    meta = dict(ref_set_file=osp.abspath(ref_set_file), shots=shots, seed=info.get('seed'),
+                classes=classes, **(extra_meta or {}))
+    save_reference_bank(out, keys, [classes[r['label']] for r in refs], tokens,
+                        cache_signature(model), meta)
+    return meta

@@ -1,0 +1,170 @@
+"""Compute frozen-SAM outputs once: target features (cache) and reference tokens (cache/bank).
+
+One SAM pass per image serves both: its level features are stored for training/testing on
+it as a target, and the same embedding gives the tokens of every reference box it holds.
+Images are read and resized exactly as the pipelines do (``LoadImageChecked`` +
+``Resize(keep_ratio=True)`` for targets, :class:`LoadInContextReferences` for references),
+then normalised and padded by the model's own data preprocessor.
+"""
+import json
+import os
+import os.path as osp
+import time
+from collections import OrderedDict
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+import mmcv
+import numpy as np
+import torch
+from mmdet.structures import DetDataSample
+from torch import Tensor
+
+from ..datasets.transforms.loading import load_image_checked
+from .feature_cache import FeatureCache
+from .signature import cache_signature
+
+
+def load_resized(path: str, size: int) -> Tuple[np.ndarray, np.ndarray, Tuple[int, int]]:
+    """Image resized so its longest side is ``size`` (as ``Resize(keep_ratio=True)``).
+
+    Returns (img (h, w, 3) BGR uint8, xyxy scale (4,) float32, original (H0, W0)).
+    """
+    img = load_image_checked(path, what='image')
+    h0, w0 = img.shape[:2]
+    img = mmcv.imrescale(img, (size, size), backend='cv2')
+    s = np.array([img.shape[1] / w0, img.shape[0] / h0] * 2, np.float32)
+    return img, s, (h0, w0)
+
+
+def preprocess(model, imgs: List[np.ndarray]) -> Tensor:
+    """(h, w, 3) BGR uint8 images -> (B, 3, S, S) with the model's data preprocessor."""
+    inputs = [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))) for im in imgs]
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=[DetDataSample() for _ in imgs]), False)
+    return data['inputs']
+
+
+def _take(emb, idx):
+    """Rows ``idx`` of an embedding that is a Tensor or a tuple of Tensors (SAM 2)."""
+    return tuple(e[idx] for e in emb) if isinstance(emb, (tuple, list)) else emb[idx]
+
+
+def cache_items(dataset, with_references: bool = True) -> List[dict]:
+    """What to compute for an :class:`InContextCocoDataset`: one item per image.
+
+    Each item: ``img_path``, ``target`` (store its features) and ``refs`` (list of
+    ``{key, bbox}`` in original pixels whose tokens to store). Training datasets need the
+    tokens of their whole reference pool; evaluation datasets only those of their fixed
+    reference set.
+    """
+    items: 'OrderedDict[str, dict]' = OrderedDict()
+    for i in range(len(dataset)):
+        p = dataset.get_data_info(i)['img_path']
+        items.setdefault(p, dict(img_path=p, target=True, refs=[]))
+    if with_references:
+        pool = dataset.ref_pool if dataset.mode == 'train' else dataset.reference_set
+        for refs in pool.values():
+            for r in refs:
+                it = items.setdefault(r['img_path'],
+                                      dict(img_path=r['img_path'], target=False, refs=[]))
+                if all(q['key'] != r['key'] for q in it['refs']):
+                    it['refs'].append(dict(key=r['key'], bbox=r['bbox']))
+    return sorted(items.values(), key=lambda it: it['img_path'])
+
+
+@torch.no_grad()
+def build_feature_cache(model, items: List[dict], cache: FeatureCache, *,
+                        shard_id: int = 0, num_shards: int = 1, batch_size: int = 4,
+                        dtype: str = 'float16', with_embedding: bool = False,
+                        progress: Optional[Callable[[int, int], None]] = None) -> dict:
+    """Write the features/tokens of shard ``shard_id`` of ``items`` into ``cache``.
+
+    Items whose files exist are skipped (resume). Returns counts and seconds.
+    """
+    model.eval()
+    np_dtype = np.dtype(dtype)
+    sig = cache_signature(model)
+    chans = list(model.backbone.out_channels)
+    size = model.backbone.img_size
+    dec = model.mask_head.decoder
+    if osp.isfile(cache.meta_path):
+        stride = cache.meta['stride']
+    else:  # one pass on a blank input tells the levels' resolution
+        lv = model.backbone(torch.zeros(1, 3, size, size,
+                                        device=model.data_preprocessor.device))[:-1]
+        if len({tuple(f.shape[-2:]) for f in lv}) != 1:
+            raise ValueError('the feature cache stores levels concatenated on channels: it '
+                             'needs a backbone whose levels share one resolution (SAM ViT)')
+        stride = size // int(lv[0].shape[-1])
+    cache.init_meta(dict(
+        signature=sig, img_size=size, stride=stride,
+        channels=chans[:-1] + (chans[-1:] if with_embedding else []),
+        with_embedding=with_embedding, dtype=dtype, num_tokens=dec.num_mask_tokens,
+        token_dim=dec.embed_dim, backbone=type(model.backbone).__name__))
+    mine = items[shard_id::num_shards]
+    todo = [it for it in mine if (it['target'] and not osp.isfile(cache.feats_path(it['img_path'])))
+            or (it['refs'] and not osp.isfile(cache.tokens_path(it['img_path'])))]
+    t0, done = time.perf_counter(), 0
+    for s in range(0, len(todo), batch_size):
+        batch = todo[s:s + batch_size]
+        loaded = [load_resized(it['img_path'], size) for it in batch]
+        x = preprocess(model, [im for im, _, _ in loaded])
+        *levels, emb = model.backbone(x)
+        parts = levels + ([emb] if with_embedding else [])
+        if with_embedding and isinstance(emb, (tuple, list)):
+            raise ValueError('--with-embedding stores one embedding tensor; this backbone '
+                             'returns several (SAM 2): cache levels only')
+        feats = torch.cat(parts, dim=1).cpu().numpy().astype(np_dtype)
+        for i, (it, (im, scale, ori)) in enumerate(zip(batch, loaded)):
+            if it['target']:
+                cache.write_feats(it['img_path'], feats[i], im.shape[:2], ori)
+            if it['refs']:
+                boxes = torch.as_tensor(np.asarray([r['bbox'] for r in it['refs']],
+                                                   np.float32) * scale, device=x.device)
+                e = _take(emb, [i] * len(boxes))
+                tok = dec.mask_tokens(e, boxes).cpu().numpy().astype(np_dtype)
+                cache.write_tokens(it['img_path'], [r['key'] for r in it['refs']], tok)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(todo))
+    stats = dict(shard=shard_id, num_shards=num_shards, items=len(mine),
+                 computed=len(todo), skipped=len(mine) - len(todo),
+                 seconds=round(time.perf_counter() - t0, 2))
+    os.makedirs(osp.join(cache.root, 'shards'), exist_ok=True)
+    with open(osp.join(cache.root, 'shards', f'shard_{shard_id}_of_{num_shards}.json'),
+              'w') as f:
+        json.dump(stats, f)
+    return stats
+
+
+@torch.no_grad()
+def encode_references(model, refs: Iterable[dict], batch_size: int = 4
+                      ) -> Tuple[List[str], Tensor]:
+    """Tokens of references ``{key, img_path, bbox (original xyxy)}``: one SAM pass per image.
+
+    Returns (keys (R,), tokens (R, T, D)) in the order of ``refs``.
+    """
+    model.eval()
+    refs = list(refs)
+    size = model.backbone.img_size
+    by_img: Dict[str, List[int]] = OrderedDict()
+    for j, r in enumerate(refs):
+        by_img.setdefault(r['img_path'], []).append(j)
+    out: List[Optional[Tensor]] = [None] * len(refs)
+    paths = list(by_img)
+    for s in range(0, len(paths), batch_size):
+        chunk = paths[s:s + batch_size]
+        loaded = [load_resized(p, size) for p in chunk]
+        x = preprocess(model, [im for im, _, _ in loaded])
+        emb = model.backbone(x)[-1]
+        rows, boxes = [], []
+        for i, (p, (_, scale, _)) in enumerate(zip(chunk, loaded)):
+            for j in by_img[p]:
+                rows.append(i)
+                boxes.append(np.asarray(refs[j]['bbox'], np.float32) * scale)
+        tok = model.mask_head.decoder.mask_tokens(
+            _take(emb, rows), torch.as_tensor(np.stack(boxes), device=x.device))
+        flat = [j for p in chunk for j in by_img[p]]
+        for j, t in zip(flat, tok):
+            out[j] = t.cpu()
+    return [r['key'] for r in refs], torch.stack(out) if out else torch.zeros(0)

@@ -1,0 +1,49 @@
+"""Reference banks: the SAM tokens of a fixed reference set, computed once and shared.
+
+A bank is a ``torch.save``d dict (loadable with ``weights_only=True``)::
+
+    keys       list[str]  (R,) reference keys, as the dataset names them
+    labels     list[str]  (R,) class name of each reference
+    tokens     Tensor     (R, T, D) SAM mask tokens of each reference box
+    signature  str        SAM weights + preprocessing fingerprint (mmsamantics.cache)
+    meta       dict       where the references came from (reference-set file, seed, shots)
+
+k-shot averaging happens in the detector (``kshot_average``), so the same bank serves every
+k up to the number of references it holds, and its predictions equal re-encoding.
+"""
+import os
+import os.path as osp
+from typing import List, Optional
+
+import torch
+from torch import Tensor
+
+from ..utils.checkpoint import MissingResourceError
+
+_FIELDS = ('keys', 'labels', 'tokens', 'signature', 'meta')
+
+
+def save_reference_bank(path: str, keys: List[str], labels: List[str], tokens: Tensor,
+                        signature: str, meta: Optional[dict] = None) -> None:
+    """Write a bank (atomically: temporary file, then rename)."""
+    if not (len(keys) == len(labels) == len(tokens)):
+        raise ValueError(f'{len(keys)} keys, {len(labels)} labels, {len(tokens)} token sets')
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = f'{path}.{os.getpid()}.tmp'
+    torch.save(dict(keys=list(keys), labels=list(labels), tokens=tokens.detach().cpu(),
+                    signature=signature, meta=dict(meta or {})), tmp)
+    os.replace(tmp, path)
+
+
+def load_reference_bank(path: str) -> dict:
+    """Read a bank written by :func:`save_reference_bank`, with errors that say what to do."""
+    if not osp.isfile(path):
+        raise MissingResourceError(
+            f'reference bank not found: {path!r}. Create it with `python '
+            'tools/misc/encode_references.py CONFIG CHECKPOINT --ref-set REFS.json --out '
+            f'{path}`.')
+    bank = torch.load(path, map_location='cpu', weights_only=True)
+    if not isinstance(bank, dict) or any(f not in bank for f in _FIELDS):
+        raise ValueError(f'{path!r} is not a reference bank (expected the fields {_FIELDS}); '
+                         'was it written by tools/misc/encode_references.py?')
+    return bank

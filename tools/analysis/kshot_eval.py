@@ -1,0 +1,140 @@
+"""k-shot evaluation over reference-set seeds, modes and shots, with a mean ± std summary.
+
+    python tools/misc/make_reference_sets.py data/toy_world/annotations/instances_train.json \
+        --out-dir data/toy_world/refs --min-area 256 --border 4
+    python tools/analysis/kshot_eval.py configs/insam_detr_toy.py work_dirs/demo/epoch_12.pth \
+        --ref-dir data/toy_world/refs --seeds 42 123 33 --shots 1 5 --modes oracle open
+
+Per seed the references' tokens are encoded ONCE into a bank (max k shots), then every
+(k, mode) run reads them from it. Each run's metrics go to WORK_DIR/metrics/*.json (runs
+already done are skipped, so an interrupted sweep resumes); the summary table goes to
+WORK_DIR/kshot_summary.md and .json. With ``--launcher pytorch`` (torchrun) every run is
+distributed like tools/dist_test.sh. ``--summarize-only`` re-reads the metric files, e.g.
+those written by ``tools/test.py --metrics-out`` on a cluster.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.dist import barrier, get_rank
+from mmengine.runner import Runner
+
+import mmsamantics  # noqa: F401
+from mmsamantics.cache.bank_builder import make_reference_bank
+from mmsamantics.evaluation import apply_reference_options, summarize
+from mmsamantics.utils import (MissingResourceError, build_model, check_resources,
+                               setup_cpu_distributed)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('config')
+    p.add_argument('checkpoint', nargs='?', default=None)
+    p.add_argument('--ref-dir', help='folder of refs_seed{seed}.json files')
+    p.add_argument('--seeds', type=int, nargs='+', default=[42, 123, 33])
+    p.add_argument('--shots', type=int, nargs='+', default=[1, 5])
+    p.add_argument('--modes', nargs='+', default=['oracle', 'open'],
+                   choices=['oracle', 'open'])
+    p.add_argument('--work-dir', default=None)
+    p.add_argument('--no-bank', action='store_true',
+                   help='encode references during each run instead of once per seed')
+    p.add_argument('--summarize-only', action='store_true')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return p.parse_args()
+
+
+def load_cfg(args) -> Config:
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    return cfg
+
+
+def run_name(seed: int, shots: int, mode: str) -> str:
+    return f'seed{seed}_{shots}shot_{mode}'
+
+
+def main() -> None:
+    args = parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    work = args.work_dir or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0], 'kshot')
+    metrics_dir = osp.join(work, 'metrics')
+    if not args.summarize_only:
+        if not args.ref_dir:
+            sys.exit('error: --ref-dir is required (make it with '
+                     'tools/misc/make_reference_sets.py)')
+        if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+            sys.exit(f'error: checkpoint {args.checkpoint!r} not found')
+        ref_sets = {s: osp.join(args.ref_dir, f'refs_seed{s}.json') for s in args.seeds}
+        missing = [p for p in ref_sets.values() if not osp.isfile(p)]
+        if missing:
+            sys.exit(f'error: reference sets not found: {missing}. Make them with '
+                     f'tools/misc/make_reference_sets.py ... --out-dir {args.ref_dir} '
+                     f'--seeds {" ".join(map(str, args.seeds))}')
+        sweep(args, ref_sets, work, metrics_dir)
+    if get_rank() == 0:
+        write_summary(metrics_dir, work)
+
+
+def sweep(args, ref_sets, work, metrics_dir) -> None:
+    os.makedirs(metrics_dir, exist_ok=True)
+    model = None
+    for seed, ref_set in ref_sets.items():
+        bank = None
+        if not args.no_bank:
+            bank = osp.join(work, 'banks', f'bank_seed{seed}_{max(args.shots)}shot.pth')
+            if not osp.isfile(bank) and get_rank() == 0:
+                if model is None:
+                    model = build_model(load_cfg(args), args.checkpoint)
+                meta = make_reference_bank(model, load_cfg(args), ref_set, max(args.shots),
+                                           bank)
+                print(f'seed {seed}: {len(meta["classes"])} classes encoded -> {bank}')
+            barrier()
+        for k in args.shots:
+            for mode in args.modes:
+                out = osp.join(metrics_dir, run_name(seed, k, mode) + '.json')
+                if osp.isfile(out):
+                    continue
+                cfg = load_cfg(args)
+                try:
+                    apply_reference_options(cfg, ref_set, k, bank, mode)
+                    check_resources(cfg, 'test')
+                except (ValueError, MissingResourceError) as e:
+                    sys.exit(f'error: {e}')
+                cfg.load_from = args.checkpoint
+                cfg.work_dir = osp.join(work, 'runs', run_name(seed, k, mode))
+                setup_cpu_distributed(cfg, args.launcher)
+                metrics = Runner.from_cfg(cfg).test()
+                if get_rank() == 0:
+                    with open(out, 'w') as f:
+                        json.dump(dict(seed=seed, shots=k, mode=mode, ref_set=ref_set,
+                                       checkpoint=args.checkpoint, metrics=metrics), f,
+                                  indent=1)
+
+
+def write_summary(metrics_dir: str, work: str) -> None:
+    records = []
+    for p in sorted(glob.glob(osp.join(metrics_dir, '*.json'))):
+        with open(p) as f:
+            records.append(json.load(f))
+    if not records:
+        sys.exit(f'error: no metric files in {metrics_dir}')
+    table, data = summarize(records)
+    with open(osp.join(work, 'kshot_summary.md'), 'w') as f:
+        f.write(table + '\n')
+    with open(osp.join(work, 'kshot_summary.json'), 'w') as f:
+        json.dump(data, f, indent=1)
+    print(f'\nk-shot summary (mean ± std over seeds), {len(records)} runs:\n{table}\n'
+          f'-> {osp.join(work, "kshot_summary.md")}')
+
+
+if __name__ == '__main__':
+    main()
