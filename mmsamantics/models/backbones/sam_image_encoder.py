@@ -2,9 +2,14 @@
 
 Shape shorthand: B batch, S input side (1024 real / 256 tiny), h = w = S / 16,
 C the ViT width (768 / 1024 / 1280 / 96), D the prompt width (256, tiny 64).
+
+HQ-SAM (``segment_anything_hq``, Ke et al., "Segment Anything in High Quality") keeps SAM's
+image encoder unchanged (its checkpoints' ``image_encoder.*`` keys are plain SAM's) and only
+feeds its mask decoder one more input: the output of the first global-attention block.
+``hq_interm=True`` returns it alongside the embedding for :class:`HQSAMPromptDecoder`.
 """
 from functools import partial
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -14,7 +19,11 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 from ...utils.checkpoint import load_state_dict_file, load_strict
 from ...utils.frozen import freeze
+from ..sam.hq_sam_prompt_decoder import hq_checkpoint_hint
 from ..sam.presets import checkpoint_hint, get_preset
+
+# SAM: (B, D, h, w); HQ-SAM: (embedding (B, D, h, w), interm (B, h, w, C))
+SAMEmbedding = Union[Tensor, Tuple[Tensor, Tensor]]
 
 
 @MODELS.register_module()
@@ -27,15 +36,21 @@ class SAMImageEncoder(BaseModule):
 
     Args:
         preset: one of ``vit_b``, ``vit_l``, ``vit_h``, ``tiny``.
-        checkpoint: local path of an official SAM checkpoint (the ``image_encoder.*`` keys are
-            loaded strictly), or None for random weights.
+        checkpoint: local path of an official SAM or HQ-SAM checkpoint (the
+            ``image_encoder.*`` keys are loaded strictly, other keys ignored), or None for
+            random weights.
         out_indices: ViT blocks whose outputs are returned; default: the preset's
             global-attention blocks (vit_b: 2, 5, 8, 11).
         frozen: keep every weight frozen (the paper's setting).
         preset_overrides: change preset fields (e.g. ``img_size``) for experiments.
+        hq_interm: also return the early ViT feature HQ-SAM's decoder needs (see Returns);
+            False (default) keeps plain SAM's output.
 
     Returns of ``forward``: a tuple ``(*block_feats, embedding)``: ``len(out_indices)``
-    tensors (B, C, h, w), then the neck embedding (B, D, h, w) that SAM's decoder consumes.
+    tensors (B, C, h, w), then what SAM's decoder consumes: the neck embedding (B, D, h, w),
+    or with ``hq_interm`` the tuple ``(embedding (B, D, h, w), interm (B, h, w, C))``, where
+    ``interm`` is the output of the first global-attention block, channels-last, exactly
+    ``interm_embeddings[0]`` of ``segment_anything_hq``'s ``ImageEncoderViT``.
     """
 
     def __init__(self,
@@ -44,10 +59,12 @@ class SAMImageEncoder(BaseModule):
                  out_indices: Optional[Sequence[int]] = None,
                  frozen: bool = True,
                  preset_overrides: Optional[dict] = None,
+                 hq_interm: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         p = get_preset(preset, **(preset_overrides or {}))
         self.preset = preset
+        self.hq_interm = hq_interm
         self.img_size = p['img_size']
         self.encoder = ImageEncoderViT(
             img_size=p['img_size'], patch_size=p['patch_size'], embed_dim=p['embed_dim'],
@@ -62,8 +79,12 @@ class SAMImageEncoder(BaseModule):
             raise ValueError(f'out_indices {self.out_indices} out of range for '
                              f'{p["depth"]} blocks')
         self.out_channels = [p['embed_dim']] * len(self.out_indices) + [p['prompt_embed_dim']]
+        if hq_interm and not any(b.window_size == 0 for b in self.encoder.blocks):
+            raise ValueError(f'hq_interm needs a global-attention block; preset {preset!r} '
+                             'has none (global_attn_indexes is empty)')
         if checkpoint is not None:
-            state = load_state_dict_file(checkpoint, checkpoint_hint(preset))
+            hint = hq_checkpoint_hint(preset) if hq_interm else checkpoint_hint(preset)
+            state = load_state_dict_file(checkpoint, hint)
             load_strict(self.encoder, state, 'image_encoder.', source=checkpoint)
         self.frozen = frozen
         if frozen:
@@ -75,8 +96,10 @@ class SAMImageEncoder(BaseModule):
             self.encoder.eval()
         return self
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        """Args: x (B, 3, S, S). Returns ``(*block_feats (B, C, h, w), embedding (B, D, h, w))``."""
+    def forward(self, x: Tensor) -> Tuple[SAMEmbedding, ...]:
+        """Args: x (B, 3, S, S). Returns ``(*block_feats (B, C, h, w), embedding)``, the
+        embedding being (B, D, h, w), or ``(embedding, interm (B, h, w, C))`` with
+        ``hq_interm``."""
         if x.shape[-2:] != (self.img_size, self.img_size):
             raise ValueError(
                 f'SAM {self.preset} expects {self.img_size}x{self.img_size} inputs, got '
@@ -88,10 +111,15 @@ class SAMImageEncoder(BaseModule):
             h = enc.patch_embed(x)  # (B, h, w, C)
             if enc.pos_embed is not None:
                 h = h + enc.pos_embed
-            outs = []
+            outs, interm = [], None
             for i, blk in enumerate(enc.blocks):
                 h = blk(h)
                 if i in self.out_indices:
                     outs.append(h.permute(0, 3, 1, 2).contiguous())
+                # HQ-SAM's rule for its interm_embeddings: global blocks have window_size 0
+                if self.hq_interm and interm is None and blk.window_size == 0:
+                    interm = h
             embedding = enc.neck(h.permute(0, 3, 1, 2))
+        if self.hq_interm:
+            return (*outs, (embedding, interm))
         return (*outs, embedding)
