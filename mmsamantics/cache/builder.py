@@ -113,7 +113,7 @@ def build_feature_cache(model, items: List[dict], cache: FeatureCache, *,
         parts = levels + ([emb] if with_embedding else [])
         if with_embedding and isinstance(emb, (tuple, list)):
             raise ValueError('--with-embedding stores one embedding tensor; this backbone '
-                             'returns several (SAM 2): cache levels only')
+                             'returns several (SAM 2, HQ-SAM): cache levels only')
         feats = torch.cat(parts, dim=1).cpu().numpy().astype(np_dtype)
         for i, (it, (im, scale, ori)) in enumerate(zip(batch, loaded)):
             if it['target']:

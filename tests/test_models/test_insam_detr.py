@@ -138,3 +138,42 @@ def test_init_weights_keeps_frozen_sam(toy_root):
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in frozen.items())
     assert not any(p.requires_grad for k, p in model.named_parameters()
                    if k.startswith(('backbone.', 'mask_head.decoder.')))
+
+
+def test_shared_value_projection_is_exact(setup):
+    """Projecting each target's memory once (not once per pair) changes no loss or gradient."""
+    cfg, model, train, val = setup
+    from mmsamantics.models.layers import PairSharedLinear
+    assert all(isinstance(l.cross_attn.value_proj, PairSharedLinear)
+               for l in model.decoder.layers)
+    data = _batch(model, train, [0, 1, 2], True)
+    pairs = model.reference_pairs(data['data_samples'])
+    assert len(pairs) > len(data['data_samples'])  # some target has several pairs
+
+    def loss_and_grads(shared):
+        model.train()
+        model.zero_grad()
+        if not shared:
+            orig, model._pair_index.set = model._pair_index.set, lambda idx: None
+        torch.manual_seed(0)
+        try:
+            losses = model(**data, mode='loss')
+        finally:
+            if not shared:
+                model._pair_index.set = orig
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        total.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return losses, grads
+
+    la, ga = loss_and_grads(True)
+    lb, gb = loss_and_grads(False)
+    model.eval()
+    for k in la:
+        torch.testing.assert_close(la[k], lb[k], atol=1e-5, rtol=1e-5, msg=k)
+    assert set(ga) == set(gb)
+    for k in ga:
+        torch.testing.assert_close(ga[k], gb[k], atol=1e-5, rtol=1e-4, msg=k)
+    assert any('value_proj' in k for k in ga)
+    # state-dict keys are those of mmdet's Deformable DETR (checkpoints stay compatible)
+    assert 'decoder.layers.0.cross_attn.value_proj.weight' in model.state_dict()

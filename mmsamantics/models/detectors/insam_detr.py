@@ -25,6 +25,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, OptSampleList, SampleList
 from ...cache import cache_signature
 from ...cache.reference_bank import load_reference_bank
+from ..layers.pair_shared_linear import PairIndex, PairSharedLinear
 
 
 class ReferencePairs:
@@ -64,6 +65,8 @@ class InSAMDETR(DeformableDETR):
         reference_bank: file written by ``tools/misc/encode_references.py``: the tokens of
             a fixed reference set, computed once (k-shot evaluation). References found in
             it are never re-encoded, and their images need not be loaded.
+        share_value_proj: project each target's memory once in every decoder
+            cross-attention instead of once per pair (:class:`PairSharedLinear`; exact).
         **kwargs: :class:`mmdet.models.DeformableDETR` arguments.
     """
 
@@ -76,6 +79,7 @@ class InSAMDETR(DeformableDETR):
                  ref_cache_size: int = 100_000,
                  ref_batch_size: int = 8,
                  reference_bank: Optional[str] = None,
+                 share_value_proj: bool = True,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.as_two_stage:
@@ -103,6 +107,11 @@ class InSAMDETR(DeformableDETR):
         self._signature: Optional[str] = None
         self._checked_signatures: set = set()
         self.reference_bank = reference_bank
+        self._pair_index = PairIndex()
+        if share_value_proj:
+            for layer in self.decoder.layers:
+                attn = layer.cross_attn
+                attn.value_proj = PairSharedLinear.replace(attn.value_proj, self._pair_index)
         self._bank: Optional[Dict[str, Tensor]] = None
         # Loading other weights invalidates cached tokens and the cache signature.
         self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
@@ -321,7 +330,11 @@ class InSAMDETR(DeformableDETR):
                                                    enc_out['spatial_shapes'],
                                                    ref_embeds=pairs.embeds)
         decoder_inputs.update(tmp_dec_in)
-        head_inputs.update(self.forward_decoder(**decoder_inputs))
+        self._pair_index.set(idx)
+        try:
+            head_inputs.update(self.forward_decoder(**decoder_inputs))
+        finally:
+            self._pair_index.clear()
         return head_inputs
 
     def pre_decoder(self, memory: Tensor, memory_mask: Tensor, spatial_shapes: Tensor,
