@@ -13,8 +13,9 @@ backbone for visual understanding tasks" on top of mmdet's Deformable DETR:
 Shape shorthand: B targets, P (target, class) pairs, R references, T tokens per reference,
 D SAM prompt width, E = embed_dims of the DETR, Q queries.
 """
-from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from collections import ChainMap, OrderedDict
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -113,6 +114,7 @@ class InSAMDETR(DeformableDETR):
                 attn = layer.cross_attn
                 attn.value_proj = PairSharedLinear.replace(attn.value_proj, self._pair_index)
         self._bank: Optional[Dict[str, Tensor]] = None
+        self._lent_tokens: Dict[str, Tensor] = {}
         # Loading other weights invalidates cached tokens and the cache signature.
         self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
 
@@ -142,8 +144,27 @@ class InSAMDETR(DeformableDETR):
                 'tools/misc/encode_references.py).')
         self._checked_signatures.add(signature)
 
-    def _bank_tokens(self) -> Dict[str, Tensor]:
-        """key -> (T, D) tokens of ``reference_bank`` (empty dict without a bank)."""
+    @contextmanager
+    def using_reference_tokens(self, tokens: Dict[str, Tensor]) -> Iterator[None]:
+        """Within the block, references whose key is in ``tokens`` use those (T, D) tokens.
+
+        For callers that computed the tokens with this model themselves (e.g. the
+        inference API's registered references), so no signature check is needed. They take
+        precedence over ``reference_bank``.
+        """
+        saved = self._lent_tokens
+        self._lent_tokens = tokens
+        try:
+            yield
+        finally:
+            self._lent_tokens = saved
+
+    def _bank_tokens(self) -> Mapping[str, Tensor]:
+        """key -> (T, D) tokens: lent tokens, then ``reference_bank`` (may be empty)."""
+        bank = self._file_bank_tokens()
+        return ChainMap(self._lent_tokens, bank) if self._lent_tokens else bank
+
+    def _file_bank_tokens(self) -> Dict[str, Tensor]:
         if self.reference_bank is None:
             return {}
         if self._bank is None:

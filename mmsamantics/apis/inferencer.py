@@ -1,0 +1,378 @@
+"""In-context inference for users, in the style of mmdet's ``DetInferencer``.
+
+    inferencer = InContextInferencer('configs/insam_detr_toy.py', 'work_dirs/demo/epoch_12.pth')
+    inferencer.add_reference('ref.png', 'red circle', box=[40, 30, 120, 110])
+    inferencer.add_reference('ref2.png', 'red circle', mask=mask)       # a second shot
+    inferencer.add_references_from_coco('refs.json', img_dir='images/', shots=5)
+    inferencer.save_bank('bank.pth')                                  # tokens, to share
+    results = inferencer('images/', batch_size=4, score_thr=0.3)
+
+References are encoded once when added (one backbone pass per reference image) and kept;
+classes get contiguous labels in the order they are first registered. Predictions come from
+the detector's own ``predict`` on batches built by the config's test pipeline and the
+model's data preprocessor. The per-model-kind work lives in a :class:`ReferenceEncoder`
+(:mod:`mmsamantics.apis.reference_encoder`), so every detector of the plugin plugs in here.
+"""
+import os.path as osp
+import time
+from collections import Counter, OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
+from torch import Tensor
+
+from ..cache.reference_bank import load_reference_bank, save_reference_bank
+from .inputs import ImageLike, expand_inputs, read_image
+from .model_loading import build_inference_model
+from .outputs import Drawer, select, to_result, vis_name
+from .reference_encoder import build_reference_encoder
+from .references import Reference, prompt_to_box, read_coco_references
+
+
+class InContextInferencer:
+    """Find and segment instances of classes shown by reference examples.
+
+    Args:
+        config: config file or :class:`Config` of the detector.
+        checkpoint: trained weights (checked key by key: a checkpoint of another config is
+            refused). None keeps the config's own weights.
+        device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...; default CUDA when available.
+        cfg_options: overrides merged into the config (as ``--cfg-options``).
+        ref_batch_size: reference images per backbone pass when encoding references.
+    """
+
+    def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None,
+                 device: Optional[str] = None, cfg_options: Optional[dict] = None,
+                 ref_batch_size: int = 4) -> None:
+        cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        self.cfg = cfg
+        self.model = build_inference_model(cfg, checkpoint, device)
+        self.device = next(self.model.parameters()).device
+        self.encoder = build_reference_encoder(self.model, cfg)
+        self.pipeline = self.encoder.target_pipeline()
+        self.ref_batch_size = ref_batch_size
+        self.references: List[Reference] = []
+        self._features: Dict[str, Tensor] = {}
+        self.category_ids: 'OrderedDict[str, int]' = OrderedDict()
+        self.failed: List[Tuple[str, str]] = []
+        self.stats: dict = {}
+        self._drawer: Optional[Drawer] = None
+
+    # ------------------------------------------------------------------ references
+    @property
+    def classes(self) -> List[str]:
+        """Class names in registration order; label ``i`` is ``classes[i]``."""
+        return list(self.category_ids)
+
+    @staticmethod
+    def _register_class(category_ids: 'OrderedDict[str, int]', name: str,
+                        category_id: Optional[int]) -> None:
+        """Add ``name`` to ``category_ids`` (next free id unless given), checking conflicts."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f'class names must be non-empty strings, got {name!r}')
+        known = category_ids.get(name)
+        if category_id is None:
+            if known is None:
+                category_ids[name] = max(category_ids.values(), default=0) + 1
+            return
+        if known is not None and known != category_id:
+            raise ValueError(f'class {name!r} already has category id {known}, not '
+                             f'{category_id}')
+        other = [n for n, c in category_ids.items() if c == category_id and n != name]
+        if other:
+            raise ValueError(f'category id {category_id} of {name!r} is already used by '
+                             f'{other[0]!r}')
+        category_ids[name] = int(category_id)
+
+    def _check_new(self, keys: Sequence[str],
+                   classes: Sequence[Tuple[str, Optional[int]]]) -> 'OrderedDict[str, int]':
+        """Category ids after adding ``classes``; raises before anything is changed."""
+        counts = Counter(keys)
+        dup = sorted(k for k, n in counts.items() if n > 1 or k in self._features)
+        if dup:
+            raise ValueError(f'reference keys must be unique; already used: {dup[:5]}')
+        cat_ids = OrderedDict(self.category_ids)
+        for name, cid in classes:
+            self._register_class(cat_ids, name, cid)
+        return cat_ids
+
+    def _add(self, entries: Sequence[Tuple[ImageLike, Reference]]) -> List[Reference]:
+        """Encode ``(image, reference)`` entries, one backbone pass per image, and keep them.
+
+        Nothing is kept if any reference fails (unreadable image, duplicate key).
+        """
+        cat_ids = self._check_new([r.key for _, r in entries],
+                                  [(r.class_name, r.category_id) for _, r in entries])
+        groups: 'OrderedDict[object, list]' = OrderedDict()
+        for img, ref in entries:
+            gid = img if isinstance(img, str) else id(img)
+            groups.setdefault(gid, [img, []])[1].append(ref)
+        new: Dict[str, Tensor] = {}
+        todo = list(groups.values())
+        for s in range(0, len(todo), self.ref_batch_size):
+            chunk = todo[s:s + self.ref_batch_size]
+            imgs = [read_image(img, 'reference image') for img, _ in chunk]
+            feats = self.encoder.encode(imgs, [refs for _, refs in chunk])
+            for (_, refs), f in zip(chunk, feats):
+                new.update({r.key: t for r, t in zip(refs, f)})
+        self.category_ids = cat_ids
+        self._features.update(new)
+        added = [r for _, r in entries]
+        self.references += added
+        return added
+
+    def add_reference(self, image: ImageLike, class_name: str, *,
+                      box: Optional[Sequence[float]] = None,
+                      mask: Optional[np.ndarray] = None,
+                      points: Optional[Sequence[Sequence[float]]] = None,
+                      key: Optional[str] = None,
+                      category_id: Optional[int] = None) -> Reference:
+        """Register one example of ``class_name``; call again for more shots of a class.
+
+        Args:
+            image: path, or (H, W, 3) uint8 **BGR** array (``cv2.imread`` order; pass
+                ``rgb[..., ::-1]`` for an RGB array).
+            class_name: the class it shows.
+            box: (x1, y1, x2, y2) in pixels of ``image``.
+            mask: (H, W) bool mask of the instance: its tight bounding box is used.
+            points: clicks (x, y) on the instance: their bounding box grown by 10% of its
+                side on each side (at least 2 px) is used; clicks on the extremes work best.
+            key: name of the reference (default ``'<class_name>#<n>'``).
+            category_id: the class's id in results (default: the next free id).
+
+        Returns:
+            The registered :class:`Reference` (its ``box`` is the prompt the model gets).
+
+        Raises:
+            ValueError: not exactly one prompt, an empty or degenerate box/mask, an
+                unreadable image, a duplicate key.
+        """
+        img = read_image(image, 'reference image')
+        what = f'reference of {class_name!r}'
+        b, m, p = prompt_to_box(img.shape[:2], box=box, mask=mask, points=points, what=what)
+        if key is None:
+            n = sum(r.class_name == class_name for r in self.references)
+            key = f'{class_name}#{n}'
+            while key in self._features:
+                n += 1
+                key = f'{class_name}#{n}'
+        ref = Reference(key=key, class_name=class_name, box=b, mask=m, points=p,
+                        source=image if isinstance(image, str) else '<array>',
+                        category_id=category_id)
+        return self._add([(img, ref)])[0]
+
+    def add_references_from_coco(self, path: str, img_dir: Optional[str] = None,
+                                 shots: Optional[int] = None,
+                                 classes: Optional[Sequence[str]] = None) -> List[Reference]:
+        """Register the annotations of a COCO-format reference file.
+
+        Classes keep the file's category ids (so results can be scored against a GT file
+        with the same categories) and are registered in the order of its ``categories``.
+        See :func:`mmsamantics.apis.references.read_coco_references` for ``img_dir``,
+        ``shots`` (honours a ``shot`` rank) and ``classes``.
+        """
+        refs, _ = read_coco_references(path, img_dir, shots, classes)
+        missing = sorted({r['img_path'] for r in refs if not osp.isfile(r['img_path'])})
+        if missing:
+            raise FileNotFoundError(
+                f'{len(missing)} reference images of {path} not found, e.g. {missing[:3]}: '
+                'their file names are relative to img_dir (tools/infer.py --ref-img-dir; '
+                'default: the folder of the references file)')
+        entries = [(r['img_path'], Reference(
+            key=r['key'], class_name=r['class_name'], box=r['bbox'], source=r['img_path'],
+            segmentation=r['segmentation'], img_hw=r['img_hw'],
+            category_id=r['category_id'])) for r in refs]
+        return self._add(entries)
+
+    def clear_references(self) -> None:
+        """Forget every reference and class."""
+        self.references, self._features = [], {}
+        self.category_ids = OrderedDict()
+
+    # ------------------------------------------------------------------ banks
+    def save_bank(self, path: str) -> None:
+        """Write the references' features to a reference-bank file (shareable).
+
+        The file is the format of :mod:`mmsamantics.cache.reference_bank` (keys, class
+        names, features, the model's signature) plus, in ``meta``, the class order, the
+        category ids and each reference's box and source.
+        """
+        if not self.references:
+            raise RuntimeError('no reference to save: add references first')
+        keys = [r.key for r in self.references]
+        save_reference_bank(
+            path, keys, [r.class_name for r in self.references],
+            torch.stack([self._features[k] for k in keys]), self.encoder.signature,
+            meta=dict(kind=self.encoder.kind, classes=self.classes,
+                      category_ids=dict(self.category_ids),
+                      boxes=[[float(v) for v in r.box] for r in self.references],
+                      sources=[r.source for r in self.references]))
+
+    def load_bank(self, path: str) -> List[Reference]:
+        """Add the references of a bank file (from :meth:`save_bank` or
+        ``tools/misc/encode_references.py``).
+
+        Raises:
+            ValueError: a bank made with another model/SAM or preprocessing (signature), or
+                with features of another shape, or whose keys are already registered.
+        """
+        bank = load_reference_bank(path)
+        sig = self.encoder.signature
+        if bank['signature'] != sig:
+            raise ValueError(
+                f'reference bank {path!r} was made with another model (its SAM weights or '
+                f'preprocessing differ: signature {bank["signature"]}, this model {sig}). '
+                'Re-encode the references with this config and checkpoint '
+                '(InContextInferencer.save_bank / tools/infer.py --save-bank).')
+        tokens = bank['tokens'].float()
+        if tuple(tokens.shape[1:]) != self.encoder.feature_shape:
+            raise ValueError(f'reference bank {path!r} holds features of shape '
+                             f'{tuple(tokens.shape[1:])}; this model uses '
+                             f'{self.encoder.feature_shape}')
+        meta = bank.get('meta') or {}
+        cids = meta.get('category_ids') or {}
+        present = set(bank['labels'])
+        order = [c for c in meta.get('classes') or OrderedDict.fromkeys(bank['labels'])
+                 if c in present]
+        self.category_ids = self._check_new(
+            bank['keys'], [(n, cids.get(n)) for n in order + list(bank['labels'])])
+        n = len(bank['keys'])
+        boxes = meta.get('boxes') or [[0.0] * 4] * n
+        sources = meta.get('sources') or ['<bank>'] * n
+        added = []
+        for k, name, t, b, s in zip(bank['keys'], bank['labels'], tokens, boxes, sources):
+            added.append(Reference(key=k, class_name=name, box=np.asarray(b, np.float32),
+                                   source=s, category_id=self.category_ids[name]))
+            self._features[k] = t
+        self.references += added
+        return added
+
+    # ------------------------------------------------------------------ prediction
+    def _query(self, classes: Optional[Sequence[str]]):
+        if not self.references:
+            raise RuntimeError('no reference registered: call add_reference(), '
+                               'add_references_from_coco() or load_bank() before predicting')
+        if classes is None:
+            classes = self.classes
+        unknown = [c for c in classes if c not in self.category_ids]
+        if unknown:
+            raise ValueError(f'classes {unknown} have no reference (registered: '
+                             f'{self.classes})')
+        label = {c: i for i, c in enumerate(self.classes)}
+        refs = [r for r in self.references if r.class_name in set(classes)]
+        keys = [r.key for r in refs]
+        return (keys, torch.tensor([label[r.class_name] for r in refs], dtype=torch.long),
+                torch.stack([self._features[k] for k in keys]).to(self.device),
+                torch.as_tensor(np.stack([r.box for r in refs]), dtype=torch.float32))
+
+    def _load(self, items: List[Tuple[int, ImageLike]]):
+        """Read and transform a batch; unreadable images are skipped and recorded."""
+        loaded = []
+        for idx, image in items:
+            path = image if isinstance(image, str) else None
+            try:
+                img = read_image(image, 'image')
+            except (FileNotFoundError, ValueError) as e:
+                self.failed.append((path or f'<array {idx}>', str(e)))
+                print_log(f'skipped: {e}', logger='current', level=30)
+                continue
+            data = self.pipeline(dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2],
+                                      img_path=path, img_id=idx))
+            loaded.append((idx, path, img, data))
+        return loaded
+
+    @torch.no_grad()
+    def predict(self, inputs, batch_size: int = 1, score_thr: float = 0.3,
+                max_dets: int = 100, classes: Optional[Sequence[str]] = None,
+                vis_dir: Optional[str] = None, vis_score_thr: Optional[float] = None,
+                show_progress: bool = True) -> List[dict]:
+        """Detect and segment the registered classes on images.
+
+        Args:
+            inputs: an image path, an (H, W, 3) BGR uint8 array, a folder (its images), a
+                glob (``'data/*.jpg'``, ``'**'`` recursive), or a list of these.
+            batch_size: images per forward pass.
+            score_thr: keep detections scoring at least this (use 0 for COCO evaluation:
+                AP needs the low-score tail).
+            max_dets: at most this many detections per image (the model's
+                ``test_cfg.max_per_img`` is an upper bound too).
+            classes: query only these classes (default: all registered).
+            vis_dir: also draw each image's detections to ``vis_dir/<stem>.png``.
+            vis_score_thr: draw only detections scoring at least this (default: all that
+                are returned), e.g. to evaluate at ``score_thr=0`` with readable pictures.
+            show_progress: show a progress bar.
+
+        Returns:
+            One dict per readable image, in input order (see
+            :func:`mmsamantics.apis.outputs.to_result`): ``img_path``, ``index``,
+            ``height``, ``width``, ``boxes`` (N, 4) xyxy, ``scores``, ``labels`` (names),
+            ``label_ids``, ``masks`` (COCO RLEs). Unreadable images are skipped with a
+            warning and listed in ``self.failed`` as (path, reason); ``self.stats`` holds
+            counts and seconds.
+
+        Raises:
+            RuntimeError: no reference registered. ValueError: unknown class, an empty
+            folder or a glob without match. FileNotFoundError: a single missing path.
+        """
+        keys, labels, feats, boxes = self._query(classes)
+        images = expand_inputs(inputs)
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        self.failed = []
+        taken: set = set()
+        bar = ProgressBar(len(images)) if show_progress else None
+        results, t0 = [], time.perf_counter()
+        self.model.eval()
+        indexed = list(enumerate(images))
+        for s in range(0, len(images), batch_size):
+            batch = self._load(indexed[s:s + batch_size])
+            if batch:
+                data = self.model.data_preprocessor(
+                    pseudo_collate([d for _, _, _, d in batch]), False)
+                preds = self.encoder.predict(data['inputs'], data['data_samples'], keys, labels,
+                                             feats, boxes)
+                for (idx, path, img, _), ds in zip(batch, preds):
+                    pred = select(ds.pred_instances, score_thr, max_dets)
+                    results.append(to_result(pred, self.classes, path, idx, img.shape[:2]))
+                    if vis_dir is not None:
+                        shown = pred if vis_score_thr is None else select(
+                            pred, vis_score_thr, max_dets)
+                        self._draw(img, shown, osp.join(vis_dir, vis_name(path, idx, taken)))
+            if bar is not None:
+                for _ in range(min(batch_size, len(images) - s)):
+                    bar.update()
+        if bar is not None:
+            print()
+        secs = time.perf_counter() - t0
+        self.stats = dict(images=len(results), skipped=len(self.failed),
+                          detections=int(sum(len(r['scores']) for r in results)),
+                          seconds=round(secs, 2),
+                          images_per_s=round(len(results) / secs, 3) if secs > 0 else None)
+        return results
+
+    __call__ = predict
+
+    def _draw(self, img: np.ndarray, pred, out_file: str) -> str:
+        if self._drawer is None or self._drawer.vis.dataset_meta['classes'] != tuple(
+                self.classes):
+            self._drawer = Drawer(self.classes, name=f'in_context_inferencer_{id(self)}_'
+                                                     f'{len(self.classes)}')
+        return self._drawer.draw(img, pred, out_file)
+
+    def visualize(self, image: ImageLike, result: dict, out_file: str) -> str:
+        """Draw a result of :meth:`predict` (masks, boxes, names, scores) on its image."""
+        from mmengine.structures import InstanceData
+        from pycocotools import mask as mask_util
+        pred = InstanceData(bboxes=torch.as_tensor(result['boxes']),
+                            scores=torch.as_tensor(result['scores']),
+                            labels=torch.as_tensor(result['label_ids']))
+        if result['masks']:
+            pred.masks = torch.as_tensor(mask_util.decode(result['masks'])).permute(2, 0, 1)
+        return self._draw(read_image(image), pred, out_file)

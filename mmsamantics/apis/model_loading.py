@@ -1,0 +1,81 @@
+"""Build a detector for inference and load a trained checkpoint, refusing one that does not fit.
+
+mmengine's ``load_checkpoint`` only logs missing/unexpected keys, so a checkpoint trained
+with another config (other ``num_queries``, ``embed_dims``, levels, SAM size) would load
+partly and silently predict with random layers. Here every trainable part must be in the
+checkpoint with its shape; only frozen weights (the SAM parts, which the config loads from
+its own SAM checkpoint) may be absent.
+"""
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.runner import CheckpointLoader
+
+from ..utils.checkpoint import MissingResourceError
+from ..utils.model_loading import build_model
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint whose keys or shapes do not match the model of the config."""
+
+
+def _fmt(keys: list) -> str:
+    return ', '.join(keys[:8]) + (f' (+{len(keys) - 8} more)' if len(keys) > 8 else '')
+
+
+def load_detector_checkpoint(model: torch.nn.Module, path: str) -> None:
+    """Load ``path`` into ``model``, raising :class:`CheckpointMismatchError` on a mismatch.
+
+    Missing trainable weights, unexpected keys and shape mismatches are errors; missing
+    frozen weights (parameters with ``requires_grad=False`` and buffers) keep the values the
+    config gave them, with a warning.
+    """
+    try:
+        ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    except Exception as e:
+        raise CheckpointMismatchError(f'could not read checkpoint {path!r}: {e}') from e
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointMismatchError(f'{path!r} holds no state dict')
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    own = model.state_dict()
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    missing = [k for k in own if k not in state]
+    missing_trainable = [k for k in missing if k in trainable]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f'{k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+              for k in own if k in state and state[k].shape != own[k].shape]
+    if missing_trainable or unexpected or shapes:
+        parts = []
+        if missing_trainable:
+            parts.append(f'missing keys: {_fmt(missing_trainable)}')
+        if unexpected:
+            parts.append(f'unexpected keys: {_fmt(unexpected)}')
+        if shapes:
+            parts.append(f'shape mismatches: {_fmt(shapes)}')
+        raise CheckpointMismatchError(
+            f'checkpoint {path!r} does not fit the model of this config ({type(model).__name__}'
+            '): ' + '; '.join(parts) + '. Use the config it was trained with (the training '
+            'work_dir holds a copy), or the right --cfg-options.')
+    if missing:
+        print_log(f'{len(missing)} frozen weights are not in {path} and keep the values of '
+                  f'the config (e.g. its SAM checkpoint): {_fmt(missing)}', logger='current',
+                  level=30)
+    model.load_state_dict(state, strict=False)
+
+
+def build_inference_model(cfg: Config, checkpoint: Optional[str] = None,
+                          device: Optional[str] = None):
+    """The config's model on ``device`` (default: CUDA when available), eval mode, with the
+    checkpoint's weights checked key by key."""
+    if device is None:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise MissingResourceError(f'checkpoint not found: {checkpoint!r}')
+    model = build_model(cfg, None, device)
+    if checkpoint is not None:
+        load_detector_checkpoint(model, checkpoint)
+    return model.eval()

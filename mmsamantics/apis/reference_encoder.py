@@ -1,0 +1,126 @@
+"""What :class:`InContextInferencer` needs from one kind of in-context model, and a registry.
+
+Every detector of the plugin turns reference examples into per-reference features once
+(InSAM-DETR: SAM mask tokens of the reference box; a training-free matcher: DINOv2
+prototypes; the SAMIC prompter: reference features under a point heatmap) and then predicts
+on target images given those features. A :class:`ReferenceEncoder` subclass does both for
+one detector class and is registered under that class's name::
+
+    @REFERENCE_ENCODERS.register_module(name='MyMatcher')
+    class MyMatcherReferenceEncoder(ReferenceEncoder):
+        ...
+
+:func:`build_reference_encoder` picks the encoder of a built model by walking its class
+hierarchy, so subclasses of a registered detector work without registering again.
+
+Shape shorthand: B targets, R references, F the per-reference feature shape (InSAM-DETR:
+T x D tokens).
+"""
+from typing import List, Sequence, Tuple
+
+import numpy as np
+from mmcv.transforms import Compose
+from mmengine.config import Config
+from mmengine.registry import Registry
+from torch import Tensor
+
+from mmdet.structures import SampleList
+from .references import Reference
+
+REFERENCE_ENCODERS = Registry('in-context reference encoder', scope='mmsamantics')
+
+
+class ReferenceEncoder:
+    """Base class: encode references once, predict on targets with them.
+
+    Args:
+        model: the built detector, in eval mode on its device.
+        cfg: the config it was built from (its test pipeline is reused for targets).
+    """
+
+    kind = ''  # short name written into reference banks
+
+    def __init__(self, model, cfg: Config) -> None:
+        self.model = model
+        self.cfg = cfg
+
+    @property
+    def signature(self) -> str:
+        """Fingerprint of everything the features depend on (weights, preprocessing).
+
+        Reference banks store it; a bank whose signature differs is refused.
+        """
+        raise NotImplementedError
+
+    @property
+    def feature_shape(self) -> Tuple[int, ...]:
+        """Shape F of one reference's features."""
+        raise NotImplementedError
+
+    def encode(self, images: Sequence[np.ndarray],
+               refs: Sequence[Sequence[Reference]]) -> List[Tensor]:
+        """Features of the references of each image.
+
+        Args:
+            images: (H_i, W_i, 3) BGR uint8 images.
+            refs: the references on each image (boxes in original pixels).
+
+        Returns:
+            Per image, a (n_i, *F) tensor in the order of ``refs[i]``.
+        """
+        raise NotImplementedError
+
+    def predict(self, inputs: Tensor, data_samples: SampleList, keys: List[str],
+                labels: Tensor, features: Tensor, boxes: Tensor) -> SampleList:
+        """Predict every queried class on a batch of targets.
+
+        Args:
+            inputs: (B, 3, H, W) targets after the model's data preprocessor.
+            data_samples: their data samples (image metainfo).
+            keys: (R,) keys of the references to use.
+            labels: (R,) class index of each reference; references sharing a label are
+                shots of one class.
+            features: (R, *F) their features, on the model's device.
+            boxes: (R, 4) their boxes (original pixels of their own image).
+
+        Returns:
+            The data samples with ``pred_instances`` (``bboxes`` in original pixels,
+            ``scores``, ``labels`` = class index, ``masks`` (N, H, W) bool when predicted).
+        """
+        raise NotImplementedError
+
+    def target_pipeline(self) -> Compose:
+        """The config's test pipeline without its loading and reference transforms.
+
+        Images are read by the inferencer (paths or arrays), and references are attached
+        by :meth:`predict`, so what remains is the resize (and any other geometric
+        transform) plus packing into a plain ``PackDetInputs``.
+        """
+        pipeline = self.cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline')
+        if pipeline is None:
+            pipeline = self.cfg.get('test_pipeline')
+        if pipeline is None:
+            raise ValueError('the config has neither test_dataloader.dataset.pipeline nor '
+                             'test_pipeline: the inferencer reuses its resize settings')
+        steps = []
+        for t in pipeline:
+            name = t['type'] if isinstance(t['type'], str) else t['type'].__name__
+            name = name.split('.')[-1]
+            if name.startswith('Load'):
+                continue
+            if name.startswith('Pack'):
+                t = dict(type='mmdet.PackDetInputs',
+                         **({'meta_keys': t['meta_keys']} if 'meta_keys' in t else {}))
+            steps.append(t)
+        return Compose(steps)
+
+
+def build_reference_encoder(model, cfg: Config) -> ReferenceEncoder:
+    """The registered encoder of ``model``'s class (or of its nearest registered base)."""
+    for klass in type(model).__mro__:
+        encoder = REFERENCE_ENCODERS.module_dict.get(klass.__name__)
+        if encoder is not None:
+            return encoder(model, cfg)
+    raise ValueError(f'{type(model).__name__} has no in-context reference encoder; registered: '
+                     f'{sorted(REFERENCE_ENCODERS.module_dict)} (see '
+                     'mmsamantics/apis/reference_encoder.py to add one)')

@@ -1,0 +1,223 @@
+"""Reference examples for in-context inference: prompts -> boxes, and COCO reference files.
+
+A reference is one annotated instance of a class on some image. Users give it as a box, a
+mask or a few points; every model kind of the plugin gets the raw prompt, and the box
+derived from it (InSAM-DETR is box-prompted).
+
+Reference files are small COCO JSONs (``images``, ``annotations`` with ``bbox`` and optional
+``segmentation``, ``categories``), e.g. a subset of a COCO annotation file or the output of
+``tools/misc/make_reference_sets.py`` (whose annotations carry a ``shot`` rank).
+"""
+import json
+import logging
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.logging import print_log
+
+# Points are clicks on the object (ideally its extremes); their bounding box is grown by
+# this fraction of its side on each side, and by at least POINT_MIN_PAD pixels.
+POINT_MARGIN = 0.1
+POINT_MIN_PAD = 2.0
+
+
+@dataclass
+class Reference:
+    """One reference instance.
+
+    Attributes:
+        key: unique name of the reference (its tokens are stored under it).
+        class_name: the class it is an example of.
+        box: (4,) float32 xyxy box in original image pixels.
+        source: image path, or ``'<array>'`` for an image given as an array.
+        mask: optional (H, W) bool mask of the instance.
+        points: optional (K, 2) float32 (x, y) clicks on the instance.
+        category_id: the category id of its class in a COCO file, when it came from one.
+        segmentation: the COCO ``segmentation`` (polygons or RLE) of a reference read from
+            a file, with ``img_hw``; decoded only when asked (:meth:`instance_mask`).
+    """
+    key: str
+    class_name: str
+    box: np.ndarray
+    source: str = '<array>'
+    mask: Optional[np.ndarray] = field(default=None, repr=False)
+    points: Optional[np.ndarray] = None
+    category_id: Optional[int] = None
+    segmentation: Optional[object] = field(default=None, repr=False)
+    img_hw: Optional[Tuple[int, int]] = None
+
+    def instance_mask(self) -> Optional[np.ndarray]:
+        """(H, W) bool mask: the given one, else the decoded segmentation, else None."""
+        if self.mask is None and self.segmentation and self.img_hw:
+            return _ann_mask(self.segmentation, *self.img_hw)
+        return self.mask
+
+
+def _check_box(box: np.ndarray, what: str) -> np.ndarray:
+    if box.shape != (4,) or not np.isfinite(box).all():
+        raise ValueError(f'{what}: a box is 4 finite numbers x1, y1, x2, y2; got {box.tolist()}')
+    x1, y1, x2, y2 = box
+    if not (x2 - x1 >= 1 and y2 - y1 >= 1):
+        raise ValueError(f'{what}: degenerate box {box.tolist()} (xyxy); give a box at least '
+                         '1 px wide and high inside the image')
+    return box
+
+
+def prompt_to_box(img_hw: Tuple[int, int], *, box: Optional[Sequence[float]] = None,
+                  mask: Optional[np.ndarray] = None,
+                  points: Optional[Sequence[Sequence[float]]] = None,
+                  point_margin: float = POINT_MARGIN, what: str = 'reference'
+                  ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+    """The xyxy box of exactly one prompt, clipped to the image.
+
+    - ``box``: xyxy in pixels, taken as is (clipped).
+    - ``mask``: (H, W) bool, the image's size; the tight box of its pixels
+      (``[x_min, y_min, x_max + 1, y_max + 1]``, as COCO's bbox of a mask).
+    - ``points``: (x, y) clicks on the object; their bounding box grown by ``point_margin``
+      of its width/height on each side (at least :data:`POINT_MIN_PAD` px). Clicks on the
+      object's extremes give the best box.
+
+    Returns:
+        (box (4,) float32, mask (H, W) bool or None, points (K, 2) float32 or None).
+
+    Raises:
+        ValueError: not exactly one prompt, a malformed one, or a degenerate box.
+    """
+    given = [n for n, v in (('box', box), ('mask', mask), ('points', points)) if v is not None]
+    if len(given) != 1:
+        raise ValueError(f'{what}: give exactly one of box=, mask=, points= (got '
+                         f'{given or "none"})')
+    h, w = img_hw
+    pts = None
+    if box is not None:
+        b = np.asarray(box, np.float32).reshape(-1)
+        _check_box(b, what)
+    elif mask is not None:
+        mask = np.asarray(mask).astype(bool)
+        if mask.shape != (h, w):
+            raise ValueError(f'{what}: mask of shape {mask.shape} for an image of {(h, w)}')
+        ys, xs = np.nonzero(mask)
+        if not len(xs):
+            raise ValueError(f'{what}: the mask is empty')
+        b = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+    else:
+        pts = np.asarray(points, np.float32).reshape(-1, 2) if len(points) else None
+        if pts is None or not np.isfinite(pts).all():
+            raise ValueError(f'{what}: points must be a non-empty list of (x, y)')
+        lo, hi = pts.min(0), pts.max(0)
+        pad = np.maximum((hi - lo) * point_margin, POINT_MIN_PAD)
+        b = np.concatenate([lo - pad, hi + pad]).astype(np.float32)
+    b = np.clip(b, 0, [w, h, w, h]).astype(np.float32)
+    return _check_box(b, f'{what} (clipped to the {w}x{h} image)'), mask, pts
+
+
+def _ann_mask(seg, h: int, w: int) -> np.ndarray:
+    from pycocotools import mask as mask_util
+    if isinstance(seg, list):  # polygons
+        rle = mask_util.merge(mask_util.frPyObjects(seg, h, w))
+    elif isinstance(seg.get('counts'), list):  # uncompressed RLE
+        rle = mask_util.frPyObjects(seg, h, w)
+    else:
+        rle = seg
+    return mask_util.decode(rle).astype(bool)
+
+
+def read_coco_references(path: str, img_dir: Optional[str] = None,
+                         shots: Optional[int] = None,
+                         classes: Optional[Sequence[str]] = None
+                         ) -> Tuple[List[dict], Dict[str, int]]:
+    """Read the references of a COCO-format JSON.
+
+    Args:
+        path: COCO JSON with ``images`` (``id``, ``file_name``), ``annotations`` (``id``,
+            ``image_id``, ``category_id``, ``bbox`` xywh and/or ``segmentation``) and
+            ``categories`` (``id``, ``name``).
+        img_dir: folder the ``file_name`` s are relative to (default: the JSON's folder).
+        shots: at most this many references per class: those with ``shot < shots`` when
+            the annotations carry a ``shot`` rank (``make_reference_sets.py``), else the
+            first ``shots`` in file order.
+        classes: keep only these classes (names).
+
+    Returns:
+        (references, category ids): one dict per reference (``key``, ``class_name``,
+        ``img_path``, ``bbox`` xyxy, ``segmentation`` and ``img_hw`` or None,
+        ``category_id``), grouped by class
+        in the order of ``categories``; and ``{class name: category id}`` of the classes
+        that have references.
+
+    Raises:
+        ValueError: unknown category or image id, degenerate box, unknown requested class,
+            no reference at all.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'reference file not found: {path!r}')
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except ValueError as e:
+        raise ValueError(f'reference file {path!r} is not valid JSON ({e})') from e
+    if not isinstance(doc, dict) or not all(k in doc for k in ('images', 'annotations',
+                                                                'categories')):
+        raise ValueError(f'reference file {path!r} must be COCO JSON with "images", '
+                         '"annotations" and "categories"')
+    if shots is not None and (isinstance(shots, bool) or int(shots) != shots or shots < 1):
+        raise ValueError(f'shots must be an integer >= 1, got {shots!r}')
+    img_dir = osp.dirname(osp.abspath(path)) if img_dir is None else img_dir
+    cats = {c['id']: c['name'] for c in doc['categories']}
+    names = list(cats.values())
+    if len(set(names)) != len(names):
+        raise ValueError(f'reference file {path!r}: category names are not unique: {names}')
+    if classes is not None:
+        unknown = [c for c in classes if c not in names]
+        if unknown:
+            raise ValueError(f'classes {unknown} are not categories of {path!r} ({names})')
+    imgs = {im['id']: im for im in doc['images']}
+    src = osp.basename((doc.get('info') or {}).get('source_ann_file') or path)
+    per_cat: Dict[int, List[dict]] = {c: [] for c in cats}
+    for a in doc['annotations']:
+        if a.get('category_id') not in cats:
+            raise ValueError(f'reference file {path!r}: annotation {a.get("id")} has category '
+                             f'id {a.get("category_id")}, which is not in "categories" '
+                             f'({sorted(cats)})')
+        if a.get('image_id') not in imgs:
+            raise ValueError(f'reference file {path!r}: annotation {a.get("id")} refers to '
+                             f'image id {a.get("image_id")}, which is not in "images"')
+        if not a.get('iscrowd', 0):
+            per_cat[a['category_id']].append(a)
+    refs, cat_ids = [], {}
+    for cid, anns in per_cat.items():
+        if classes is not None and cats[cid] not in classes:
+            continue
+        if anns and all('shot' in a for a in anns):
+            anns = sorted(anns, key=lambda a: a['shot'])
+            anns = [a for a in anns if shots is None or a['shot'] < shots]
+        elif shots is not None:
+            anns = anns[:shots]
+        for a in anns:
+            im = imgs[a['image_id']]
+            what = (f'reference file {path!r}: annotation {a.get("id")} '
+                    f'({cats[cid]!r}, image {im["file_name"]!r})')
+            seg = a.get('segmentation') or None
+            hw = (im['height'], im['width']) if 'height' in im and 'width' in im else None
+            if a.get('bbox') is not None:
+                x, y, w, h = a['bbox']
+                box = _check_box(np.array([x, y, x + w, y + h], np.float32), what)
+            elif seg is not None and hw is not None:
+                box, _, _ = prompt_to_box(hw, mask=_ann_mask(seg, *hw), what=what)
+            else:
+                raise ValueError(f'{what} has no bbox (nor a segmentation with the image\'s '
+                                 'height and width)')
+            refs.append(dict(key=f'{src}:{a["id"]}', class_name=cats[cid],
+                             img_path=osp.join(img_dir, im['file_name']), bbox=box,
+                             segmentation=seg, img_hw=hw, category_id=cid))
+        if anns:
+            cat_ids[cats[cid]] = cid
+        else:
+            print_log(f'class {cats[cid]!r} has no usable reference in {path}; it will not be '
+                      'detected', logger='current', level=logging.WARNING)
+    if not refs:
+        raise ValueError(f'reference file {path!r} holds no usable reference (non-crowd '
+                         'annotation of a requested class)')
+    return refs, cat_ids
