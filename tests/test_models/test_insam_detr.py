@@ -141,7 +141,8 @@ def test_init_weights_keeps_frozen_sam(toy_root):
 
 
 def test_shared_value_projection_is_exact(setup):
-    """Projecting each target's memory once (not once per pair) changes no loss or gradient."""
+    """Projecting each target's memory once (not once per pair) changes no loss or gradient,
+    and no prediction."""
     cfg, model, train, val = setup
     from mmsamantics.models.layers import PairSharedLinear
     assert all(isinstance(l.cross_attn.value_proj, PairSharedLinear)
@@ -149,6 +150,8 @@ def test_shared_value_projection_is_exact(setup):
     data = _batch(model, train, [0, 1, 2], True)
     pairs = model.reference_pairs(data['data_samples'])
     assert len(pairs) > len(data['data_samples'])  # some target has several pairs
+
+    model.share_value_proj = 'always'  # default 'inference': also exercise training
 
     def loss_and_grads(shared):
         model.train()
@@ -168,6 +171,7 @@ def test_shared_value_projection_is_exact(setup):
 
     la, ga = loss_and_grads(True)
     lb, gb = loss_and_grads(False)
+    model.share_value_proj = 'inference'
     model.eval()
     for k in la:
         torch.testing.assert_close(la[k], lb[k], atol=1e-5, rtol=1e-5, msg=k)
@@ -175,5 +179,17 @@ def test_shared_value_projection_is_exact(setup):
     for k in ga:
         torch.testing.assert_close(ga[k], gb[k], atol=1e-5, rtol=1e-4, msg=k)
     assert any('value_proj' in k for k in ga)
+    # inference (the default setting): the same predictions with and without sharing
+    data = _batch(model, val, [0, 1], False)
+    with torch.no_grad():
+        pa = model.predict(data['inputs'], data['data_samples'])
+        orig, model._pair_index.set = model._pair_index.set, lambda idx: None
+        try:
+            pb = model.predict(data['inputs'], data['data_samples'])
+        finally:
+            model._pair_index.set = orig
+    for x, y in zip(pa, pb):
+        torch.testing.assert_close(x.pred_instances.scores, y.pred_instances.scores)
+        torch.testing.assert_close(x.pred_instances.bboxes, y.pred_instances.bboxes)
     # state-dict keys are those of mmdet's Deformable DETR (checkpoints stay compatible)
     assert 'decoder.layers.0.cross_attn.value_proj.weight' in model.state_dict()
