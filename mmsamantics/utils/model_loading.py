@@ -24,6 +24,9 @@ def build_model(cfg: Config, checkpoint: Optional[str] = None, device: str = 'cp
         raise RuntimeError(f'--device {device} asked for, but CUDA is not available here: '
                            'use --device cpu')
     model = MODELS.build(cfg.model)
+    # as the Runner does: mmdet creates some parameters (e.g. DETR's level_embed) as
+    # uninitialised memory and fills them only here; frozen SAM weights are left as loaded
+    model.init_weights()
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, map_location='cpu', logger='current')
     return model.to(device).eval()
