@@ -26,7 +26,8 @@ from pycocotools import mask as mask_utils
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
-from ..datasets.transforms import LoadInContextReferences, load_image_checked
+from ..cache.builder import encode_references
+from ..datasets.transforms import load_image_checked
 
 MIN_POINTS = 5  # t-SNE and a silhouette score mean little below this
 
@@ -135,30 +136,22 @@ def reference_features(model: nn.Module, instances: Sequence[Instance], img_size
                        batch_size: int = 8) -> Tuple[Tensor, Tensor]:
     """Reference features of an InSAM-DETR before and after its token-merge MLP.
 
-    Each instance is read as a reference is (:class:`LoadInContextReferences`: longest side
-    resized to ``img_size``; then ``model.data_preprocessor``) and encoded by
-    ``model._encode_reference_tokens`` with its box.
+    Each instance is read as a reference is (longest side resized to ``img_size``, the
+    backbone's input size; then ``model.data_preprocessor``) and encoded with its box by
+    :func:`mmsamantics.cache.builder.encode_references`: one SAM pass per image, shared by
+    all the instances it holds.
 
     Returns:
         tokens (N, T*D) flattened SAM mask tokens, embeds (N, E) ``model.token_merge`` outputs.
     """
-    loader = LoadInContextReferences(scale=(img_size, img_size))
-    tokens, embeds = [], []
-    cache_size, model.ref_cache_size = model.ref_cache_size, 0  # leave the cache untouched
-    try:
-        for s in range(0, len(instances), batch_size):
-            chunk = instances[s:s + batch_size]
-            refs = [dict(img_path=i.img_path, bbox=i.bbox, label=i.label, key=i.key)
-                    for i in chunk]
-            res = loader.transform(dict(references=refs))
-            inputs = preprocess(model.data_preprocessor, res['ref_imgs'])
-            boxes = torch.from_numpy(res['ref_bboxes']).to(inputs.device)
-            tok = model._encode_reference_tokens(inputs, boxes, res['ref_keys'])  # (R, T, D)
-            tokens.append(tok.flatten(1).float().cpu())
-            embeds.append(model.token_merge(tok).float().cpu())
-    finally:
-        model.ref_cache_size = cache_size
-    return torch.cat(tokens), torch.cat(embeds)
+    if img_size != model.backbone.img_size:
+        raise ValueError(f'img_size {img_size} differs from the backbone input size '
+                         f'{model.backbone.img_size}')
+    refs = [dict(img_path=i.img_path, bbox=i.bbox, key=i.key) for i in instances]
+    _, tok = encode_references(model, refs, batch_size=batch_size)  # (N, T, D)
+    device = next(model.token_merge.parameters()).device
+    embeds = [model.token_merge(t.to(device)).float().cpu() for t in tok.split(256)]
+    return tok.flatten(1).float(), torch.cat(embeds)
 
 
 def instance_mask(inst: Instance, resized_hw: Tuple[int, int]) -> np.ndarray:

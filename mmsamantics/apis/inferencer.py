@@ -349,7 +349,8 @@ class InContextInferencer:
                 for _ in range(min(batch_size, len(images) - s)):
                     bar.update()
         if bar is not None:
-            print()
+            bar.file.write('\n')  # end the progress bar's line
+            bar.file.flush()
         secs = time.perf_counter() - t0
         self.stats = dict(images=len(results), skipped=len(self.failed),
                           detections=int(sum(len(r['scores']) for r in results)),

@@ -14,16 +14,12 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 
-from ..utils.checkpoint import MissingResourceError
+from ..utils.checkpoint import MissingResourceError, describe_mismatch, format_keys
 from ..utils.model_loading import build_model
 
 
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint whose keys or shapes do not match the model of the config."""
-
-
-def _fmt(keys: list) -> str:
-    return ', '.join(keys[:8]) + (f' (+{len(keys) - 8} more)' if len(keys) > 8 else '')
 
 
 def load_detector_checkpoint(model: torch.nn.Module, path: str) -> None:
@@ -49,21 +45,15 @@ def load_detector_checkpoint(model: torch.nn.Module, path: str) -> None:
     shapes = [f'{k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
               for k in own if k in state and state[k].shape != own[k].shape]
     if missing_trainable or unexpected or shapes:
-        parts = []
-        if missing_trainable:
-            parts.append(f'missing keys: {_fmt(missing_trainable)}')
-        if unexpected:
-            parts.append(f'unexpected keys: {_fmt(unexpected)}')
-        if shapes:
-            parts.append(f'shape mismatches: {_fmt(shapes)}')
         raise CheckpointMismatchError(
             f'checkpoint {path!r} does not fit the model of this config ({type(model).__name__}'
-            '): ' + '; '.join(parts) + '. Use the config it was trained with (the training '
-            'work_dir holds a copy), or the right --cfg-options.')
+            '): ' + describe_mismatch(missing_trainable, unexpected, shapes, 8) +
+            '. Use the config it was trained with (the training work_dir holds a copy), or '
+            'the right --cfg-options.')
     if missing:
         print_log(f'{len(missing)} frozen weights are not in {path} and keep the values of '
-                  f'the config (e.g. its SAM checkpoint): {_fmt(missing)}', logger='current',
-                  level=30)
+                  f'the config (e.g. its SAM checkpoint): {format_keys(missing, 8)}',
+                  logger='current', level=30)
     model.load_state_dict(state, strict=False)
 
 

@@ -1,6 +1,6 @@
 """Strict, readable loading of third-party weights, and safe ``--resume`` with torch >= 2.6."""
 import os.path as osp
-from typing import Dict
+from typing import Dict, List
 
 import torch
 from torch import nn
@@ -42,6 +42,21 @@ def load_state_dict_file(path: str, hint: str = '') -> Dict[str, torch.Tensor]:
     return state
 
 
+def format_keys(keys: List[str], limit: int = 10) -> str:
+    """The first ``limit`` keys, comma-separated, with a count of the rest."""
+    return ', '.join(keys[:limit]) + (f' (+{len(keys) - limit} more)' if len(keys) > limit
+                                      else '')
+
+
+def describe_mismatch(missing: List[str], unexpected: List[str], shapes: List[str],
+                      limit: int = 10) -> str:
+    """'missing keys: ...; unexpected keys: ...; shape mismatches: ...' (empty parts out)."""
+    parts = [f'{what}: {format_keys(keys, limit)}' for what, keys in (
+        ('missing keys', missing), ('unexpected keys', unexpected),
+        ('shape mismatches', shapes)) if keys]
+    return '; '.join(parts)
+
+
 def load_strict(module: nn.Module, state: Dict[str, torch.Tensor],
                 prefix: str = '', source: str = 'checkpoint') -> None:
     """Load ``state`` (keys starting with ``prefix``) into ``module`` strictly.
@@ -60,17 +75,9 @@ def load_strict(module: nn.Module, state: Dict[str, torch.Tensor],
     shapes = [f'{k}: {tuple(sub[k].shape)} vs model {tuple(own[k].shape)}'
               for k in own if k in sub and sub[k].shape != own[k].shape]
     if missing or unexpected or shapes:
-        def fmt(xs: list) -> str:
-            return ', '.join(xs[:10]) + (f' (+{len(xs) - 10} more)' if len(xs) > 10 else '')
-        parts = []
-        if missing:
-            parts.append(f'missing keys: {fmt(missing)}')
-        if unexpected:
-            parts.append(f'unexpected keys: {fmt(unexpected)}')
-        if shapes:
-            parts.append(f'shape mismatches: {fmt(shapes)}')
         raise RuntimeError(f'{source} does not match {type(module).__name__} '
-                           f'(prefix {prefix!r}): ' + '; '.join(parts) +
+                           f'(prefix {prefix!r}): ' +
+                           describe_mismatch(missing, unexpected, shapes) +
                            '. Check that the preset (e.g. vit_b/vit_l/vit_h) matches '
                            'the checkpoint.')
     module.load_state_dict(sub, strict=True)
