@@ -1,6 +1,9 @@
 """COCO-format dataset whose samples carry in-context references (InSAM-DETR, SPEC §2).
 
-Every sample is a target image plus a list of references ``{img_path, bbox, label, key}``:
+Every sample is a target image plus a list of references ``{img_path, bbox, label, key,
+segmentation, img_hw}`` (``segmentation``: the COCO polygon/RLE of the reference instance or
+None, ``img_hw``: the reference image's (height, width); masks are only decoded when the
+pipeline asks for them, ``LoadInContextReferences(with_mask=True)``):
 one annotated instance of a class taken from ANOTHER image. The detector is asked, once per
 reference class, to find every instance of that class in the target.
 
@@ -138,7 +141,9 @@ class InContextCocoDataset(CocoDataset):
                 img_id=a['image_id'], label=label,
                 bbox=[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
                       a['bbox'][1] + a['bbox'][3]],
-                key=f'{osp.basename(src)}:{a["id"]}') for a in anns]
+                key=f'{osp.basename(src)}:{a["id"]}', segmentation=a.get('segmentation'),
+                img_hw=(imgs[a['image_id']]['height'], imgs[a['image_id']]['width']))
+                for a in anns]
         missing = [c for c, i in name2label.items() if not refs.get(i)]
         if missing:
             raise ValueError(f'classes without references in {path}: {missing}. Make the '
@@ -205,7 +210,8 @@ class InContextCocoDataset(CocoDataset):
             pool[name2label[cat['name']]].append(dict(
                 img_path=osp.join(prefix, img['file_name']), img_id=ann['image_id'],
                 bbox=[x, y, x + w, y + h], label=name2label[cat['name']],
-                key=f'{osp.basename(ann_file)}:{ann["id"]}'))
+                key=f'{osp.basename(ann_file)}:{ann["id"]}',
+                segmentation=ann.get('segmentation'), img_hw=(img['height'], img['width'])))
         missing = [self.metainfo['classes'][i] for i in range(len(self.metainfo['classes']))
                    if not pool.get(i)]
         if missing:

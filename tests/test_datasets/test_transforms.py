@@ -64,3 +64,43 @@ def test_missing_corrupt_images_and_bad_boxes(toy_root, tmp_path):
     refs[0]['img_path'] = str(bad)
     with pytest.raises(ValueError, match='reference image .*corrupt.png'):
         LoadInContextReferences(scale=(256, 256)).transform(dict(references=refs))
+
+
+def test_reference_masks_decoded_resized_and_padded(toy_root):
+    """with_mask: each reference's COCO polygon, at its resized image size, padded by the
+    preprocessor like the images; a reference without segmentation falls back to its box."""
+    import json
+
+    import cv2
+    from mmsamantics.models.data_preprocessors import InContextDataPreprocessor
+    coco = json.load(open(f'{toy_root}/annotations/instances_train.json'))
+    refs = _refs(toy_root)
+    for r, a in zip(refs, coco['annotations'][:3]):
+        r['segmentation'], r['img_hw'] = a['segmentation'], r['size']
+    refs[2]['segmentation'] = None  # no mask: box fallback
+    res = LoadImageChecked().transform(dict(img_path=refs[0]['img_path'], img_id=1))
+    res = Resize(scale=(256, 256), keep_ratio=True).transform(res)
+    res['references'] = refs
+    res = LoadInContextReferences(scale=(256, 256), with_mask=True).transform(res)
+    for r, a, img, m, box in zip(refs, coco['annotations'][:3], res['ref_imgs'],
+                                 res['ref_masks'], res['ref_bboxes']):
+        assert m.shape == img.shape[:2]
+        if r['segmentation'] is None:
+            x1, y1, x2, y2 = np.round(box).astype(int)
+            assert m.sum() == (x2 - x1) * (y2 - y1) and m[y1:y2, x1:x2].all()
+            continue
+        # independent: rasterise the polygon at the original size with OpenCV, then resize
+        full = np.zeros(r['size'], np.uint8)
+        for poly in a['segmentation']:
+            cv2.fillPoly(full, [np.round(np.array(poly).reshape(-1, 2)).astype(np.int32)], 1)
+        ref = cv2.resize(full, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
+        assert (m != ref).mean() < 0.02  # rasterisers differ on edge pixels only
+    ds = PackInContextDetInputs().transform(res)['data_samples']
+    pre = InContextDataPreprocessor(mean=[0.] * 3, std=[1.] * 3, pad_size_divisor=256)
+    out = pre(dict(inputs=[torch.zeros(3, *res['img'].shape[:2], dtype=torch.uint8)],
+                   data_samples=[ds]))['data_samples'][0]
+    assert out.ref_masks.shape == (3, 256, 256) and out.ref_masks.dtype == torch.bool
+    for m, padded in zip(res['ref_masks'], out.ref_masks):
+        h, w = m.shape
+        assert torch.equal(padded[:h, :w], torch.from_numpy(m).bool())
+        assert not padded[h:].any() and not padded[:, w:].any()

@@ -3,10 +3,35 @@ from typing import Optional, Tuple
 
 import mmcv
 import numpy as np
+import pycocotools.mask as mask_utils
 from mmcv.transforms import BaseTransform
+from mmengine.logging import print_log
 
 from mmdet.registry import TRANSFORMS
 from .loading import load_image_checked
+
+
+def decode_reference_mask(ref: dict) -> Optional[np.ndarray]:
+    """(H, W) uint8 mask of a reference from its COCO polygon / RLE, or None without one.
+
+    Args:
+        ref: a reference dict with ``segmentation`` (COCO polygon list, RLE dict, or None)
+            and ``img_hw`` ((H, W) of the reference image in original pixels).
+    """
+    segm = ref.get('segmentation')
+    if not segm:
+        return None
+    if 'img_hw' not in ref:
+        raise KeyError(f'reference {ref.get("key")} has a segmentation but no img_hw '
+                       '(the (height, width) of its image): the dataset must provide it')
+    h, w = ref['img_hw']
+    if isinstance(segm, list):  # polygons (possibly several parts)
+        rle = mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
+    elif isinstance(segm.get('counts'), list):  # uncompressed RLE
+        rle = mask_utils.frPyObjects(segm, h, w)
+    else:
+        rle = segm
+    return mask_utils.decode(rle).astype(np.uint8)
 
 
 @TRANSFORMS.register_module()
@@ -21,6 +46,9 @@ class LoadInContextReferences(BaseTransform):
         ref_bboxes (np.ndarray): (R, 4) float32 xyxy boxes in resized pixels.
         ref_labels (np.ndarray): (R,) int64 class labels.
         ref_keys (list[str]): R cache keys (annotation ids) of the references.
+        ref_masks (list[np.ndarray]): only with ``with_mask``: R (h_r, w_r) uint8 masks
+            in resized pixels. A reference without a segmentation gets its filled box
+            (logged once per reference), as the training-free matcher's prototypes allow.
 
     Args:
         scale: (S, S); the longest side is resized to S as ``Resize(keep_ratio=True)`` does,
@@ -28,17 +56,24 @@ class LoadInContextReferences(BaseTransform):
         load_images: False when the detector takes the references' tokens from a reference
             bank (``model.reference_bank``): only labels, keys and boxes (original pixels)
             are passed on, and no reference image is read.
+        with_mask: also decode each reference's instance mask (``ref_masks``), for models
+            that pool features inside the reference mask (training-free matcher, SAMIC).
     """
 
     def __init__(self, scale: Tuple[int, int], backend_args: Optional[dict] = None,
-                 load_images: bool = True) -> None:
+                 load_images: bool = True, with_mask: bool = False) -> None:
         self.scale = tuple(scale)
         self.backend_args = backend_args
         self.load_images = load_images
+        self.with_mask = with_mask
+        if with_mask and not load_images:
+            raise ValueError('with_mask=True needs load_images=True (masks are resized with '
+                             'their images)')
+        self._warned_boxes: set = set()
 
     def transform(self, results: dict) -> dict:
         refs = results.get('references', [])
-        imgs, boxes, cache = [], [], {}
+        imgs, boxes, masks, cache = [], [], [], {}
         for r in refs:
             x1, y1, x2, y2 = r['bbox']
             if not (x2 - x1 >= 1 and y2 - y1 >= 1):
@@ -58,12 +93,31 @@ class LoadInContextReferences(BaseTransform):
             img, s = cache[r['img_path']]
             imgs.append(img)
             boxes.append(np.asarray(r['bbox'], np.float32) * s)
+            if self.with_mask:
+                masks.append(self._resized_mask(r, img.shape[:2], boxes[-1]))
         results['ref_imgs'] = imgs
         results['ref_bboxes'] = np.asarray(boxes, np.float32).reshape(-1, 4)
         results['ref_labels'] = np.asarray([r['label'] for r in refs], np.int64)
         results['ref_keys'] = [r['key'] for r in refs]
+        if self.with_mask:
+            results['ref_masks'] = masks
         return results
+
+    def _resized_mask(self, ref: dict, size: Tuple[int, int], box: np.ndarray) -> np.ndarray:
+        """(h_r, w_r) uint8 mask of ``ref`` at the resized image ``size``; box if no mask."""
+        mask = decode_reference_mask(ref)
+        if mask is None:
+            if ref.get('key') not in self._warned_boxes:
+                self._warned_boxes.add(ref.get('key'))
+                print_log(f'reference {ref.get("key")} of {ref["img_path"]!r} has no '
+                          'segmentation: its box is used as its mask', logger='current',
+                          level=30)
+            mask = np.zeros(size, np.uint8)
+            x1, y1, x2, y2 = np.round(box).astype(int)
+            mask[max(y1, 0):max(y2, y1 + 1), max(x1, 0):max(x2, x1 + 1)] = 1
+            return mask
+        return mmcv.imresize(mask, (size[1], size[0]), interpolation='nearest')
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(scale={self.scale}, '
-                f'load_images={self.load_images})')
+                f'load_images={self.load_images}, with_mask={self.with_mask})')

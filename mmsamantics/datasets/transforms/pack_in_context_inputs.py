@@ -16,7 +16,8 @@ class PackInContextDetInputs(PackDetInputs):
     The data sample gets ``ref_instances`` (InstanceData with ``bboxes`` (R, 4) in resized
     reference pixels and ``labels`` (R,)), ``ref_inputs`` (list of R (3, h_r, w_r) uint8
     tensors, BGR like the target; the data preprocessor normalises and pads them) and the
-    metainfo ``ref_keys``.
+    metainfo ``ref_keys``. With reference masks (``LoadInContextReferences(with_mask=True)``)
+    also ``ref_masks``: a list of R (h_r, w_r) uint8 tensors, padded by the preprocessor.
 
     From a feature cache (:class:`LoadCachedSAMFeatures`): ``inputs`` is the (C_tot, h, w)
     feature tensor instead of an image. From cached tokens
@@ -34,6 +35,9 @@ class PackInContextDetInputs(PackDetInputs):
             labels=torch.from_numpy(results['ref_labels']))
         ds.ref_inputs = [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1)))
                          for im in results['ref_imgs']]
+        if 'ref_masks' in results:
+            ds.ref_masks = [torch.from_numpy(np.ascontiguousarray(m))
+                            for m in results['ref_masks']]
         if 'ref_tokens' in results:
             ds.ref_tokens = torch.from_numpy(results['ref_tokens'])
         meta = dict(ref_keys=list(results['ref_keys']))

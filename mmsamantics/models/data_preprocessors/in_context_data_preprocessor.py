@@ -18,7 +18,9 @@ class InContextDataPreprocessor(DetDataPreprocessor):
     ``bgr_to_rgb=True`` and ``pad_size_divisor=S`` (after a longest-side resize to S) every
     target and reference becomes an S x S tensor that SAM sees exactly as it was trained.
 
-    After ``forward`` each data sample's ``ref_inputs`` is a (R, 3, S, S) float tensor.
+    After ``forward`` each data sample's ``ref_inputs`` is a (R, 3, S, S) float tensor, and
+    its ``ref_masks`` (when the pipeline loads them) a (R, S, S) bool tensor padded with 0
+    like the images.
 
     Inputs read from a SAM feature cache (metainfo ``feat_cache_signature``) are already
     SAM's outputs: they are only stacked to (B, C_tot, h, w) float32, and every sample's
@@ -61,6 +63,11 @@ class InContextDataPreprocessor(DetDataPreprocessor):
             refs = ds.get('ref_inputs', None)
             if isinstance(refs, (list, tuple)):
                 ds.ref_inputs = (self._prep_refs(refs) if len(refs) else None)
+            masks = ds.get('ref_masks', None)
+            if isinstance(masks, (list, tuple)):
+                ds.ref_masks = (stack_batch([m[None].to(self.device) for m in masks],
+                                            self.pad_size_divisor, 0)[:, 0].bool()
+                                if len(masks) else None)
             if 'ref_tokens' in ds:
                 ds.ref_tokens = ds.ref_tokens.to(self.device)
             if 'ref_instances' in ds:

@@ -85,6 +85,35 @@ class SAMPromptDecoder(BaseModule):
             multimask_output=multimask_output)
 
     @torch.no_grad()
+    def predict_point_masks(self, image_embedding: Tensor, points: Tensor,
+                            point_labels: Optional[Tensor] = None,
+                            multimask_output: bool = True) -> Tuple[Tensor, Tensor]:
+        """Masks for N point prompts (each of P points) on ONE image, one batched call.
+
+        Args:
+            image_embedding: (1, D, h, w) SAM embedding of the image.
+            points: (N, P, 2) xy coordinates in model-input pixels (after the resize).
+            point_labels: (N, P) SAM labels (1 foreground, 0 background); default all 1.
+            multimask_output: SAM's 3 multimask outputs (its advice for a single point)
+                instead of the single mask.
+
+        Returns:
+            (low_res_logits (N, K, 4h, 4w), iou_predictions (N, K)), K = 3 or 1.
+        """
+        if points.dim() != 3 or points.shape[-1] != 2:
+            raise ValueError(f'points must be (N, P, 2), got {tuple(points.shape)}')
+        if point_labels is None:
+            point_labels = torch.ones(points.shape[:2], dtype=torch.int, device=points.device)
+        sparse, dense = self.prompt_encoder(points=(points, point_labels), boxes=None,
+                                            masks=None)
+        return self.mask_decoder(
+            image_embeddings=image_embedding,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output)
+
+    @torch.no_grad()
     def mask_tokens(self, image_embeddings: Tensor, boxes: Tensor) -> Tensor:
         """The decoder's output mask tokens for one box per embedding (reference tokens).
 
