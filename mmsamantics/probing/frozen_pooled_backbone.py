@@ -37,8 +37,7 @@ class FrozenPooledBackbone(BaseModule):
         re-initialise modules that carry an ``init_cfg`` and a probe must never touch them."""
 
     def train(self, mode: bool = True) -> 'FrozenPooledBackbone':
-        super().train(mode)
-        return super().train(False)  # frozen encoder: always eval
+        return super().train(False)  # frozen encoder: always eval, whatever ``mode``
 
     def pool(self, x: Tensor) -> Tensor:
         """Args: x (B, 3, S, S) preprocessed images. Returns: (B, C) pooled features."""

@@ -63,6 +63,16 @@ class SAMPromptDecoder(BaseModule):
     def train(self, mode: bool = True) -> 'SAMPromptDecoder':
         return super().train(False)  # frozen: always eval
 
+    def _decode(self, image_embedding: Tensor, sparse: Tensor, dense: Tensor,
+                multimask_output: bool) -> Tuple[Tensor, Tensor]:
+        """SAM's mask decoder on encoded prompts: (low-res logits, IoU predictions)."""
+        return self.mask_decoder(
+            image_embeddings=image_embedding,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output)
+
     @torch.no_grad()
     def predict_masks(self, image_embedding: Tensor, boxes: Tensor,
                       multimask_output: bool = False) -> Tuple[Tensor, Tensor]:
@@ -77,12 +87,7 @@ class SAMPromptDecoder(BaseModule):
             (low_res_logits (N, K, 4h, 4w), iou_predictions (N, K)), K = 1 or 3.
         """
         sparse, dense = self.prompt_encoder(points=None, boxes=boxes, masks=None)
-        return self.mask_decoder(
-            image_embeddings=image_embedding,
-            image_pe=self.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask_output)
+        return self._decode(image_embedding, sparse, dense, multimask_output)
 
     @torch.no_grad()
     def predict_point_masks(self, image_embedding: Tensor, points: Tensor,
@@ -106,12 +111,7 @@ class SAMPromptDecoder(BaseModule):
             point_labels = torch.ones(points.shape[:2], dtype=torch.int, device=points.device)
         sparse, dense = self.prompt_encoder(points=(points, point_labels), boxes=None,
                                             masks=None)
-        return self.mask_decoder(
-            image_embeddings=image_embedding,
-            image_pe=self.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask_output)
+        return self._decode(image_embedding, sparse, dense, multimask_output)
 
     @torch.no_grad()
     def mask_tokens(self, image_embeddings: Tensor, boxes: Tensor) -> Tensor:
