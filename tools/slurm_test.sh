@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SLURM testing: tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
+# Training-free models (no checkpoint): CHECKPOINT=none
 set -x
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3
 CHECKPOINT=$4
+[ "$CHECKPOINT" = none ] && CHECKPOINT=""
 GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}

@@ -30,15 +30,7 @@ class InSAMDETRReferenceEncoder(ReferenceEncoder):
 
     def __init__(self, model, cfg) -> None:
         super().__init__(model, cfg)
-        self.scale = self._reference_scale()
-
-    def _reference_scale(self) -> int:
-        """S of ``LoadInContextReferences(scale=(S, S))`` in the test pipeline, else SAM's."""
-        pipeline = self.cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
-        for t in pipeline or []:
-            if str(t.get('type', '')).split('.')[-1] == 'LoadInContextReferences':
-                return int(max(t['scale']))
-        return int(self.model.backbone.img_size)
+        self.scale = self.reference_scale()
 
     @property
     def signature(self) -> str:

@@ -89,6 +89,15 @@ class ReferenceEncoder:
         """
         raise NotImplementedError
 
+    def reference_scale(self) -> int:
+        """S of ``LoadInContextReferences(scale=(S, S))`` in the test pipeline (else the SAM
+        input size): references are resized as the detector's own pipeline resizes them."""
+        pipeline = self.cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
+        for t in pipeline or []:
+            if str(t.get('type', '')).split('.')[-1] == 'LoadInContextReferences':
+                return int(max(t['scale']))
+        return int(self.model.backbone.img_size)
+
     def target_pipeline(self) -> Compose:
         """The config's test pipeline without its loading and reference transforms.
 

@@ -15,6 +15,9 @@ def make_reference_bank(model, cfg: Config, ref_set_file: str, shots: int, out: 
                         extra_meta: Optional[dict] = None) -> dict:
     """Encode the first ``shots`` references per class of ``ref_set_file`` into ``out``.
 
+    Works for every detector of the plugin: InSAM-DETR stores SAM mask tokens (R, T, D),
+    :class:`SAMDINOv2Matcher` its DINOv2 reference features (R, 1, C).
+
     The references are the ones the ``split`` dataset builds from the file (same keys, same
     classes), so a test run with ``ref_set_file`` + ``shots`` <= this ``shots`` finds every
     reference in the bank. Returns the bank's meta.
@@ -29,11 +32,16 @@ def make_reference_bank(model, cfg: Config, ref_set_file: str, shots: int, out: 
     dataset = build_dataset(cfg, split)
     classes = list(dataset.metainfo['classes'])
     refs = [r for lb in sorted(dataset.reference_set) for r in dataset.reference_set[lb]]
-    keys, tokens = encode_references(model, refs, batch_size=batch_size)
+    # a model with its own reference features (the training-free matcher: DINOv2
+    # prototypes) encodes them itself; InSAM-DETR-like models give SAM mask tokens
+    own = getattr(model, 'encode_reference_list', None)
+    keys, tokens = (own(refs, batch_size=batch_size) if own is not None
+                    else encode_references(model, refs, batch_size=batch_size))
+    signature = getattr(model, 'cache_signature', None) or cache_signature(model)
     with open(ref_set_file) as f:
         info = json.load(f).get('info', {})
     meta = dict(ref_set_file=osp.abspath(ref_set_file), shots=shots, seed=info.get('seed'),
                 classes=classes, **(extra_meta or {}))
     save_reference_bank(out, keys, [classes[r['label']] for r in refs], tokens,
-                        cache_signature(model), meta)
+                        signature, meta)
     return meta

@@ -4,7 +4,9 @@ A bank is a ``torch.save``d dict (loadable with ``weights_only=True``)::
 
     keys       list[str]  (R,) reference keys, as the dataset names them
     labels     list[str]  (R,) class name of each reference
-    tokens     Tensor     (R, T, D) SAM mask tokens of each reference box
+    tokens     Tensor     (R, T, D) per-reference features: SAM mask tokens of each reference
+                          box (InSAM-DETR), or (R, 1, C) DINOv2 masked-average features
+                          (the training-free matcher)
     signature  str        SAM weights + preprocessing fingerprint (mmsamantics.cache)
     meta       dict       where the references came from (reference-set file, seed, shots)
 

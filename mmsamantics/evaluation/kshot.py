@@ -38,6 +38,7 @@ def apply_reference_options(cfg: Config, ref_set: Optional[str] = None,
         for t in ds.get('pipeline', []):
             if t.get('type') == 'LoadInContextReferences':
                 t['load_images'] = False
+                t['with_mask'] = False  # masks are only read with their images
                 found = True
         if not found:
             raise ValueError('--ref-bank: the test pipeline has no LoadInContextReferences '

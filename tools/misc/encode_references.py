@@ -1,11 +1,12 @@
-"""Encode a k-shot reference set once into a reference bank (SAM tokens per reference).
+"""Encode a k-shot reference set once into a reference bank (features per reference).
 
     python tools/misc/encode_references.py configs/insam_detr_toy.py work_dirs/x/epoch_12.pth \
         --ref-set data/toy_world/refs/refs_seed42.json --shots 5 --out work_dirs/x/bank_seed42.pth
     python tools/test.py CONFIG CKPT --ref-set REFS.json --shots 5 --ref-bank BANK.pth
 
-The bank holds each reference's raw tokens; the detector averages the k shots of a class
-(``kshot_average``), so one bank of k references serves every k' <= k.
+The bank holds each reference's raw features (InSAM-DETR: SAM mask tokens; the training-free
+matcher, e.g. configs/matcher_toy.py with no checkpoint: DINOv2 masked averages); the
+detector averages the k shots of a class, so one bank of k references serves every k' <= k.
 """
 import argparse
 import sys

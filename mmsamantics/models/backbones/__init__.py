@@ -1,4 +1,6 @@
+from .dinov2_encoder import DINOV2_CHECKPOINT_URLS, DINOV2_MODELS, DINOv2Encoder
 from .sam2_image_encoder import SAM2ImageEncoder
 from .sam_image_encoder import SAMImageEncoder
 
-__all__ = ['SAMImageEncoder', 'SAM2ImageEncoder']
+__all__ = ['SAMImageEncoder', 'SAM2ImageEncoder', 'DINOv2Encoder', 'DINOV2_MODELS',
+           'DINOV2_CHECKPOINT_URLS']

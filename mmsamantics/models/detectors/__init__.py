@@ -1,3 +1,4 @@
 from .insam_detr import InSAMDETR, ReferencePairs
+from .sam_dinov2_matcher import SAMDINOv2Matcher
 
-__all__ = ['InSAMDETR', 'ReferencePairs']
+__all__ = ['InSAMDETR', 'ReferencePairs', 'SAMDINOv2Matcher']

@@ -1,0 +1,37 @@
+# The training-free matcher on the synthetic toy world (CPU, about a minute): tiny SAM
+# (class-agnostic toy pretraining, python tools/misc/pretrain_toy_sam.py) and a tiny
+# random-weight DINOv2. All 12 classes; base / novel AP reported separately.
+_base_ = './matcher_sam-vit-h_dinov2-vit-l14_coco.py'
+
+data_root = 'data/toy_world/'
+sam_checkpoint = 'checkpoints/sam_tiny_toy.pth'
+img_size = 256
+toy_classes = [f'{c} {s}' for c in ('red', 'green', 'blue')
+               for s in ('circle', 'square', 'triangle', 'star')]
+
+model = dict(
+    data_preprocessor=dict(pad_size_divisor=img_size),
+    backbone=dict(preset='tiny', checkpoint=sam_checkpoint),
+    mask_head=dict(decoder=dict(preset='tiny', checkpoint=sam_checkpoint)),
+    feature_extractor=dict(preset='tiny', checkpoint=None, img_size=224),
+    # The toy SAM was pretrained with single-mask outputs only (its 3 multimask tokens are
+    # untrained) and its logits are small (max ~1-2): one mask per point, a smaller
+    # stability offset and a lower IoU filter than SAM's 0.88 / 0.95 @ 1.0.
+    proposal_generator=dict(points_per_side=16, multimask_output=False,
+                            pred_iou_thresh=0.25, stability_score_offset=0.25,
+                            stability_score_thresh=0.4, min_mask_area=8),
+    crop_size=112)
+test_pipeline = [
+    dict(type='LoadImageChecked'),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
+    dict(type='LoadInContextReferences', scale=(img_size, img_size), with_mask=True),
+    dict(type='PackInContextDetInputs'),
+]
+test_dataloader = dict(
+    batch_size=4, num_workers=0,
+    dataset=dict(data_root=data_root, ann_file='annotations/instances_val.json',
+                 data_prefix=dict(img='val/'), metainfo=dict(classes=toy_classes),
+                 ref_ann_file='annotations/instances_train.json', ref_img_prefix='train/',
+                 ref_min_area=16 * 16, pipeline=test_pipeline))
+test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json',
+                      class_splits_file=data_root + 'annotations/splits.json')

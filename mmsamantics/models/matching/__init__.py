@@ -1,0 +1,6 @@
+from .mask_ops import mask_iou, mask_nms, masks_to_boxes
+from .prototypes import class_prototypes, cosine_scores, grid_weights, masked_average
+from .sam_grid_proposals import SAMGridProposals
+
+__all__ = ['mask_iou', 'mask_nms', 'masks_to_boxes', 'grid_weights', 'masked_average',
+           'class_prototypes', 'cosine_scores', 'SAMGridProposals']
