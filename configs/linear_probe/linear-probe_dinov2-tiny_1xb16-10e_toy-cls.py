@@ -1,0 +1,13 @@
+# Toy linear probe of a tiny random DINOv2-architecture ViT (timm ViT-S/14 DINOv2 layout
+# with width 64, 2 blocks; CLS token 64), 224 px. LayerScale starts at 1.0 instead of
+# DINOv2's 1e-5: with random weights and 1e-5 every block is nearly the identity and the
+# CLS token is the same for every image (measured: zero spread), so nothing is probed.
+_base_ = ['./_base_/toy_224.py']
+dinov2_checkpoint = None
+
+model = dict(
+    backbone=dict(type='TimmProbeBackbone', model_name='vit_small_patch14_dinov2',
+                  feature='cls', checkpoint=dinov2_checkpoint,
+                  timm_kwargs=dict(img_size=224, embed_dim=64, depth=2, num_heads=2,
+                                   init_values=1.0)),
+    head=dict(in_channels=64))

@@ -1,0 +1,7 @@
+# Linear probe of SAM ViT-B: neck embedding (256) mean-pooled, 1024 px (paper Table 1).
+_base_ = ['./_base_/imagenet_sam_1024.py']
+sam_checkpoint = 'checkpoints/sam_vit_b_01ec64.pth'
+
+model = dict(
+    backbone=dict(type='SAMProbeBackbone', preset='vit_b', checkpoint=sam_checkpoint),
+    head=dict(in_channels=256))

@@ -1,0 +1,7 @@
+# Linear probe of SAM ViT-L: neck embedding (256) mean-pooled, 1024 px (paper Table 1).
+_base_ = ['./_base_/imagenet_sam_1024.py']
+sam_checkpoint = 'checkpoints/sam_vit_l_0b3195.pth'
+
+model = dict(
+    backbone=dict(type='SAMProbeBackbone', preset='vit_l', checkpoint=sam_checkpoint),
+    head=dict(in_channels=256))
