@@ -1,35 +1,13 @@
 """SAMDINOv2Matcher from its toy config: reference features, predictions, banks, bad inputs."""
-import os.path as osp
-
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
-from helpers import REPO
+from helpers import matcher_cfg
 from mmsamantics.models.matching import masks_to_boxes
 from mmsamantics.utils import build_model
 from mmsamantics.utils.model_loading import build_dataset
-
-CONFIG = osp.join(REPO, 'configs', 'matcher_toy.py')
-
-
-def matcher_cfg(root: str, **extra) -> Config:
-    cfg = Config.fromfile(CONFIG)
-    root = root.rstrip('/') + '/'
-    cfg.merge_from_dict({
-        'test_dataloader.dataset.data_root': root,
-        'test_evaluator.ann_file': root + 'annotations/instances_val.json',
-        'test_evaluator.class_splits_file': root + 'annotations/splits.json',
-        'model.backbone.checkpoint': None,  # random tiny SAM: no pretraining run needed
-        'model.mask_head.decoder.checkpoint': None,
-        # a random SAM's IoU head is uncalibrated: keep every grid proposal
-        'model.proposal_generator.points_per_side': 6,
-        'model.proposal_generator.pred_iou_thresh': -10.0,
-        'model.proposal_generator.stability_score_thresh': -1.0,
-        **extra})
-    return cfg
 
 
 @pytest.fixture(scope='module')
