@@ -5,3 +5,4 @@ from .layers import *  # noqa: F401,F403
 from .mask_heads import *  # noqa: F401,F403
 from .matching import *  # noqa: F401,F403
 from .sam import *  # noqa: F401,F403
+from .samic import *  # noqa: F401,F403

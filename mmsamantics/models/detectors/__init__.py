@@ -1,4 +1,5 @@
 from .insam_detr import InSAMDETR, ReferencePairs
 from .sam_dinov2_matcher import SAMDINOv2Matcher
+from .samic import SAMIC
 
-__all__ = ['InSAMDETR', 'ReferencePairs', 'SAMDINOv2Matcher']
+__all__ = ['InSAMDETR', 'ReferencePairs', 'SAMDINOv2Matcher', 'SAMIC']

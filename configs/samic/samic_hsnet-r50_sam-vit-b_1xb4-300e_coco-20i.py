@@ -1,0 +1,106 @@
+# SAMIC (SPEC §4; paper: COCO-20i 53.1 mIoU 1-shot): an HSNet prompter (frozen ImageNet
+# ResNet-50, 2.57M trainable parameters) places SAM point prompts. COCO-20i fold `fold`:
+# train on the 60 other classes, test 1-shot on the fold's 20 classes (class ids
+# fold + 4k, the PANet/HSNet split). Adam 1e-3, batch 4, <= 300 epochs, early stopping
+# when the training loss has not improved for 10 epochs (paper).
+_base_ = 'mmdet::_base_/default_runtime.py'
+custom_imports = dict(imports=['mmsamantics'], allow_failed_imports=False)
+
+# ---- paths and sizes: change these, not the dicts below ----
+data_root = 'data/coco/'
+sam_preset = 'vit_b'
+sam_checkpoint = 'checkpoints/sam_vit_b_01ec64.pth'
+resnet_checkpoint = 'checkpoints/resnet50_imagenet.pth'  # torchvision/timm state dict
+img_size = 1024   # SAM input
+hsnet_size = 224  # prompter input and heatmap side (paper: 224)
+fold = 0  # edit here: the class lists below are computed when the file is read
+shots = 1
+ref_seed = 42
+coco_classes = [
+    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat',
+    'traffic light', 'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat',
+    'dog', 'horse', 'sheep', 'cow', 'elephant', 'bear', 'zebra', 'giraffe', 'backpack',
+    'umbrella', 'handbag', 'tie', 'suitcase', 'frisbee', 'skis', 'snowboard', 'sports ball',
+    'kite', 'baseball bat', 'baseball glove', 'skateboard', 'surfboard', 'tennis racket',
+    'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple',
+    'sandwich', 'orange', 'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake',
+    'chair', 'couch', 'potted plant', 'bed', 'dining table', 'toilet', 'tv', 'laptop',
+    'mouse', 'remote', 'keyboard', 'cell phone', 'microwave', 'oven', 'toaster', 'sink',
+    'refrigerator', 'book', 'clock', 'vase', 'scissors', 'teddy bear', 'hair drier',
+    'toothbrush']
+test_classes = coco_classes[fold::4]
+train_classes = [c for c in coco_classes if c not in test_classes]
+
+model = dict(
+    type='SAMIC',
+    data_preprocessor=dict(
+        type='InContextDataPreprocessor',
+        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True, pad_size_divisor=img_size, pad_value=0),
+    prompter=dict(
+        type='HSNetPrompter', input_size=hsnet_size,
+        feature_extractor=dict(type='SAMICResNetFeatures', depth=50, stages=(2, 3, 4),
+                               checkpoint=resnet_checkpoint),
+        learner=dict(type='HSNetLearner')),
+    backbone=dict(type='SAMImageEncoder', preset=sam_preset, checkpoint=sam_checkpoint),
+    mask_head=dict(type='SAMBoxPromptMaskHead',
+                   decoder=dict(type='SAMPromptDecoder', preset=sam_preset,
+                                checkpoint=sam_checkpoint)),
+    loss_heatmap=dict(type='SAMICSaliencyLoss'),
+    test_cfg=dict(peak_thr=0.5, prompt_mode='per_component', max_per_img=100))
+
+heatmaps = dict(type='GenerateSaliencyHeatmaps', size=hsnet_size, sigma=0.02, num_points=5)
+train_pipeline = [
+    dict(type='LoadImageChecked'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
+    dict(type='LoadInContextReferences', scale=(img_size, img_size), with_mask=True),
+    heatmaps,
+    dict(type='PackSAMICInputs'),
+]
+test_pipeline = [  # target masks only for the heatmap-level mIoU
+    dict(type='LoadImageChecked'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
+    dict(type='LoadInContextReferences', scale=(img_size, img_size), with_mask=True),
+    heatmaps,
+    dict(type='PackSAMICInputs'),
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=4, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(
+        type='InContextCocoDataset', data_root=data_root,
+        ann_file='annotations/instances_train2017.json', data_prefix=dict(img='train2017/'),
+        metainfo=dict(classes=train_classes), mode='train', max_classes_per_image=1,
+        ref_seed=0, ref_min_area=32 * 32, filter_cfg=dict(filter_empty_gt=True, min_size=32),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=2, persistent_workers=False, drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='InContextCocoDataset', data_root=data_root,
+        ann_file='annotations/instances_val2017.json', data_prefix=dict(img='val2017/'),
+        metainfo=dict(classes=test_classes), mode='oracle',
+        ref_ann_file='annotations/instances_train2017.json', ref_img_prefix='train2017/',
+        shots=shots, ref_seed=ref_seed, ref_min_area=32 * 32, test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = [
+    dict(type='FewShotSegMetric', ann_file=data_root + 'annotations/instances_val2017.json'),
+    dict(type='InContextCocoMetric', metric=['bbox', 'segm'],
+         ann_file=data_root + 'annotations/instances_val2017.json'),
+]
+test_evaluator = val_evaluator
+
+max_epochs = 300
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3))
+custom_hooks = [dict(type='InContextEpochHook'),
+                dict(type='TrainLossEarlyStoppingHook', patience=10)]
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2),
+                     logger=dict(type='LoggerHook', interval=50))
