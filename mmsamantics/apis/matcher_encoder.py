@@ -60,7 +60,8 @@ class SAMDINOv2MatcherReferenceEncoder(ReferenceEncoder):
                 masks.append(m)
         feats = self.model._encode_references(
             preprocess(self.model, ims),
-            torch.as_tensor(np.stack(masks), device=self.model.data_preprocessor.device))
+            torch.as_tensor(np.stack(masks), device=self.model.data_preprocessor.device),
+            [im.shape[:2] for im in ims])
         out, n = [], 0
         for rs in refs:
             out.append(feats[n:n + len(rs), None].float().cpu())

@@ -25,15 +25,21 @@ def test_reference_features_are_masked_dinov2_averages(setup):
     ds = batch['data_samples'][0]
     labels, feats = model.reference_features([ds])[0]
     assert torch.equal(labels, ds.ref_instances.labels)
-    # direct: DINOv2 on the reference, mean of the tokens weighted by mask coverage
+    # direct: DINOv2 on the reference's valid region (longest side to DINOv2's size),
+    # mean of the tokens weighted by how much of each token cell the mask covers
     enc = model.feature_extractor
     for j in range(len(labels)):
-        tok = enc(ds.ref_inputs[j:j + 1])[0].numpy()  # (C, g, g)
-        g = tok.shape[-1]
-        m = ds.ref_masks[j].float().numpy()
-        cov = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(m)[None], g)[0].numpy()
+        h, w = ds.metainfo['ref_img_shapes'][j]
+        gh, gw = enc.input_size(h, w)
+        valid = ds.ref_inputs[j:j + 1, :, :h, :w]
+        tok = enc.vit.forward_features(torch.nn.functional.interpolate(
+            valid, (gh, gw), mode='bilinear', antialias=True))[:, 1:]
+        tok = tok[0].T.reshape(-1, gh // 14, gw // 14).numpy()  # (C, g_h, g_w)
+        m = torch.from_numpy(ds.ref_masks[j, :h, :w].float().numpy())
+        cov = torch.nn.functional.adaptive_avg_pool2d(m[None], tok.shape[1:])[0].numpy()
         direct = (tok * cov).sum((1, 2)) / cov.sum()
         np.testing.assert_allclose(feats[j].numpy(), direct, rtol=1e-4, atol=1e-5)
+        assert max(gh, gw) == enc.img_size and gh % 14 == gw % 14 == 0
     # computed once: a second call finds every key in the cache
     assert set(ds.metainfo['ref_keys']) <= set(model._ref_cache)
 
@@ -96,7 +102,7 @@ def test_crop_mode_and_bank_give_the_same_as_online(setup, toy_root, tmp_path):
         props_masks = torch.zeros(2, 64, 64, dtype=torch.bool)
         props_masks[0, 8:40, 8:30] = True
         props_masks[1, 30:60, 20:64] = True
-        f = model.region_features(batch['inputs'][:1], props_masks)
+        f = model.region_features(batch['inputs'][:1], props_masks, (256, 256))
         assert f.shape == (2, model.feature_extractor.embed_dim) and torch.isfinite(f).all()
     finally:
         model.feature_mode = 'dense'
@@ -112,10 +118,8 @@ def test_bad_inputs(setup, toy_root):
     _, f_box = model.reference_features([boxed])[0]
     rect = model._reference_masks(boxed)
     model._ref_cache.clear()
-    enc = model.feature_extractor
-    tok = enc(ds.ref_inputs[:1])
-    from mmsamantics.models.matching import grid_weights, masked_average
-    direct = masked_average(tok[0], grid_weights(rect[:1], tok.shape[-2:]))
+    direct = model.region_features(ds.ref_inputs[:1], rect[:1],
+                                   ds.metainfo['ref_img_shapes'][0])
     assert torch.allclose(f_box[:1], direct, atol=1e-5)
     x1, y1, x2, y2 = ds.ref_instances.bboxes[0].round().long().tolist()
     assert rect[0].sum() == (x2 - x1) * (y2 - y1)

@@ -101,6 +101,9 @@ def main() -> None:
                 t = time_image(model, batch, mode)
             peaks[mode] = max(peaks.get(mode, 0), mem.rss_peak if mem.cuda_peak is None
                               else mem.cuda_peak)
+            print(f'image {i} ({"warm-up" if i < args.warmup else "timed"}) {mode}: '
+                  + ', '.join(f'{k} {v:.2f}s' for k, v in t.items() if k in STAGES),
+                  flush=True)
             if i >= args.warmup:
                 if t['proposals_kept'] != args.proposals:
                     raise RuntimeError(f'image {i} gave {t["proposals_kept"]} proposals, not '

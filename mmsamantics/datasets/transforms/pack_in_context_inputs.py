@@ -16,7 +16,8 @@ class PackInContextDetInputs(PackDetInputs):
     The data sample gets ``ref_instances`` (InstanceData with ``bboxes`` (R, 4) in resized
     reference pixels and ``labels`` (R,)), ``ref_inputs`` (list of R (3, h_r, w_r) uint8
     tensors, BGR like the target; the data preprocessor normalises and pads them) and the
-    metainfo ``ref_keys``. With reference masks (``LoadInContextReferences(with_mask=True)``)
+    metainfo ``ref_keys`` and ``ref_img_shapes`` (R (h_r, w_r) sizes of the resized
+    references: their valid regions once the preprocessor pads them). With reference masks (``LoadInContextReferences(with_mask=True)``)
     also ``ref_masks``: a list of R (h_r, w_r) uint8 tensors, padded by the preprocessor.
 
     From a feature cache (:class:`LoadCachedSAMFeatures`): ``inputs`` is the (C_tot, h, w)
@@ -40,7 +41,8 @@ class PackInContextDetInputs(PackDetInputs):
                             for m in results['ref_masks']]
         if 'ref_tokens' in results:
             ds.ref_tokens = torch.from_numpy(results['ref_tokens'])
-        meta = dict(ref_keys=list(results['ref_keys']))
+        meta = dict(ref_keys=list(results['ref_keys']),
+                    ref_img_shapes=[tuple(im.shape[:2]) for im in results['ref_imgs']])
         meta.update({k: results[k] for k in _CACHE_META if k in results})
         ds.set_metainfo(meta)
         return packed

@@ -110,6 +110,13 @@ class DINOv2Encoder(BaseModule):
         """g, the side of the token grid for an ``img_size`` input."""
         return self.img_size // 14
 
+    def input_size(self, height: int, width: int) -> Tuple[int, int]:
+        """DINOv2 input (S_h, S_w) for a (height, width) region: the longest side becomes
+        ``img_size`` and the other keeps the aspect ratio, both multiples of 14."""
+        scale = self.img_size / max(height, width)
+        return (max(14, round(height * scale / 14) * 14),
+                max(14, round(width * scale / 14) * 14))
+
     @torch.no_grad()
     def forward(self, x: Tensor, size: Optional[Tuple[int, int]] = None) -> Tensor:
         """Args:

@@ -6,10 +6,11 @@ labelled with the reference class whose prototype it is most similar to (after P
 Matcher and the InsDet baseline). Here it is one registered mmdet detector: multi-class,
 multi-instance, run by ``tools/test.py`` with COCO box/mask AP and AR.
 
-Speed: every target is embedded ONCE by SAM and ONCE by DINOv2; a proposal's feature is
-the masked average of the dense DINOv2 map inside its mask (``feature_mode='dense'``), a
-matrix product for all proposals. ``feature_mode='crop'`` encodes one DINOv2 crop per
-proposal (the InsDet way) for comparison (``tools/analysis/benchmark_matcher.py``).
+Speed: every target is embedded ONCE by SAM and ONCE by DINOv2 (its valid region only, no
+token spent on padding); a proposal's feature is the masked average of the dense DINOv2 map
+inside its mask (``feature_mode='dense'``), a matrix product for all proposals.
+``feature_mode='crop'`` encodes one DINOv2 crop per proposal (the InsDet way) for
+comparison (``tools/analysis/benchmark_matcher.py``).
 Reference features are computed once per reference key and kept (in memory, or in a
 reference bank written by ``tools/misc/encode_references.py``).
 
@@ -18,6 +19,7 @@ side, g = G / 14 its token grid, C DINOv2 width, N proposals, R references, K cl
 """
 import hashlib
 import json
+import math
 import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -115,7 +117,7 @@ class SAMDINOv2Matcher(BaseDetector):
         the feature mode and the preprocessing."""
         if self._signature is None:
             dp = self.data_preprocessor
-            parts = dict(kind='SAMDINOv2Matcher', mode=self.feature_mode,
+            parts = dict(kind='SAMDINOv2Matcher', mode=self.feature_mode, dense_region='valid',
                          crop=self.crop_size if self.feature_mode == 'crop' else None,
                          dinov2=weights_fingerprint(self.feature_extractor),
                          dinov2_size=self.feature_extractor.img_size,
@@ -161,7 +163,29 @@ class SAMDINOv2Matcher(BaseDetector):
         self.stage_times[stage] = self.stage_times.get(stage, 0.0) + time.perf_counter() - t
 
     # ------------------------------------------------------------------ features
-    def region_features(self, images: Tensor, masks: Tensor,
+    def dense_map(self, image: Tensor, valid: Tuple[int, int]) -> Tensor:
+        """DINOv2 tokens of the VALID region of one padded image.
+
+        Args:
+            image: (3, S, S) preprocessed image, padded bottom/right.
+            valid: (H_v, W_v) its unpadded size.
+
+        Returns:
+            (C, g_h, g_w) token map of the valid region, whose longest side is resized to
+            DINOv2's ``img_size`` (no token is spent on padding: a 4:3 image costs 25% fewer
+            tokens than its padded square, and no region feature mixes padding in).
+        """
+        h, w = int(valid[0]), int(valid[1])
+        enc = self.feature_extractor
+        return enc(image[None, :, :h, :w], enc.input_size(h, w))[0]
+
+    @staticmethod
+    def valid_masks(masks: Tensor, valid: Tuple[int, int], side: int) -> Tensor:
+        """(N, M, M) masks on the padded S x S canvas -> their (N, m_h, m_w) valid part."""
+        scale = masks.shape[-1] / side
+        return masks[:, :max(1, math.ceil(valid[0] * scale)), :max(1, math.ceil(valid[1] * scale))]
+
+    def region_features(self, images: Tensor, masks: Tensor, valid: Tuple[int, int],
                         dense: Optional[Tensor] = None) -> Tensor:
         """DINOv2 feature of each region of ONE image.
 
@@ -169,15 +193,17 @@ class SAMDINOv2Matcher(BaseDetector):
             images: (1, 3, S, S) the preprocessed image.
             masks: (N, M, M) bool region masks on the padded S x S canvas at any
                 resolution M (SAM's low-res L, or S).
-            dense: (1, C, g, g) its DINOv2 map, if already computed (dense mode).
+            valid: (H_v, W_v) the image's unpadded size in S pixels.
+            dense: (C, g_h, g_w) its :meth:`dense_map`, if already computed (dense mode).
 
         Returns:
             (N, C) masked averages of DINOv2 tokens.
         """
         if self.feature_mode == 'dense':
             if dense is None:
-                dense = self.feature_extractor(images)
-            return masked_average(dense[0], grid_weights(masks, dense.shape[-2:]))
+                dense = self.dense_map(images[0], valid)
+            m = self.valid_masks(masks, valid, images.shape[-1])
+            return masked_average(dense, grid_weights(m, dense.shape[-2:]))
         return self._crop_features(images, masks)
 
     def _crop_features(self, images: Tensor, masks: Tensor) -> Tensor:
@@ -200,18 +226,17 @@ class SAMDINOv2Matcher(BaseDetector):
             feats.append(torch.einsum('ncp,np->nc', tok, w) / w.sum(1, keepdim=True).clamp(min=1e-6))
         return torch.cat(feats)
 
-    def _encode_references(self, images: Tensor, masks: Tensor) -> Tensor:
-        """(R, 3, S, S) reference images and (R, S, S) bool masks -> (R, C) features."""
+    def _encode_references(self, images: Tensor, masks: Tensor,
+                           shapes: Optional[List[Tuple[int, int]]] = None) -> Tensor:
+        """(R, 3, S, S) reference images, (R, S, S) bool masks and their (R) valid
+        (h, w) sizes (default: the whole canvas) -> (R, C) features."""
+        side = images.shape[-1]
+        shapes = shapes or [(side, side)] * len(images)
         if self.feature_mode == 'crop':
             return torch.cat([self._crop_features(im[None], m[None])
                               for im, m in zip(images, masks)])
-        out = []
-        for ims, ms in zip(images.split(self.crop_batch_size), masks.split(self.crop_batch_size)):
-            dense = self.feature_extractor(ims)  # (n, C, g, g)
-            w = grid_weights(ms, dense.shape[-2:]).flatten(1).to(dense.dtype)
-            out.append(torch.einsum('ncp,np->nc', dense.flatten(2), w)
-                       / w.sum(1, keepdim=True).clamp(min=1e-6))
-        return torch.cat(out)
+        return torch.cat([self.region_features(im[None], m[None], hw)
+                          for im, m, hw in zip(images, masks, shapes)])
 
     def _reference_masks(self, ds) -> Tensor:
         """(R, S, S) bool masks of a sample's references; boxes where a mask is missing."""
@@ -259,11 +284,14 @@ class SAMDINOv2Matcher(BaseDetector):
                                  'images: rebuild the bank for this reference set, or drop '
                                  '--ref-bank')
             masks = self._reference_masks(ds)
+            side = imgs.shape[-1]
+            shapes = ds.metainfo.get('ref_img_shapes') or [(side, side)] * len(keys)
             for j in missing:
-                todo[keys[j]] = (imgs[j], masks[j])
+                todo[keys[j]] = (imgs[j], masks[j], tuple(shapes[j]))
         if todo:
             feats = self._encode_references(torch.stack([v[0] for v in todo.values()]),
-                                            torch.stack([v[1] for v in todo.values()]))
+                                            torch.stack([v[1] for v in todo.values()]),
+                                            [v[2] for v in todo.values()])
             for k, f in zip(todo, feats):
                 self._ref_cache[k] = f
                 known[k] = f
@@ -301,10 +329,6 @@ class SAMDINOv2Matcher(BaseDetector):
         """Boxes and masks of every queried class (label = reference class) per target."""
         with self._timed('sam_encoder', batch_inputs):
             embedding = self.backbone(batch_inputs)[-1]
-        dense = None
-        if self.feature_mode == 'dense':
-            with self._timed('features', batch_inputs):
-                dense = self.feature_extractor(batch_inputs)
         with self._timed('references', batch_inputs):
             refs = self.reference_features(batch_data_samples)
         results = []
@@ -316,7 +340,7 @@ class SAMDINOv2Matcher(BaseDetector):
                                                 tuple(meta['img_shape'][:2]))
             with self._timed('features', batch_inputs):
                 feats = self.region_features(batch_inputs[i:i + 1], props.masks,
-                                             None if dense is None else dense[i:i + 1])
+                                             tuple(meta['img_shape'][:2]))
             with self._timed('matching', batch_inputs):
                 keep, scores, labels = self.match(feats, props.iou_scores, props.masks, *refs[i])
             with self._timed('masks', batch_inputs):
@@ -338,7 +362,8 @@ class SAMDINOv2Matcher(BaseDetector):
 
     def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList = None
                  ) -> Tuple[Tensor, Tensor]:
-        """(SAM embedding (B, D, h, w), DINOv2 map (B, C, g, g)) for ``mode='tensor'``."""
+        """(SAM embedding (B, D, h, w), DINOv2 map of the padded inputs (B, C, g, g)) for
+        ``mode='tensor'``."""
         return self.extract_feat(batch_inputs), self.feature_extractor(batch_inputs)
 
     # ------------------------------------------------------------------ reference banks
@@ -359,7 +384,8 @@ class SAMDINOv2Matcher(BaseDetector):
             masks = torch.zeros(len(images), side, side, dtype=torch.bool, device=images.device)
             for j, m in enumerate(res['ref_masks']):
                 masks[j, :m.shape[0], :m.shape[1]] = torch.from_numpy(m).bool()
-            feats.append(self._encode_references(images, masks).cpu())
+            shapes = [tuple(im.shape[:2]) for im in res['ref_imgs']]
+            feats.append(self._encode_references(images, masks, shapes).cpu())
         feats = torch.cat(feats) if feats else torch.zeros(0, self.feature_extractor.embed_dim)
         return [r['key'] for r in refs], feats[:, None]
 
