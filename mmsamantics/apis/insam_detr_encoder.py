@@ -28,14 +28,6 @@ class InSAMDETRReferenceEncoder(ReferenceEncoder):
 
     kind = 'insam_detr'
 
-    def __init__(self, model, cfg) -> None:
-        super().__init__(model, cfg)
-        self.scale = self.reference_scale()
-
-    @property
-    def signature(self) -> str:
-        return self.model.cache_signature
-
     @property
     def feature_shape(self) -> Tuple[int, ...]:
         dec = self.model.mask_head.decoder

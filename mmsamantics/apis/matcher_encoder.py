@@ -24,14 +24,6 @@ class SAMDINOv2MatcherReferenceEncoder(ReferenceEncoder):
 
     kind = 'sam_dinov2_matcher'
 
-    def __init__(self, model, cfg) -> None:
-        super().__init__(model, cfg)
-        self.scale = self.reference_scale()
-
-    @property
-    def signature(self) -> str:
-        return self.model.cache_signature
-
     @property
     def feature_shape(self) -> Tuple[int, ...]:
         return (1, int(self.model.feature_extractor.embed_dim))

@@ -43,14 +43,16 @@ class ReferenceEncoder:
     def __init__(self, model, cfg: Config) -> None:
         self.model = model
         self.cfg = cfg
+        self.scale = self.reference_scale()  # references are resized to S x S like targets
 
     @property
     def signature(self) -> str:
         """Fingerprint of everything the features depend on (weights, preprocessing).
 
-        Reference banks store it; a bank whose signature differs is refused.
+        Reference banks store it; a bank whose signature differs is refused. Default: the
+        detector's ``cache_signature`` (InSAM-DETR, the matcher); override otherwise.
         """
-        raise NotImplementedError
+        return self.model.cache_signature
 
     @property
     def feature_shape(self) -> Tuple[int, ...]:
