@@ -26,6 +26,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.mask import mask2bbox
 from segment_anything.utils.amg import remove_small_regions
+from ..matching import mask_nms
 from ..samic.hsnet import crop_resize
 from ..samic.peaks import extract_peaks
 
@@ -39,20 +40,6 @@ DEFAULT_TEST_CFG = dict(
     min_region_area=0,       # remove islands and holes below this area (original pixels) as
                              # SAM's automatic mask generator does; 0 = off (SamPredictor)
     max_per_img=100)
-
-
-def mask_nms(masks: Tensor, scores: Tensor, thr: float) -> Tensor:
-    """Indices kept by greedy NMS on (N, H, W) bool masks, best score first."""
-    order = scores.argsort(descending=True)
-    flat = masks[order].flatten(1).float()
-    inter = flat @ flat.T
-    area = flat.sum(1)
-    iou = inter / (area[:, None] + area[None, :] - inter).clamp(min=1)
-    keep: List[int] = []
-    for i in range(len(order)):
-        if all(iou[i, j] <= thr for j in keep):
-            keep.append(i)
-    return order[keep]
 
 
 @MODELS.register_module()
@@ -94,20 +81,26 @@ class SAMIC(BaseDetector):
             raise ValueError("test_cfg.prompt_mode must be 'per_component' or 'all_points', "
                              f"got {self.test_cfg['prompt_mode']!r}")
         self.train_cfg = train_cfg
+        # ResNet features of evaluation references, per reference key: the ResNet is frozen
+        # and every target of a k-shot evaluation sees the same references
+        self._ref_cache: Dict[str, List[Tensor]] = {}
+        self._register_load_state_dict_pre_hook(lambda *a, **k: self._ref_cache.clear())
 
     @property
     def input_size(self) -> int:
         return self.prompter.input_size
 
     # ------------------------------------------------------------------ pairs
-    def _references(self, samples: SampleList) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _references(self, samples: SampleList
+                    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, List[str]]:
         """All references of the batch.
 
         Returns:
-            (ref images (R, 3, s, s), heatmaps (R, 1, s, s), image index (R,), labels (R,)).
+            (ref images (R, 3, s, s), heatmaps (R, 1, s, s), image index (R,), labels (R,),
+            keys (R,)).
         """
         s = self.input_size
-        imgs, maps, img_idx, labels = [], [], [], []
+        imgs, maps, img_idx, labels, keys = [], [], [], [], []
         for b, ds in enumerate(samples):
             if 'ref_instances' not in ds or len(ds.ref_instances) == 0:
                 continue
@@ -124,10 +117,28 @@ class SAMIC(BaseDetector):
             maps.append(ds.ref_heatmaps.to(imgs[-1].device).float()[:, None])
             img_idx.append(torch.full((n,), b, dtype=torch.long))
             labels.append(ds.ref_instances.labels.cpu())
+            keys += list(ds.metainfo.get('ref_keys') or [None] * n)
         if not imgs:
             z = torch.zeros(0, dtype=torch.long)
-            return (torch.zeros(0, 3, s, s), torch.zeros(0, 1, s, s), z, z)
-        return torch.cat(imgs), torch.cat(maps), torch.cat(img_idx), torch.cat(labels)
+            return (torch.zeros(0, 3, s, s), torch.zeros(0, 1, s, s), z, z, [])
+        return (torch.cat(imgs), torch.cat(maps), torch.cat(img_idx), torch.cat(labels), keys)
+
+    def _reference_feats(self, ref_imgs: Tensor, keys: List[str]) -> List[Tensor]:
+        """Frozen ResNet features of the references, each computed once per key in eval.
+
+        Returns:
+            per feature level, (R, Cf_i, h_i, w_i).
+        """
+        if self.training or None in keys:
+            return self.prompter.extract_feats(ref_imgs)
+        todo = list(dict.fromkeys(k for k in keys if k not in self._ref_cache))
+        if todo:
+            first = {k: keys.index(k) for k in todo}
+            feats = self.prompter.extract_feats(ref_imgs[[first[k] for k in todo]])
+            for j, k in enumerate(todo):
+                self._ref_cache[k] = [f[j] for f in feats]
+        cached = [self._ref_cache[k] for k in keys]
+        return [torch.stack([c[i] for c in cached]) for i in range(len(cached[0]))]
 
     def _pair_heatmaps(self, batch_inputs: Tensor, samples: SampleList
                        ) -> Tuple[Tensor, Tensor, Tensor]:
@@ -136,13 +147,13 @@ class SAMIC(BaseDetector):
         Returns:
             (heatmaps (R, 1, s, s), target index (R,), labels (R,)), pair r = reference r.
         """
-        ref_imgs, ref_maps, img_idx, labels = self._references(samples)
+        ref_imgs, ref_maps, img_idx, labels, keys = self._references(samples)
         s = self.input_size
         if len(img_idx) == 0:
             return batch_inputs.new_zeros(0, 1, s, s), img_idx, labels
         tgt = crop_resize(batch_inputs, [ds.metainfo['img_shape'][:2] for ds in samples], s)
         tgt_feats = self.prompter.extract_feats(tgt)
-        ref_feats = self.prompter.extract_feats(ref_imgs)
+        ref_feats = self._reference_feats(ref_imgs, keys)
         idx = img_idx.to(batch_inputs.device)
         pred = self.prompter([f[idx] for f in tgt_feats], ref_feats, ref_maps, (s, s))
         return pred, img_idx, labels
