@@ -41,7 +41,7 @@ def test_reference_features_are_masked_dinov2_averages(setup):
         np.testing.assert_allclose(feats[j].numpy(), direct, rtol=1e-4, atol=1e-5)
         assert max(gh, gw) == enc.img_size and gh % 14 == gw % 14 == 0
     # computed once: a second call finds every key in the cache
-    assert set(ds.metainfo['ref_keys']) <= set(model._ref_cache)
+    assert set(ds.metainfo['ref_keys']) <= set(model._ref_cache['dense'])
 
 
 def test_predictions_are_consistent(setup):
@@ -91,6 +91,11 @@ def test_crop_mode_and_bank_give_the_same_as_online(setup, toy_root, tmp_path):
     for x, y in zip(a, b):
         assert torch.allclose(x.pred_instances.scores, y.pred_instances.scores, atol=1e-5)
         assert torch.equal(x.pred_instances.masks, y.pred_instances.masks)
+    # the bank was made in dense mode: switching the model to crop mode refuses it
+    banked.feature_mode = 'crop'
+    with pytest.raises(ValueError, match='feature mode'):
+        banked.predict(batch['inputs'], samples)
+    banked.feature_mode = 'dense'
     # a bank of other weights is refused
     save_reference_bank(bank, keys, ['x'] * len(keys), feats, 'another')
     other = build_model(matcher_cfg(toy_root, **{'model.reference_bank': bank}), None, 'cpu')

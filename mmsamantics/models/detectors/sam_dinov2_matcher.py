@@ -96,10 +96,11 @@ class SAMDINOv2Matcher(BaseDetector):
         self.test_cfg.update(test_cfg or {})
         if self.test_cfg['score_mode'] not in ('cosine', 'cosine_x_iou'):
             raise ValueError("test_cfg.score_mode must be 'cosine' or 'cosine_x_iou'")
-        self._ref_cache: Dict[str, Tensor] = {}
+        self._ref_cache: Dict[str, Dict[str, Tensor]] = {}  # feature mode -> key -> (C,)
         self._lent: Dict[str, Tensor] = {}
         self._bank: Optional[Dict[str, Tensor]] = None
-        self._signature: Optional[str] = None
+        self._bank_signature: Optional[str] = None  # the model signature it was checked for
+        self._signature: Optional[str] = None  # DINOv2 weights' fingerprint
         self._warned_box_refs = False
         # seconds per stage, accumulated over predict calls (benchmark_matcher.py reads it)
         self.stage_times: Dict[str, float] = {}
@@ -114,20 +115,19 @@ class SAMDINOv2Matcher(BaseDetector):
     @property
     def cache_signature(self) -> str:
         """Fingerprint of what reference features depend on: DINOv2 weights and input size,
-        the feature mode and the preprocessing."""
+        the feature mode and the preprocessing (recomputed when the mode is switched;
+        only the weights' fingerprint, the costly part, is kept until weights change)."""
         if self._signature is None:
-            dp = self.data_preprocessor
-            parts = dict(kind='SAMDINOv2Matcher', mode=self.feature_mode, dense_region='valid',
-                         crop=self.crop_size if self.feature_mode == 'crop' else None,
-                         dinov2=weights_fingerprint(self.feature_extractor),
-                         dinov2_size=self.feature_extractor.img_size,
-                         sam_size=self.backbone.img_size,
-                         mean=[round(float(v), 6) for v in dp.mean.flatten()],
-                         std=[round(float(v), 6) for v in dp.std.flatten()],
-                         bgr_to_rgb=bool(dp._channel_conversion))
-            self._signature = hashlib.sha1(
-                json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-        return self._signature
+            self._signature = weights_fingerprint(self.feature_extractor)
+        dp = self.data_preprocessor
+        parts = dict(kind='SAMDINOv2Matcher', mode=self.feature_mode, dense_region='valid',
+                     crop=self.crop_size if self.feature_mode == 'crop' else None,
+                     dinov2=self._signature, dinov2_size=self.feature_extractor.img_size,
+                     sam_size=self.backbone.img_size,
+                     mean=[round(float(v), 6) for v in dp.mean.flatten()],
+                     std=[round(float(v), 6) for v in dp.std.flatten()],
+                     bgr_to_rgb=bool(dp._channel_conversion))
+        return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
     @contextmanager
     def using_reference_features(self, feats: Dict[str, Tensor]) -> Iterator[None]:
@@ -141,15 +141,17 @@ class SAMDINOv2Matcher(BaseDetector):
     def _bank_features(self) -> Dict[str, Tensor]:
         if self.reference_bank is None:
             return {}
-        if self._bank is None:
+        signature = self.cache_signature
+        if self._bank is None or self._bank_signature != signature:
             bank = load_reference_bank(self.reference_bank)
-            if bank['signature'] != self.cache_signature:
+            if bank['signature'] != signature:
                 raise ValueError(
                     f'reference bank {self.reference_bank!r} was made with another DINOv2, '
                     f'feature mode or preprocessing (signature {bank["signature"]}, this model '
-                    f'{self.cache_signature}). Rebuild it with tools/misc/encode_references.py '
+                    f'{signature}). Rebuild it with tools/misc/encode_references.py '
                     'and this config.')
             self._bank = {k: t.reshape(-1).float() for k, t in zip(bank['keys'], bank['tokens'])}
+            self._bank_signature = signature
         return self._bank
 
     @contextmanager
@@ -265,7 +267,9 @@ class SAMDINOv2Matcher(BaseDetector):
         the reference bank, or the in-memory cache, and only the rest is computed (all
         missing references of the batch in one pass).
         """
-        known = {**self._bank_features(), **self._ref_cache, **self._lent}
+        # the in-memory cache is per feature mode (dense and crop features differ)
+        cache = self._ref_cache.setdefault(self.feature_mode, {})
+        known = {**self._bank_features(), **cache, **self._lent}
         todo: Dict[str, Tuple[Tensor, Tensor]] = {}
         for ds in batch_data_samples:
             keys = ds.metainfo.get('ref_keys', [])
@@ -293,7 +297,7 @@ class SAMDINOv2Matcher(BaseDetector):
                                             torch.stack([v[1] for v in todo.values()]),
                                             [v[2] for v in todo.values()])
             for k, f in zip(todo, feats):
-                self._ref_cache[k] = f
+                cache[k] = f
                 known[k] = f
         device = self.data_preprocessor.device
         return [(ds.ref_instances.labels.to(device),
