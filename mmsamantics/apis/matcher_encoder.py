@@ -9,7 +9,6 @@ from typing import List, Sequence, Tuple
 import mmcv
 import numpy as np
 import torch
-from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet.structures import SampleList
@@ -64,9 +63,8 @@ class SAMDINOv2MatcherReferenceEncoder(ReferenceEncoder):
     def predict(self, inputs: Tensor, data_samples: SampleList, keys: List[str],
                 labels: Tensor, features: Tensor, boxes: Tensor) -> SampleList:
         device = inputs.device
-        for ds in data_samples:
-            ds.ref_instances = InstanceData(bboxes=boxes.to(device), labels=labels.to(device))
-            ds.set_metainfo(dict(ref_keys=list(keys)))
+        # boxes are not used: every key is found in the lent features
+        self.attach_references(data_samples, keys, labels, boxes, device)
         lent = {k: f.reshape(-1).to(device) for k, f in zip(keys, features)}
         with self.model.using_reference_features(lent):
             return self.model.predict(inputs, data_samples)

@@ -22,6 +22,7 @@ import numpy as np
 from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.registry import Registry
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet.structures import SampleList
@@ -90,6 +91,15 @@ class ReferenceEncoder:
             ``scores``, ``labels`` = class index, ``masks`` (N, H, W) bool when predicted).
         """
         raise NotImplementedError
+
+    @staticmethod
+    def attach_references(data_samples: SampleList, keys: List[str], labels: Tensor,
+                          boxes: Tensor, device) -> None:
+        """Give every target the queried references (``ref_instances``, ``ref_keys``), as
+        the dataset pipeline would; their features are lent to the model by the caller."""
+        for ds in data_samples:
+            ds.ref_instances = InstanceData(bboxes=boxes.to(device), labels=labels.to(device))
+            ds.set_metainfo(dict(ref_keys=list(keys)))
 
     def reference_scale(self) -> int:
         """S of ``LoadInContextReferences(scale=(S, S))`` in the test pipeline (else the SAM

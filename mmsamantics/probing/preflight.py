@@ -7,7 +7,7 @@ from mmengine.config import Config
 
 from ..models.sam.presets import SAM_CHECKPOINT_URLS
 from ..models.sam.sam2_presets import SAM2_CHECKPOINT_URLS
-from ..utils.checkpoint import MissingResourceError
+from ..utils.preflight import missing_files_error
 
 _DATA_HINT = ('ImageNet goes under data/imagenet/ in the folder layout: train/<class>/*.JPEG '
               'and val/<class>/*.JPEG (or a flat folder plus ann_file, e.g. meta/val.txt), or '
@@ -57,11 +57,6 @@ def check_probe_resources(cfg: Config) -> None:
     """Raise :class:`MissingResourceError` listing every missing file, with hints."""
     lines = missing_probe_resources(cfg)
     if lines:
-        hints = []
-        if any(line.startswith('checkpoint') for line in lines):
-            hints.append('Put the encoder weights under checkpoints/ or set the checkpoint '
-                         'variable at the top of the config (or --cfg-options).')
-        if any(not line.startswith('checkpoint') for line in lines):
-            hints.append(_DATA_HINT)
-        raise MissingResourceError('missing files for this probe config:\n  - ' +
-                                   '\n  - '.join(lines) + '\n' + ' '.join(hints))
+        raise missing_files_error(
+            lines, 'this probe config', 'Put the encoder weights under checkpoints/ or set '
+            'the checkpoint variable at the top of the config (or --cfg-options).', _DATA_HINT)

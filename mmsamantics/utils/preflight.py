@@ -107,15 +107,22 @@ def missing_resources(cfg: Config, phase: str = 'train') -> List[str]:
     return lines
 
 
+def missing_files_error(lines: List[str], what: str, checkpoint_hint: str,
+                        data_hint: str) -> MissingResourceError:
+    """One error listing every missing file, with the hints that apply to them."""
+    hints = []
+    if any(line.startswith('checkpoint') for line in lines):
+        hints.append(checkpoint_hint)
+    if any(not line.startswith('checkpoint') for line in lines):
+        hints.append(data_hint)
+    return MissingResourceError(f'missing files for {what}:\n  - ' + '\n  - '.join(lines)
+                                + '\n' + ' '.join(hints))
+
+
 def check_resources(cfg: Config, phase: str = 'train') -> None:
     """Raise :class:`MissingResourceError` listing every missing file, with hints."""
     lines = missing_resources(cfg, phase)
     if lines:
-        hints = []
-        if any(line.startswith('checkpoint') for line in lines):
-            hints.append('Put the SAM weights under checkpoints/ or set sam_checkpoint in '
-                         'the config (or --cfg-options).')
-        if any(not line.startswith('checkpoint') for line in lines):
-            hints.append(_COCO_HINT)
-        raise MissingResourceError('missing files for this config:\n  - ' +
-                                   '\n  - '.join(lines) + '\n' + ' '.join(hints))
+        raise missing_files_error(
+            lines, 'this config', 'Put the SAM weights under checkpoints/ or set '
+            'sam_checkpoint in the config (or --cfg-options).', _COCO_HINT)
