@@ -81,7 +81,7 @@ else
     step "building mmcv 2.1.0 from source with $flavour ops (about 20 min on 2 cores, once; cached in $wdir)"
     build=$(mktemp -d)
     trap 'rm -rf "$build"' EXIT
-    pip download -q --no-deps --no-binary :all: mmcv==2.1.0 -d "$build" || die "could not download the mmcv 2.1.0 sdist"
+    pip download -q --no-deps --no-binary :all: --no-build-isolation mmcv==2.1.0 -d "$build" || die "could not download the mmcv 2.1.0 sdist"
     tar -xzf "$build"/mmcv-2.1.0.tar.gz -C "$build"
     # torch >= 2.14 headers need C++20; mmcv 2.1.0 hard-codes -std=c++17 (ENV.md).
     sed -i "s/-std=c++17/-std=c++20/g" "$build/mmcv-2.1.0/setup.py"
