@@ -4,7 +4,7 @@ VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export MMSAM_VENV := $(VENV)
 
-.PHONY: env demo test clean-demo
+.PHONY: env demo test test-fast clean-demo
 
 env:
 	bash tools/setup_env.sh
@@ -12,8 +12,13 @@ env:
 demo: env
 	$(PY) tools/demo.py --work-dir work_dirs/demo
 
+# everything (what CI runs)
 test: env
 	$(PY) -m pytest tests -q -p no:cacheprovider
+
+# the inner loop: skips the end-to-end tool/subprocess runs (marker `e2e`)
+test-fast: env
+	$(PY) -m pytest tests -q -p no:cacheprovider -m "not e2e"
 
 clean-demo:
 	rm -rf work_dirs/demo
