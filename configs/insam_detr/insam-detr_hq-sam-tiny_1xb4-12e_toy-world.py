@@ -3,6 +3,8 @@
 # frozen encoder and decoder keep random weights.
 _base_ = './insam-detr_sam-tiny_1xb4-12e_toy-world.py'
 
+work_dir = './work_dirs/insam-detr_hq-sam-tiny_1xb4-12e_toy-world'
+
 sam_checkpoint = None
 hq_token_only = False  # False = SAM mask + HQ mask logits (HQ-SAM's predictor default)
 sam_width = 64  # prompt width of the tiny preset

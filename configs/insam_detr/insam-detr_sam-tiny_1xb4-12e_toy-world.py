@@ -3,17 +3,16 @@
 # The tiny SAM's weights come from class-agnostic pretraining on the toy world
 # (python tools/misc/pretrain_toy_sam.py), the stand-in for the official SAM weights;
 # set sam_checkpoint=None for a random SAM.
-_base_ = './insam-detr_sam-vit-b_16xb3-50e_coco.py'
+_base_ = ['./insam-detr_sam-vit-b_16xb3-50e_coco.py',
+          '../_base_/datasets/toy_world_in_context.py']
 
-data_root = 'data/toy_world/'
+# explicit, so the short name configs/insam_detr_toy.py writes here too (--work-dir wins)
+work_dir = './work_dirs/insam-detr_sam-tiny_1xb4-12e_toy-world'
+data_root = 'data/toy_world/'  # mmdet's variable (unused): the datasets use toy_root
 sam_checkpoint = 'checkpoints/sam_tiny_toy.pth'
 img_size = 256
 embed_dims = 128
 num_queries = 30
-splits_file = data_root + 'annotations/splits.json'
-toy_classes = [f'{c} {s}' for c in ('red', 'green', 'blue')
-               for s in ('circle', 'square', 'triangle', 'star')]
-toy_base = [c for c in toy_classes if c not in ('red star', 'green triangle', 'blue square')]
 
 num_levels = 2  # the tiny SAM's two global-attention blocks (real presets: 4)
 
@@ -50,21 +49,12 @@ test_pipeline = [
     dict(type='LoadInContextReferences', scale=(img_size, img_size)),
     dict(type='PackInContextDetInputs'),
 ]
-train_dataloader = dict(
-    batch_size=4, num_workers=0, batch_sampler=None,
-    dataset=dict(data_root=data_root, ann_file='annotations/instances_train.json',
-                 data_prefix=dict(img='train/'), metainfo=dict(classes=toy_base),
-                 ref_min_area=16 * 16, filter_cfg=dict(filter_empty_gt=True, min_size=8),
-                 pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=4, num_workers=0,
-    dataset=dict(data_root=data_root, ann_file='annotations/instances_val.json',
-                 data_prefix=dict(img='val/'), metainfo=dict(classes=toy_classes),
-                 ref_ann_file='annotations/instances_train.json', ref_img_prefix='train/',
-                 ref_seed=42, ref_min_area=16 * 16, pipeline=test_pipeline))
+train_dataloader = dict(batch_size=4, num_workers=0, batch_sampler=None,
+                        dataset=dict(_base_.toy_train, pipeline=train_pipeline))
+val_dataloader = dict(batch_size=4, num_workers=0,
+                      dataset=dict(_base_.toy_val, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json',
-                     class_splits_file=splits_file)
+val_evaluator = dict(ann_file=_base_.toy_val_ann, class_splits_file=_base_.toy_splits_file)
 test_evaluator = val_evaluator
 
 max_epochs = 12

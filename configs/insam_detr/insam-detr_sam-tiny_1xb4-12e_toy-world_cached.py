@@ -4,6 +4,8 @@
 # Validation/test still run SAM on the images (masks need the SAM decoder on the embedding).
 _base_ = './insam-detr_sam-tiny_1xb4-12e_toy-world.py'
 
+work_dir = './work_dirs/insam-detr_sam-tiny_1xb4-12e_toy-world_cached'
+
 feat_cache_dir = 'data/cache/toy_world_train'
 train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),

@@ -1,15 +1,16 @@
-# InSAM-DETR, SAM ViT-B, COCO 2017 (SPEC §2; paper: box 37.3 / mask 31.8 AP).
+# InSAM-DETR, SAM ViT-B, COCO 2017 (paper §5.2, Table 2: box 37.3 / mask 31.8 AP).
 # 16 GPUs x 3 images, 50 epochs, lr step at 40 (authors' schedule).
-_base_ = 'mmdet::deformable_detr/deformable-detr-refine_r50_16xb2-50e_coco.py'
+_base_ = ['mmdet::deformable_detr/deformable-detr-refine_r50_16xb2-50e_coco.py',
+          '../_base_/datasets/coco_in_context.py']
 custom_imports = dict(imports=['mmsamantics'], allow_failed_imports=False)
 
 # ---- paths and sizes: change these, not the dicts below ----
-data_root = 'data/coco/'
+# explicit, so the short name configs/insam_detr_coco.py writes here too (--work-dir wins)
+work_dir = './work_dirs/insam-detr_sam-vit-b_16xb3-50e_coco'
 sam_preset = 'vit_b'
 sam_checkpoint = 'checkpoints/sam_vit_b_01ec64.pth'
 sam_channels = 768  # ViT width of the preset (vit_b 768, vit_l 1024, vit_h 1280)
 img_size = 1024
-ref_seed = 42  # evaluation reference set (authors' seeds: 42, 123, 33)
 
 model = dict(
     _delete_=True,
@@ -70,22 +71,14 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=3, num_workers=4, persistent_workers=False,
-    dataset=dict(
-        _delete_=True, type='InContextCocoDataset', data_root=data_root,
-        ann_file='annotations/instances_train2017.json', data_prefix=dict(img='train2017/'),
-        mode='train', max_classes_per_image=4, ref_seed=0, ref_min_area=32 * 32,
-        filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=train_pipeline))
+    dataset=dict(_base_.coco_train, _delete_=True, max_classes_per_image=4,
+                 pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1, num_workers=2, persistent_workers=False,
-    dataset=dict(
-        _delete_=True, type='InContextCocoDataset', data_root=data_root,
-        ann_file='annotations/instances_val2017.json', data_prefix=dict(img='val2017/'),
-        mode='oracle', ref_ann_file='annotations/instances_train2017.json',
-        ref_img_prefix='train2017/', shots=1, ref_seed=ref_seed, ref_min_area=32 * 32,
-        test_mode=True, pipeline=test_pipeline))
+    dataset=dict(_base_.coco_val, _delete_=True, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='InContextCocoMetric', metric=['bbox', 'segm'],
-                     ann_file=data_root + 'annotations/instances_val2017.json')
+                     ann_file=_base_.coco_val_ann)
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={

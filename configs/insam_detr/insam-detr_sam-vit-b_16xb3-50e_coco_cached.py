@@ -4,6 +4,8 @@
 # The cache takes 25.2 MB per image in fp16 (2.98 TB for train2017): see README.
 _base_ = './insam-detr_sam-vit-b_16xb3-50e_coco.py'
 
+work_dir = './work_dirs/insam-detr_sam-vit-b_16xb3-50e_coco_cached'
+
 feat_cache_dir = 'data/cache/coco_vit_b_train'
 train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),

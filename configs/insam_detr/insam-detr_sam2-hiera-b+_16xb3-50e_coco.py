@@ -1,7 +1,9 @@
-# InSAM-DETR with the frozen SAM 2.1 Hiera-B+ encoder instead of SAM ViT-B (SPEC §1-§2).
+# InSAM-DETR with the frozen SAM 2.1 Hiera-B+ encoder instead of SAM ViT-B.
 # Preprocessing stays SAM's (longest side 1024, pad bottom/right); SAM 2's own predictor
 # squashes images to 1024x1024 instead: the mask head crops the padding either way.
 _base_ = './insam-detr_sam-vit-b_16xb3-50e_coco.py'
+
+work_dir = './work_dirs/insam-detr_sam2-hiera-b+_16xb3-50e_coco'
 
 # ---- paths and sizes: change these, not the dicts below ----
 sam2_preset = 'hiera_b+'

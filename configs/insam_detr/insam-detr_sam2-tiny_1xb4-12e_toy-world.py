@@ -2,6 +2,8 @@
 # No toy pretraining exists for SAM 2: the frozen encoder and decoder keep random weights.
 _base_ = './insam-detr_sam-tiny_1xb4-12e_toy-world.py'
 
+work_dir = './work_dirs/insam-detr_sam2-tiny_1xb4-12e_toy-world'
+
 sam2_checkpoint = None
 out_levels = (1, 2, 3)  # FPN strides 8, 16, 32: 32x32, 16x16, 8x8 at 256 px
 num_levels = len(out_levels)

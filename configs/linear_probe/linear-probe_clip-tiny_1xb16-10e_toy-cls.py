@@ -1,6 +1,7 @@
 # Toy linear probe of a tiny random CLIP-architecture ViT (timm ViT-B/16 CLIP layout with
 # width 64, 2 blocks; image embedding 32 after the projection), 224 px, CLIP mean/std.
 _base_ = ['./_base_/toy_224.py']
+work_dir = './work_dirs/linear-probe_clip-tiny_1xb16-10e_toy-cls'
 clip_checkpoint = None
 
 model = dict(

@@ -3,6 +3,7 @@
 # Weights: model.safetensors of
 #   https://huggingface.co/timm/vit_base_patch16_clip_quickgelu_224.openai
 _base_ = ['./_base_/imagenet_224.py']
+work_dir = './work_dirs/linear-probe_clip-vit-b16_1xb128-10e_in1k'
 clip_checkpoint = 'checkpoints/vit_base_patch16_clip_quickgelu_224.openai.safetensors'
 
 model = dict(

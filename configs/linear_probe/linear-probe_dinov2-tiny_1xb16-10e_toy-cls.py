@@ -3,6 +3,7 @@
 # DINOv2's 1e-5: with random weights and 1e-5 every block is nearly the identity and the
 # CLS token is the same for every image (measured: zero spread), so nothing is probed.
 _base_ = ['./_base_/toy_224.py']
+work_dir = './work_dirs/linear-probe_dinov2-tiny_1xb16-10e_toy-cls'
 dinov2_checkpoint = None
 
 model = dict(

@@ -2,6 +2,7 @@
 # embedding resampled from 518 by timm) (paper Table 1: 77.43 / 93.78 top-1 / top-5 with
 # DINOv2; size not stated).
 _base_ = ['./_base_/imagenet_224.py']
+work_dir = './work_dirs/linear-probe_dinov2-vit-s14_1xb128-10e_in1k'
 dinov2_checkpoint = 'checkpoints/dinov2_vits14_pretrain.pth'
 
 model = dict(

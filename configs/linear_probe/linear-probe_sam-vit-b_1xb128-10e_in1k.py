@@ -1,5 +1,6 @@
 # Linear probe of SAM ViT-B: neck embedding (256) mean-pooled, 1024 px (paper Table 1).
 _base_ = ['./_base_/imagenet_sam_1024.py']
+work_dir = './work_dirs/linear-probe_sam-vit-b_1xb128-10e_in1k'
 sam_checkpoint = 'checkpoints/sam_vit_b_01ec64.pth'
 
 model = dict(

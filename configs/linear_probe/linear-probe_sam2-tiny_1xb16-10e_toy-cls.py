@@ -1,6 +1,7 @@
 # Toy linear probe of the tiny SAM 2 preset (vision_features 64, mean-pooled, 256 px),
 # random weights.
 _base_ = ['./_base_/toy_sam_256.py']
+work_dir = './work_dirs/linear-probe_sam2-tiny_1xb16-10e_toy-cls'
 sam2_checkpoint = None
 
 model = dict(

@@ -1,13 +1,13 @@
 # The training-free matcher on the synthetic toy world (CPU, about a minute): tiny SAM
 # (class-agnostic toy pretraining, python tools/misc/pretrain_toy_sam.py) and a tiny
 # random-weight DINOv2. All 12 classes; base / novel AP reported separately.
-_base_ = './matcher_sam-vit-h_dinov2-vit-l14_coco.py'
+_base_ = ['./matcher_sam-vit-h_dinov2-vit-l14_coco.py',
+          '../_base_/datasets/toy_world_in_context.py']
 
-data_root = 'data/toy_world/'
+# explicit, so the short name configs/matcher_toy.py writes here too (--work-dir wins)
+work_dir = './work_dirs/matcher_sam-tiny_dinov2-tiny_toy-world'
 sam_checkpoint = 'checkpoints/sam_tiny_toy.pth'
 img_size = 256
-toy_classes = [f'{c} {s}' for c in ('red', 'green', 'blue')
-               for s in ('circle', 'square', 'triangle', 'star')]
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=img_size),
@@ -27,11 +27,6 @@ test_pipeline = [
     dict(type='LoadInContextReferences', scale=(img_size, img_size), with_mask=True),
     dict(type='PackInContextDetInputs'),
 ]
-test_dataloader = dict(
-    batch_size=4, num_workers=0,
-    dataset=dict(data_root=data_root, ann_file='annotations/instances_val.json',
-                 data_prefix=dict(img='val/'), metainfo=dict(classes=toy_classes),
-                 ref_ann_file='annotations/instances_train.json', ref_img_prefix='train/',
-                 ref_min_area=16 * 16, pipeline=test_pipeline))
-test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json',
-                      class_splits_file=data_root + 'annotations/splits.json')
+test_dataloader = dict(batch_size=4, num_workers=0,
+                       dataset=dict(_base_.toy_val, pipeline=test_pipeline))
+test_evaluator = dict(ann_file=_base_.toy_val_ann, class_splits_file=_base_.toy_splits_file)

@@ -1,11 +1,12 @@
 # Training-free in-context detector (paper §6, Table 4): SAM ViT-H grid proposals scored by
 # DINOv2 ViT-L/14 cosine similarity to k-shot class prototypes. COCO val2017, all 80 classes.
 # Paper: box AP 13.3 / AR 39.9, mask AP 11.3 / AR 34.1. No training: python tools/test.py CONFIG
-_base_ = 'mmdet::_base_/default_runtime.py'
+_base_ = ['mmdet::_base_/default_runtime.py', '../_base_/datasets/coco_in_context.py']
 custom_imports = dict(imports=['mmsamantics'], allow_failed_imports=False)
 
 # ---- paths and sizes: change these, not the dicts below ----
-data_root = 'data/coco/'
+# explicit, so the short name configs/matcher_coco.py writes here too (--work-dir wins)
+work_dir = './work_dirs/matcher_sam-vit-h_dinov2-vit-l14_coco'
 sam_preset = 'vit_h'
 sam_checkpoint = 'checkpoints/sam_vit_h_4b8939.pth'
 dinov2_preset = 'vit_l14'
@@ -13,7 +14,7 @@ dinov2_checkpoint = 'checkpoints/dinov2_vitl14_pretrain.pth'
 img_size = 1024  # SAM input side
 dinov2_size = 518  # DINOv2 input side (37 x 37 tokens)
 points_per_side = 32
-ref_seed = 42  # evaluation reference set (seeds 42, 123, 33; or --ref-set FILE --shots K)
+# evaluation references: ref_seed of the dataset base (or --ref-set FILE --shots K)
 feature_mode = 'dense'  # 'crop': one DINOv2 pass per proposal (InsDet), for comparison
 
 model = dict(
@@ -46,17 +47,12 @@ test_pipeline = [
 test_dataloader = dict(
     batch_size=1, num_workers=2, persistent_workers=False, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='InContextCocoDataset', data_root=data_root,
-        ann_file='annotations/instances_val2017.json', data_prefix=dict(img='val2017/'),
-        mode='oracle', ref_ann_file='annotations/instances_train2017.json',
-        ref_img_prefix='train2017/', shots=1, ref_seed=ref_seed, ref_min_area=32 * 32,
-        test_mode=True, pipeline=test_pipeline))
+    dataset=dict(_base_.coco_val, pipeline=test_pipeline))
 # AR@100 is COCO's AR with 100 detections per image (the paper's AR)
 test_evaluator = dict(
     type='InContextCocoMetric', metric=['bbox', 'segm'],
     metric_items=['mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AR@100'],
-    ann_file=data_root + 'annotations/instances_val2017.json')
+    ann_file=_base_.coco_val_ann)
 test_cfg = dict(type='TestLoop')
 
 # training-free: nothing to train or validate. Multi-process testing: DDP refuses a model

@@ -1,17 +1,17 @@
 # SAMIC on the synthetic toy world with the tiny SAM (CPU, minutes). Trained on BASE
 # classes only; evaluated 1-shot on all classes (episode mIoU per base/novel split + AP).
-# The ResNet-50 is random here (no ImageNet weights offline) and the tiny SAM comes from
+# The ResNet-50 is random here (the toy setting downloads nothing) and the tiny SAM comes from
 # tools/misc/pretrain_toy_sam.py (set sam_checkpoint=None for a random SAM).
-_base_ = './samic_hsnet-r50_sam-vit-b_1xb4-300e_coco-20i.py'
+_base_ = ['./samic_hsnet-r50_sam-vit-b_1xb4-300e_coco-20i.py',
+          '../_base_/datasets/toy_world_in_context.py']
 
-data_root = 'data/toy_world/'
+# explicit, so the short name configs/samic_toy.py writes here too (--work-dir wins)
+work_dir = './work_dirs/samic_hsnet-r50_sam-tiny_1xb4-30e_toy-world'
 sam_checkpoint = 'checkpoints/sam_tiny_toy.pth'
 img_size = 256
 hsnet_size = 128  # 224 in the paper; 128 keeps CPU epochs short
-splits_file = data_root + 'annotations/splits.json'
-toy_classes = [f'{c} {s}' for c in ('red', 'green', 'blue')
-               for s in ('circle', 'square', 'triangle', 'star')]
-toy_base = [c for c in toy_classes if c not in ('red star', 'green triangle', 'blue square')]
+# its own world (docs/samic.md: 120 train / 24 val images); data/toy_world is the demo's
+samic_root = 'data/toy_world_samic/'
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=img_size),
@@ -38,21 +38,17 @@ test_pipeline = [
     dict(type='LoadInContextReferences', scale=(img_size, img_size), with_mask=True),
     heatmaps, dict(type='PackSAMICInputs')]
 train_dataloader = dict(num_workers=0, batch_sampler=None, dataset=dict(
-    data_root=data_root, ann_file='annotations/instances_train.json',
-    data_prefix=dict(img='train/'), metainfo=dict(classes=toy_base), max_classes_per_image=3,
-    ref_min_area=16 * 16, filter_cfg=dict(filter_empty_gt=True, min_size=8),
-    pipeline=train_pipeline))
-val_dataloader = dict(batch_size=4, num_workers=0, dataset=dict(
-    data_root=data_root, ann_file='annotations/instances_val.json',
-    data_prefix=dict(img='val/'), metainfo=dict(classes=toy_classes),
-    ref_ann_file='annotations/instances_train.json', ref_img_prefix='train/',
-    ref_min_area=16 * 16, pipeline=test_pipeline))
+    _base_.toy_train, data_root=samic_root, max_classes_per_image=3, pipeline=train_pipeline))
+val_dataloader = dict(batch_size=4, num_workers=0,
+                      dataset=dict(_base_.toy_val, data_root=samic_root,
+                                   pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = [
-    dict(type='FewShotSegMetric', ann_file=data_root + 'annotations/instances_val.json',
-         class_splits_file=splits_file),
-    dict(type='InContextCocoMetric', metric=['bbox', 'segm'], class_splits_file=splits_file,
-         ann_file=data_root + 'annotations/instances_val.json')]
+    dict(type='FewShotSegMetric', ann_file=samic_root + 'annotations/instances_val.json',
+         class_splits_file=samic_root + 'annotations/splits.json'),
+    dict(type='InContextCocoMetric', metric=['bbox', 'segm'],
+         class_splits_file=samic_root + 'annotations/splits.json',
+         ann_file=samic_root + 'annotations/instances_val.json')]
 test_evaluator = val_evaluator
 
 max_epochs = 30

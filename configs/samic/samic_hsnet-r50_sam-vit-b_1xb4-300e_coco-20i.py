@@ -1,35 +1,21 @@
-# SAMIC (SPEC §4; paper: COCO-20i 53.1 mIoU 1-shot): an HSNet prompter (frozen ImageNet
+# SAMIC (Nagendra et al., §3; paper: COCO-20i 53.1 mIoU 1-shot): an HSNet prompter (frozen ImageNet
 # ResNet-50, 2.57M trainable parameters) places SAM point prompts. COCO-20i fold `fold`:
 # train on the 60 other classes, test 1-shot on the fold's 20 classes (class ids
 # fold + 4k, the PANet/HSNet split). Adam 1e-3, batch 4, <= 300 epochs, early stopping
 # when the training loss has not improved for 10 epochs (paper).
-_base_ = 'mmdet::_base_/default_runtime.py'
+_base_ = ['mmdet::_base_/default_runtime.py', '../_base_/datasets/coco_in_context.py']
 custom_imports = dict(imports=['mmsamantics'], allow_failed_imports=False)
 
 # ---- paths and sizes: change these, not the dicts below ----
-data_root = 'data/coco/'
+# explicit, so the short name configs/samic_coco.py writes here too (--work-dir wins)
+work_dir = './work_dirs/samic_hsnet-r50_sam-vit-b_1xb4-300e_coco-20i'
 sam_preset = 'vit_b'
 sam_checkpoint = 'checkpoints/sam_vit_b_01ec64.pth'
 resnet_checkpoint = 'checkpoints/resnet50_imagenet.pth'  # torchvision/timm state dict
 img_size = 1024   # SAM input
 hsnet_size = 224  # prompter input and heatmap side (paper: 224)
-fold = 0  # edit here: the class lists below are computed when the file is read
+fold = 0  # edit here: the class splits below are named when the file is read
 shots = 1
-ref_seed = 42
-coco_classes = [
-    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat',
-    'traffic light', 'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat',
-    'dog', 'horse', 'sheep', 'cow', 'elephant', 'bear', 'zebra', 'giraffe', 'backpack',
-    'umbrella', 'handbag', 'tie', 'suitcase', 'frisbee', 'skis', 'snowboard', 'sports ball',
-    'kite', 'baseball bat', 'baseball glove', 'skateboard', 'surfboard', 'tennis racket',
-    'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple',
-    'sandwich', 'orange', 'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake',
-    'chair', 'couch', 'potted plant', 'bed', 'dining table', 'toilet', 'tv', 'laptop',
-    'mouse', 'remote', 'keyboard', 'cell phone', 'microwave', 'oven', 'toaster', 'sink',
-    'refrigerator', 'book', 'clock', 'vase', 'scissors', 'teddy bear', 'hair drier',
-    'toothbrush']
-test_classes = coco_classes[fold::4]
-train_classes = [c for c in coco_classes if c not in test_classes]
 
 model = dict(
     type='SAMIC',
@@ -71,27 +57,17 @@ train_dataloader = dict(
     batch_size=4, num_workers=4, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=dict(
-        type='InContextCocoDataset', data_root=data_root,
-        ann_file='annotations/instances_train2017.json', data_prefix=dict(img='train2017/'),
-        metainfo=dict(classes=train_classes), mode='train', max_classes_per_image=1,
-        ref_seed=0, ref_min_area=32 * 32, filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=train_pipeline))
+    dataset=dict(_base_.coco_train, class_split=f'coco-20i-fold{fold}-train',
+                 max_classes_per_image=1, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1, num_workers=2, persistent_workers=False, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='InContextCocoDataset', data_root=data_root,
-        ann_file='annotations/instances_val2017.json', data_prefix=dict(img='val2017/'),
-        metainfo=dict(classes=test_classes), mode='oracle',
-        ref_ann_file='annotations/instances_train2017.json', ref_img_prefix='train2017/',
-        shots=shots, ref_seed=ref_seed, ref_min_area=32 * 32, test_mode=True,
-        pipeline=test_pipeline))
+    dataset=dict(_base_.coco_val, class_split=f'coco-20i-fold{fold}-test', shots=shots,
+                 pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = [
-    dict(type='FewShotSegMetric', ann_file=data_root + 'annotations/instances_val2017.json'),
-    dict(type='InContextCocoMetric', metric=['bbox', 'segm'],
-         ann_file=data_root + 'annotations/instances_val2017.json'),
+    dict(type='FewShotSegMetric', ann_file=_base_.coco_val_ann),
+    dict(type='InContextCocoMetric', metric=['bbox', 'segm'], ann_file=_base_.coco_val_ann),
 ]
 test_evaluator = val_evaluator
 

@@ -1,12 +1,28 @@
-"""Base/novel class splits (COCO-NOVEL) and base-only training annotations.
+"""Named class lists and base/novel splits: the one place class names are listed.
 
-COCO-NOVEL (Kang et al.; SPEC §2): NOVEL = the 20 PASCAL VOC classes, BASE = the other 60
-COCO classes. A model is trained on base-class annotations only and evaluated on all
-classes with AP reported per split (:class:`InContextCocoMetric` ``class_splits``).
+Configs name a list (``InContextCocoDataset(class_split='coco-base')``) instead of
+restating it; :func:`split_classes` resolves the name. The names come from their sources:
+COCO and PASCAL VOC from mmdet's ``CocoDataset`` / ``VOCDataset`` ``METAINFO`` (category-id
+order), the toy world from its generator (:mod:`.toy_world`), the splits from the papers.
+
+Named lists (:data:`CLASS_SPLIT_NAMES`):
+    ``coco`` (80), ``coco-base`` (60) / ``coco-novel`` (20): COCO-NOVEL (Kang et al.,
+        "Few-shot Object Detection via Feature Reweighting"; SPEC §2): NOVEL = the 20
+        PASCAL VOC classes, BASE = the other 60.
+    ``coco-20i-fold{0..3}-{train,test}``: COCO-20i (PANet / HSNet): fold ``f`` tests on
+        classes ``f, f + 4, f + 8, ...`` (0-based, category-id order), trains on the 60 others.
+    ``voc`` (20), ``pascal-5i-fold{0..3}-{train,test}``: PASCAL-5i: fold ``f`` tests on VOC
+        classes ``5f .. 5f + 4``, trains on the 15 others.
+    ``toy``, ``toy-base``, ``toy-novel``: the synthetic toy world (12 = 9 + 3).
+    ``ann_file``: not a list: the dataset takes every category of its annotation file.
+
+A model is trained on base-class annotations only and evaluated on all classes with AP
+reported per split (:class:`InContextCocoMetric` ``class_splits``).
 """
 import copy
 import json
 import os.path as osp
+import re
 from typing import Dict, List, Optional
 
 from ..utils.checkpoint import MissingResourceError
@@ -15,6 +31,76 @@ COCO_NOVEL_CLASSES = [
     'airplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
     'dining table', 'dog', 'horse', 'motorcycle', 'person', 'potted plant', 'sheep', 'couch',
     'train', 'tv']
+# the value of ``class_split`` that means "every category of the annotation file"
+FROM_ANN_FILE = 'ann_file'
+_FOLD_SPLIT = re.compile(r'(coco-20i|pascal-5i)-fold([0-3])-(train|test)')
+CLASS_SPLIT_NAMES = ('coco', 'coco-base', 'coco-novel', 'voc', 'toy', 'toy-base',
+                     'toy-novel') + tuple(
+    f'{d}-fold{f}-{s}' for d in ('coco-20i', 'pascal-5i') for f in range(4)
+    for s in ('train', 'test'))
+
+
+def coco_classes() -> List[str]:
+    """The 80 COCO 2017 class names in category-id order (mmdet's ``CocoDataset``)."""
+    from mmdet.datasets import CocoDataset
+    return list(CocoDataset.METAINFO['classes'])
+
+
+def voc_classes() -> List[str]:
+    """The 20 PASCAL VOC class names in mmdet's ``VOCDataset`` order."""
+    from mmdet.datasets import VOCDataset
+    return list(VOCDataset.METAINFO['classes'])
+
+
+def split_classes(name: str) -> List[str]:
+    """The class names of the named list ``name`` (see the module docstring), in order.
+
+    Raises:
+        ValueError: ``name`` is not one of :data:`CLASS_SPLIT_NAMES`.
+    """
+    if name == 'coco':
+        return coco_classes()
+    if name in ('coco-base', 'coco-novel'):
+        names = coco_classes()
+        splits = coco_novel_splits(dict(categories=[dict(id=i + 1, name=n)
+                                                    for i, n in enumerate(names)]))
+        return splits[name[len('coco-'):]]
+    if name == 'voc':
+        return voc_classes()
+    if name in ('toy', 'toy-base', 'toy-novel'):
+        from .toy_world import toy_classes, toy_splits
+        return toy_classes() if name == 'toy' else toy_splits()[name[len('toy-'):]]
+    m = _FOLD_SPLIT.fullmatch(name)
+    if m is None:
+        raise ValueError(f'unknown class split {name!r}; known: {", ".join(CLASS_SPLIT_NAMES)}'
+                         f' (or {FROM_ANN_FILE!r}: every category of the annotation file)')
+    dataset, fold, part = m.group(1), int(m.group(2)), m.group(3)
+    if dataset == 'coco-20i':
+        names = coco_classes()
+        test = names[fold::4]
+    else:
+        names = voc_classes()
+        test = names[5 * fold:5 * fold + 5]
+    return test if part == 'test' else [n for n in names if n not in test]
+
+
+def named_class_splits(name: str) -> Dict[str, List[str]]:
+    """``{'base': [...], 'novel': [...]}`` of a protocol: ``'coco-novel'`` or ``'toy'``."""
+    if name == 'coco-novel':
+        return dict(base=split_classes('coco-base'), novel=split_classes('coco-novel'))
+    if name == 'toy':
+        return dict(base=split_classes('toy-base'), novel=split_classes('toy-novel'))
+    raise ValueError(f"no base/novel splits named {name!r}; known: 'coco-novel', 'toy'")
+
+
+def ann_file_classes(path: str) -> List[str]:
+    """Every category name of a COCO-format JSON, in category-id order."""
+    if not osp.isfile(path):
+        raise MissingResourceError(f'annotation file not found: {path!r} (class_split='
+                                   f'{FROM_ANN_FILE!r} reads its categories)')
+    with open(path) as f:
+        cats = json.load(f).get('categories') or []
+    return [c['name'] for c in sorted(cats, key=lambda c: c['id'])]
 
 
 def coco_novel_splits(coco: dict) -> Dict[str, List[str]]:

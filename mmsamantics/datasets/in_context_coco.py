@@ -28,6 +28,7 @@ from pycocotools.coco import COCO
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from ..utils.checkpoint import MissingResourceError
+from .class_splits import FROM_ANN_FILE, ann_file_classes, split_classes
 
 MODES = ('train', 'oracle', 'open')
 
@@ -52,6 +53,11 @@ class InContextCocoDataset(CocoDataset):
             ``tools/misc/make_reference_sets.py`` (the authors' filters, one file per seed);
             the k-shot references of each class are its first ``shots`` (largest first).
             Replaces the random choice from ``ref_ann_file``, which is then not read.
+        class_split: the dataset's classes by name, so configs never list them: a name of
+            :func:`~mmsamantics.datasets.class_splits.split_classes` (``'coco-base'``,
+            ``'toy'``, ``'coco-20i-fold0-test'``...) or ``'ann_file'`` (every category of
+            ``ann_file``). Default None: ``metainfo['classes']``, else all 80 COCO classes.
+            Giving both ``class_split`` and a different ``metainfo['classes']`` is an error.
         **kwargs: :class:`mmdet.datasets.CocoDataset` arguments.
     """
 
@@ -67,6 +73,7 @@ class InContextCocoDataset(CocoDataset):
                  ref_min_area: float = 32 * 32,
                  query_classes: Optional[List[str]] = None,
                  ref_set_file: Optional[str] = None,
+                 class_split: Optional[str] = None,
                  **kwargs) -> None:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
@@ -86,8 +93,30 @@ class InContextCocoDataset(CocoDataset):
                              'references at random (remove ref_set_file or use mode='
                              "'oracle'/'open')")
         self._ref_set_file = ref_set_file
+        self.class_split = class_split
+        if class_split is not None:
+            kwargs['metainfo'] = self._split_metainfo(class_split, kwargs)
         self.epoch = 0
         super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def _split_metainfo(class_split: str, kwargs: dict) -> dict:
+        """``metainfo`` with the classes of ``class_split`` (see the class docstring)."""
+        if class_split == FROM_ANN_FILE:
+            ann_file, root = kwargs.get('ann_file', ''), kwargs.get('data_root') or ''
+            if root and ann_file and not osp.isabs(ann_file) and '://' not in ann_file:
+                ann_file = osp.join(root, ann_file)
+            classes = ann_file_classes(ann_file)
+        else:
+            classes = split_classes(class_split)
+        metainfo = dict(kwargs.get('metainfo') or {})
+        given = metainfo.get('classes')
+        if given is not None and list(given) != classes:
+            raise ValueError(f'class_split={class_split!r} and metainfo.classes name different '
+                             'classes: give one of them (set class_split=None to list the '
+                             'classes in metainfo)')
+        metainfo['classes'] = classes  # a list, as a config's metainfo gives it
+        return metainfo
 
     # ------------------------------------------------------------------ loading
     def load_data_list(self) -> List[dict]:

@@ -7,20 +7,61 @@ import pytest
 
 from mmdet.registry import DATASETS
 from helpers import REPO, toy_cfg
-from mmsamantics.datasets.class_splits import (COCO_NOVEL_CLASSES, coco_novel_splits,
-                                               keep_classes)
+from mmsamantics.datasets.class_splits import (CLASS_SPLIT_NAMES, COCO_NOVEL_CLASSES,
+                                               coco_classes, coco_novel_splits, keep_classes,
+                                               named_class_splits, split_classes, voc_classes)
+from mmsamantics.datasets.toy_world import toy_classes, toy_splits
 
 
 def test_coco_novel_split_is_the_20_voc_classes():
-    from mmengine.config import Config
-    names = Config.fromfile(osp.join(REPO, 'configs/_base_/datasets/coco_novel_classes.py'))
-    coco = dict(categories=[dict(id=i + 1, name=n) for i, n in enumerate(names.coco_classes)])
+    coco = dict(categories=[dict(id=i + 1, name=n) for i, n in enumerate(coco_classes())])
     s = coco_novel_splits(coco)
     assert len(s['base']) == 60 and len(s['novel']) == 20
-    assert s['novel'] == names.coco_novel_classes and s['base'] == names.coco_base_classes
+    assert s['novel'] == split_classes('coco-novel') and s['base'] == split_classes('coco-base')
+    assert named_class_splits('coco-novel') == s
     assert set(COCO_NOVEL_CLASSES) == set(s['novel'])
+    # the novel classes are the PASCAL VOC ones under their COCO names
+    voc_in_coco = {'aeroplane': 'airplane', 'diningtable': 'dining table',
+                   'motorbike': 'motorcycle', 'pottedplant': 'potted plant', 'sofa': 'couch',
+                   'tvmonitor': 'tv'}
+    assert {voc_in_coco.get(c, c) for c in voc_classes()} == set(COCO_NOVEL_CLASSES)
     with pytest.raises(ValueError, match='not a COCO 2017 annotation file'):
         coco_novel_splits(dict(categories=[dict(id=1, name='red star')]))
+
+
+def test_named_splits():
+    assert len(coco_classes()) == 80 and coco_classes()[:2] == ['person', 'bicycle']
+    for name in CLASS_SPLIT_NAMES:
+        assert split_classes(name), name
+    # COCO-20i fold f: classes f, f + 4, ... (0-based); PASCAL-5i fold f: VOC 5f .. 5f + 4
+    for fold in range(4):
+        test, train = (split_classes(f'coco-20i-fold{fold}-{s}') for s in ('test', 'train'))
+        assert test == coco_classes()[fold::4] and len(train) == 60
+        assert sorted(test + train, key=coco_classes().index) == coco_classes()
+        test = split_classes(f'pascal-5i-fold{fold}-test')
+        assert test == voc_classes()[5 * fold:5 * fold + 5]
+        assert len(split_classes(f'pascal-5i-fold{fold}-train')) == 15
+    assert split_classes('toy') == toy_classes()
+    assert named_class_splits('toy') == toy_splits()
+    with pytest.raises(ValueError, match='unknown class split'):
+        split_classes('coco-20i-fold4-test')
+
+
+def test_dataset_class_split_equals_metainfo(toy_root, tmp_path):
+    base = dict(type='InContextCocoDataset', data_root=toy_root,
+                ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
+                ref_min_area=16 * 16)
+    by_name = DATASETS.build(dict(base, class_split='toy-base'))
+    listed = DATASETS.build(dict(base, metainfo=dict(classes=toy_splits()['base'])))
+    assert by_name.metainfo['classes'] == listed.metainfo['classes'] == toy_splits()['base']
+    assert [d['instances'] for d in by_name.data_list] == [d['instances'] for d in listed.data_list]
+    # both given: fine when they agree, an error when they differ
+    DATASETS.build(dict(base, class_split='toy', metainfo=dict(classes=toy_classes())))
+    with pytest.raises(ValueError, match='name different classes'):
+        DATASETS.build(dict(base, class_split='toy', metainfo=dict(classes=['red star'])))
+    # 'ann_file': every category of the annotation file
+    whole = DATASETS.build(dict(base, class_split='ann_file'))
+    assert whole.metainfo['classes'] == toy_classes()
 
 
 def test_base_only_file_matches_metainfo_filtering(toy_root, tmp_path):

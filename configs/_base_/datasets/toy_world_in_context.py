@@ -1,0 +1,21 @@
+# The synthetic toy world (python tools/misc/make_toy_world.py data/toy_world; docs/insam_detr.md):
+# 12 "<colour> <shape>" classes, 9 BASE and 3 NOVEL (class_split 'toy-base' / 'toy', named
+# in mmsamantics/datasets/class_splits.py from the generator's own lists; the generator
+# also writes annotations/splits.json, which the metrics read). Training on BASE classes,
+# evaluation 1-shot on all 12 with AP per split (the COCO-NOVEL protocol, in minutes on CPU).
+# Complete in-context datasets; model configs add their pipeline, e.g.
+#   val_dataloader = dict(dataset=dict(_base_.toy_val, pipeline=test_pipeline))
+toy_root = 'data/toy_world/'
+
+toy_train = dict(
+    type='InContextCocoDataset', data_root=toy_root,
+    ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
+    class_split='toy-base', mode='train', ref_seed=0, ref_min_area=16 * 16,
+    filter_cfg=dict(filter_empty_gt=True, min_size=8))
+toy_val = dict(
+    type='InContextCocoDataset', data_root=toy_root,
+    ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'),
+    class_split='toy', mode='oracle', ref_ann_file='annotations/instances_train.json',
+    ref_img_prefix='train/', shots=1, ref_seed=42, ref_min_area=16 * 16, test_mode=True)
+toy_val_ann = toy_root + 'annotations/instances_val.json'  # for the metrics
+toy_splits_file = toy_root + 'annotations/splits.json'
