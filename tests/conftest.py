@@ -1,12 +1,8 @@
 """Shared fixtures: a small toy world and the toy config pointed at it."""
 import os
-import os.path as osp
-import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, 'tests'))
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 
 

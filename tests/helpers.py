@@ -1,7 +1,20 @@
-"""Helpers for tests: the toy config pointed at a test toy world."""
-import os.path as osp
-from typing import List
+"""Helpers shared by the tests: toy configs pointed at a test toy world, pipeline steps found
+by type, the tools run in-process or as subprocesses, the probing toy configs.
 
+Importable as ``helpers`` because setup.cfg's ``[tool:pytest]`` puts ``tests/`` on the path.
+"""
+import glob
+import importlib.util
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+from types import ModuleType
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -54,8 +67,144 @@ def matcher_cfg(root: str, **extra) -> Config:
         'test_evaluator.class_splits_file': root + 'annotations/splits.json',
         'model.backbone.checkpoint': None,
         'model.mask_head.decoder.checkpoint': None,
+        'model.feature_extractor.checkpoint': None,
         'model.proposal_generator.points_per_side': 6,
         'model.proposal_generator.pred_iou_thresh': -10.0,
         'model.proposal_generator.stability_score_thresh': -1.0,
         **extra})
     return cfg
+
+
+# ---------------------------------------------------------------- pipeline steps by type
+def _step_type(step) -> str:
+    """The ``type`` of a config step (a dict) or the class name of a built transform."""
+    if isinstance(step, dict):
+        t = step['type']
+        return t if isinstance(t, str) else t.__name__
+    return type(step).__name__
+
+
+def find_step(pipeline: Sequence, type_name: str) -> int:
+    """Index of the one step of ``pipeline`` whose type is ``type_name``.
+
+    Works on config pipelines (lists of dicts) and on built ones (``Compose.transforms``).
+    Raises if there is none or more than one, so a config change cannot silently move an
+    override onto another step.
+    """
+    hits = [i for i, s in enumerate(pipeline) if _step_type(s) == type_name]
+    if len(hits) != 1:
+        raise AssertionError(f'{len(hits)} steps of type {type_name!r} in the pipeline '
+                             f'{[_step_type(s) for s in pipeline]}; expected one')
+    return hits[0]
+
+
+def update_step(pipeline: Sequence, type_name: str, **fields):
+    """Update the step of type ``type_name`` in place with ``fields``; return the step."""
+    step = pipeline[find_step(pipeline, type_name)]
+    step.update(fields)
+    return step
+
+
+def built_step(dataset, type_name: str):
+    """The transform of class ``type_name`` in a built dataset's pipeline."""
+    transforms = dataset.pipeline.transforms
+    return transforms[find_step(transforms, type_name)]
+
+
+def step_options(cfg: Union[Config, str], loader: str, type_name: str, **fields) -> dict:
+    """``--cfg-options`` entries setting ``fields`` on the step of type ``type_name`` in
+    ``{loader}.dataset.pipeline``; the index is looked up by type in ``cfg`` (a config or
+    its file)."""
+    if isinstance(cfg, str):
+        cfg = Config.fromfile(cfg)
+    i = find_step(cfg[loader].dataset.pipeline, type_name)
+    return {f'{loader}.dataset.pipeline.{i}.{k}': v for k, v in fields.items()}
+
+
+# ---------------------------------------------------------------- the tools
+PY = sys.executable
+
+
+def load_tool(rel_path: str) -> ModuleType:
+    """The tool ``rel_path`` (e.g. ``'tools/analysis/tsne.py'``, or an absolute path) as a
+    module, to call its ``main(argv)`` in-process (a subprocess would pay the imports again)."""
+    path = osp.join(REPO, rel_path)
+    name = 'tool_' + re.sub(r'\W', '_', osp.relpath(path, REPO)[:-3])
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_tool(args: List[str], timeout: int = 300, env: Optional[dict] = None) -> Tuple[int, str]:
+    """Run ``args`` in a subprocess from the repository root; (return code, stdout + stderr)."""
+    e = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1', **(env or {}))
+    p = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=e)
+    return p.returncode, p.stdout + p.stderr
+
+
+def log_metrics(log: str, phase: str = 'test') -> dict:
+    """The ``coco/*`` metrics of the last ``Epoch(phase)`` line of a tool's log."""
+    line = [ln for ln in log.splitlines() if f'Epoch({phase})' in ln and 'coco/bbox_mAP' in ln][-1]
+    return {k: float(v) for k, v in re.findall(r'(coco/\S+): (-?[\d.]+)', line)}
+
+
+# ---------------------------------------------------------------- toy world files
+def val_paths(root: str) -> Tuple[str, str]:
+    """(annotation file, image folder) of the toy world's val split."""
+    return osp.join(root, 'annotations', 'instances_val.json'), osp.join(root, 'val')
+
+
+def val_images(root: str) -> List[str]:
+    return sorted(glob.glob(osp.join(root, 'val', '*.png')))
+
+
+def train_refs(root: str, num_classes: int = 2, shots: int = 2):
+    """(img_path, class name, xyxy box, category id, ann) of a few large train instances,
+    and the train annotation document."""
+    with open(osp.join(root, 'annotations/instances_train.json')) as f:
+        doc = json.load(f)
+    imgs = {im['id']: im['file_name'] for im in doc['images']}
+    out = []
+    for cat in doc['categories']:
+        anns = [a for a in doc['annotations'] if a['category_id'] == cat['id']
+                and min(a['bbox'][2:]) >= 16 and not a.get('iscrowd')][:shots]
+        if len(anns) == shots:
+            out += [(osp.join(root, 'train', imgs[a['image_id']]), cat['name'],
+                     [a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
+                      a['bbox'][1] + a['bbox'][3]], cat['id'], a) for a in anns]
+        if len(out) == num_classes * shots:
+            return out, doc
+    raise AssertionError('toy world without enough references')
+
+
+def decode(rles) -> np.ndarray:
+    """COCO RLEs -> N x H x W bool masks (an empty array for no RLE)."""
+    from pycocotools import mask as mask_util
+    return mask_util.decode(rles).transpose(2, 0, 1).astype(bool) if rles else np.zeros((0,))
+
+
+# ---------------------------------------------------------------- linear probing
+PROBE_CONFIGS = osp.join(REPO, 'configs', 'linear_probe')
+TOY_PROBES = {k: osp.join(PROBE_CONFIGS, f'linear-probe_{k}_1xb16-10e_toy-cls.py')
+              for k in ('sam-tiny', 'sam2-tiny', 'clip-tiny', 'dinov2-tiny')}
+
+
+def toy_probe_cfg(kind: str, root: str, epochs: int = 2, **options) -> Config:
+    """Toy probe config ``kind`` on ``root``, ``epochs`` long, one checkpoint at the end."""
+    cfg = Config.fromfile(TOY_PROBES[kind])
+    opts = {'train_dataloader.dataset.data_root': root,
+            'val_dataloader.dataset.data_root': root,
+            'test_dataloader.dataset.data_root': root,
+            'train_cfg.max_epochs': epochs,
+            'default_hooks.checkpoint.interval': epochs,
+            'default_hooks.logger.interval': 1}
+    opts.update(options)
+    cfg.merge_from_dict(opts)
+    return cfg
+
+
+def numpy_topk(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Percentage of rows whose label is among the k highest scores."""
+    top = np.argsort(-scores, axis=1, kind='stable')[:, :k]
+    return 100.0 * float(np.mean([labels[i] in top[i] for i in range(len(labels))]))

@@ -81,7 +81,7 @@ def test_cli_work_dir_wins(monkeypatch):
     """tools/train.py / test.py: --work-dir, else the config's work_dir (the canonical one)."""
     from argparse import Namespace
 
-    from mmsamantics.utils import load_tool_config, preflight
+    from mmsamantics.engine import load_tool_config, preflight
     monkeypatch.setattr(preflight, 'check_resources', lambda cfg, phase: None)  # no files
     monkeypatch.setenv('LOCAL_RANK', '0')
     for alias, canonical in (('matcher_toy.py', ALIASES['matcher_toy.py']),
@@ -92,8 +92,8 @@ def test_cli_work_dir_wins(monkeypatch):
         assert load_tool_config(args, 'test').work_dir == expected
         args.config = osp.join(CONFIGS, canonical)
         assert load_tool_config(args, 'test').work_dir == expected
-        args.work_dir = '/tmp/elsewhere'
-        assert load_tool_config(args, 'test').work_dir == '/tmp/elsewhere'
+        args.work_dir = 'work_dirs/elsewhere'
+        assert load_tool_config(args, 'test').work_dir == 'work_dirs/elsewhere'
 
 
 def _quoted_lists(tree):

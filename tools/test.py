@@ -6,6 +6,8 @@
     # k-shot protocol: a reference set of one seed, its tokens precomputed in a bank
     python tools/test.py CONFIG CKPT --ref-set refs_seed42.json --shots 5 \
         --ref-bank bank_seed42.pth --mode open --metrics-out metrics.json
+    # does the model use its references? every class given another class's references
+    python tools/test.py CONFIG CKPT --mode open --ref-control shuffled
 """
 import argparse
 import json
@@ -20,8 +22,8 @@ from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401
 from mmsamantics.evaluation import apply_reference_options
-from mmsamantics.utils import (MissingResourceError, check_resources, load_tool_config,
-                               setup_cpu_distributed)
+from mmsamantics.engine import check_resources, load_tool_config, setup_cpu_distributed
+from mmsamantics.utils import MissingResourceError
 
 
 def parse_args():
@@ -36,6 +38,11 @@ def parse_args():
     p.add_argument('--ref-set', help='k-shot reference-set JSON (make_reference_sets.py)')
     p.add_argument('--shots', type=int, help='k: references per class')
     p.add_argument('--ref-bank', help='precomputed reference tokens (encode_references.py)')
+    p.add_argument('--ref-control', choices=['shuffled', 'blank'],
+                   help="a control run: 'shuffled' gives each class another class's "
+                   "references (a fixed derangement), 'blank' constant reference images; "
+                   'compare with the normal run (a model that ignores its references '
+                   'scores the same)')
     p.add_argument('--metrics-out', help='write the metrics to this JSON file (rank 0)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings')
@@ -51,7 +58,8 @@ def main():
     cfg = load_tool_config(args, 'test')
     cfg.load_from = args.checkpoint
     try:
-        apply_reference_options(cfg, args.ref_set, args.shots, args.ref_bank)
+        apply_reference_options(cfg, args.ref_set, args.shots, args.ref_bank,
+                                ref_control=args.ref_control)
         check_resources(cfg, 'test')
     except (ValueError, MissingResourceError) as e:
         sys.exit(f'error: {e}')

@@ -10,7 +10,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401  (registers modules, allows safe --resume)
-from mmsamantics.utils import load_tool_config, setup_cpu_distributed
+from mmsamantics.engine import load_tool_config, setup_cpu_distributed
 
 
 def parse_args():

@@ -17,17 +17,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import mmcv
 import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
-from pycocotools import mask as mask_utils
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
-from ..cache.builder import encode_references
-from ..datasets.transforms import load_image_checked
+from ..utils.images import decode_coco_mask, load_resized, preprocess_images, resize_mask
 
 MIN_POINTS = 5  # t-SNE and a silhouette score mean little below this
 
@@ -125,12 +122,6 @@ def model_input_size(model: nn.Module) -> int:
     return int(max(size) if isinstance(size, (tuple, list)) else size)
 
 
-def preprocess(preprocessor: nn.Module, imgs: Sequence[np.ndarray]) -> Tensor:
-    """(h_i, w_i, 3) BGR uint8 images -> (B, 3, H, W) normalised and padded inputs."""
-    tensors = [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))) for im in imgs]
-    return preprocessor(dict(inputs=tensors, data_samples=None), False)['inputs']
-
-
 @torch.no_grad()
 def reference_features(model: nn.Module, instances: Sequence[Instance], img_size: int,
                        batch_size: int = 8) -> Tuple[Tensor, Tensor]:
@@ -138,8 +129,8 @@ def reference_features(model: nn.Module, instances: Sequence[Instance], img_size
 
     Each instance is read as a reference is (longest side resized to ``img_size``, the
     backbone's input size; then ``model.data_preprocessor``) and encoded with its box by
-    :func:`mmsamantics.cache.builder.encode_references`: one SAM pass per image, shared by
-    all the instances it holds.
+    the model's own ``encode_references``: one SAM pass per image, shared by all the
+    instances it holds (nothing is added to the model's reference cache).
 
     Returns:
         tokens (N, T*D) flattened SAM mask tokens, embeds (N, E) ``model.token_merge`` outputs.
@@ -148,7 +139,7 @@ def reference_features(model: nn.Module, instances: Sequence[Instance], img_size
         raise ValueError(f'img_size {img_size} differs from the backbone input size '
                          f'{model.backbone.img_size}')
     refs = [dict(img_path=i.img_path, bbox=i.bbox, key=i.key) for i in instances]
-    _, tok = encode_references(model, refs, batch_size=batch_size)  # (N, T, D)
+    _, tok = model.encode_references(refs, batch_size=batch_size)  # (N, T, D)
     device = next(model.token_merge.parameters()).device
     embeds = [model.token_merge(t.to(device)).float().cpu() for t in tok.split(256)]
     return tok.flatten(1).float(), torch.cat(embeds)
@@ -161,11 +152,7 @@ def instance_mask(inst: Instance, resized_hw: Tuple[int, int]) -> np.ndarray:
     seg = inst.ann.get('segmentation')
     m = None
     if seg:
-        rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg, list) else seg
-        if isinstance(rle, dict) and isinstance(rle.get('counts'), list):
-            rle = mask_utils.frPyObjects(rle, h, w)  # uncompressed RLE
-        m = mask_utils.decode(mask_utils.merge(rle) if isinstance(rle, list) else rle)
-        m = mmcv.imresize(np.ascontiguousarray(m), (wr, hr), interpolation='nearest').astype(bool)
+        m = resize_mask(decode_coco_mask(seg, h, w), (hr, wr)).astype(bool)
     if m is None or not m.any():
         sx, sy = wr / w, hr / h
         x1, y1, x2, y2 = inst.bbox
@@ -219,9 +206,8 @@ def backbone_features(backbone: nn.Module, preprocessor: nn.Module,
     paths = list(by_img)
     for s in range(0, len(paths), batch_size):
         chunk = paths[s:s + batch_size]
-        imgs = [mmcv.imrescale(load_image_checked(p), (img_size, img_size), backend='cv2')
-                for p in chunk]
-        inputs = preprocess(preprocessor, imgs)
+        imgs = [load_resized(p, img_size)[0] for p in chunk]
+        inputs = preprocess_images(preprocessor, imgs)
         feats = pick_output(backbone(inputs), output_index).float()
         for b, p in enumerate(chunk):
             for n in by_img[p]:

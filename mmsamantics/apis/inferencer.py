@@ -26,7 +26,7 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import Tensor
 
-from ..cache.reference_bank import load_reference_bank, save_reference_bank
+from ..structures.reference_bank import load_reference_bank, save_reference_bank
 from .inputs import ImageLike, expand_inputs, read_image
 from .model_loading import build_inference_model
 from .outputs import Drawer, select, to_result, vis_name
@@ -200,7 +200,7 @@ class InContextInferencer:
     def save_bank(self, path: str) -> None:
         """Write the references' features to a reference-bank file (shareable).
 
-        The file is the format of :mod:`mmsamantics.cache.reference_bank` (keys, class
+        The file is the format of :mod:`mmsamantics.structures.reference_bank` (keys, class
         names, features, the model's signature) plus, in ``meta``, the class order, the
         category ids and each reference's box and source.
         """

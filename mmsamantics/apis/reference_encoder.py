@@ -2,13 +2,18 @@
 
 Every detector of the plugin turns reference examples into per-reference features once
 (InSAM-DETR: SAM mask tokens of the reference box; a training-free matcher: DINOv2
-prototypes; the SAMIC prompter: reference features under a point heatmap) and then predicts
-on target images given those features. A :class:`ReferenceEncoder` subclass does both for
-one detector class and is registered under that class's name::
+prototypes) with its own ``encode_references`` and then predicts on target images given
+those features, lent to it with ``using_reference_features``. The base class does both; a
+subclass, registered under its detector class's name, only says what differs::
 
     @REFERENCE_ENCODERS.register_module(name='MyMatcher')
     class MyMatcherReferenceEncoder(ReferenceEncoder):
-        ...
+        kind = 'my_matcher'
+        with_masks = True  # pass each reference's mask to encode_references
+
+        @property
+        def feature_shape(self):
+            return (1, int(self.model.feature_extractor.embed_dim))
 
 :func:`build_reference_encoder` picks the encoder of a built model by walking its class
 hierarchy, so subclasses of a registered detector work without registering again.
@@ -19,6 +24,7 @@ T x D tokens).
 from typing import List, Sequence, Tuple
 
 import numpy as np
+import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.registry import Registry
@@ -40,6 +46,7 @@ class ReferenceEncoder:
     """
 
     kind = ''  # short name written into reference banks
+    with_masks = False  # give encode_references each reference's mask (else its box only)
 
     def __init__(self, model, cfg: Config) -> None:
         self.model = model
@@ -71,7 +78,12 @@ class ReferenceEncoder:
         Returns:
             Per image, a (n_i, *F) tensor in the order of ``refs[i]``.
         """
-        raise NotImplementedError
+        dicts = [dict(key=r.key, img=img, bbox=r.box,
+                      mask=r.instance_mask() if self.with_masks else None)
+                 for img, rs in zip(images, refs) for r in rs]
+        _, feats = self.model.encode_references(dicts, batch_size=max(1, len(images)),
+                                                scale=self.scale)
+        return list(feats.split([len(rs) for rs in refs]))
 
     def predict(self, inputs: Tensor, data_samples: SampleList, keys: List[str],
                 labels: Tensor, features: Tensor, boxes: Tensor) -> SampleList:
@@ -90,7 +102,12 @@ class ReferenceEncoder:
             The data samples with ``pred_instances`` (``bboxes`` in original pixels,
             ``scores``, ``labels`` = class index, ``masks`` (N, H, W) bool when predicted).
         """
-        raise NotImplementedError
+        device = inputs.device
+        # boxes are not used: every key is found in the lent features
+        self.attach_references(data_samples, keys, labels, boxes, device)
+        lent = {k: f.to(device) for k, f in zip(keys, features)}
+        with torch.no_grad(), self.model.using_reference_features(lent):
+            return self.model.predict(inputs, data_samples)
 
     @staticmethod
     def attach_references(data_samples: SampleList, keys: List[str], labels: Tensor,

@@ -17,6 +17,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
+from ..utils.images import decode_coco_mask
+
 # Points are clicks on the object (ideally its extremes); their bounding box is grown by
 # this fraction of its side on each side, and by at least POINT_MIN_PAD pixels.
 POINT_MARGIN = 0.1
@@ -51,7 +53,7 @@ class Reference:
     def instance_mask(self) -> Optional[np.ndarray]:
         """(H, W) bool mask: the given one, else the decoded segmentation, else None."""
         if self.mask is None and self.segmentation and self.img_hw:
-            return _ann_mask(self.segmentation, *self.img_hw)
+            return decode_coco_mask(self.segmentation, *self.img_hw).astype(bool)
         return self.mask
 
 
@@ -113,17 +115,6 @@ def prompt_to_box(img_hw: Tuple[int, int], *, box: Optional[Sequence[float]] = N
     return _check_box(b, f'{what} (clipped to the {w}x{h} image)'), mask, pts
 
 
-def _ann_mask(seg, h: int, w: int) -> np.ndarray:
-    from pycocotools import mask as mask_util
-    if isinstance(seg, list):  # polygons
-        rle = mask_util.merge(mask_util.frPyObjects(seg, h, w))
-    elif isinstance(seg.get('counts'), list):  # uncompressed RLE
-        rle = mask_util.frPyObjects(seg, h, w)
-    else:
-        rle = seg
-    return mask_util.decode(rle).astype(bool)
-
-
 def read_coco_references(path: str, img_dir: Optional[str] = None,
                          shots: Optional[int] = None,
                          classes: Optional[Sequence[str]] = None
@@ -151,17 +142,7 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
         ValueError: unknown category or image id, degenerate box, unknown requested class,
             no reference at all.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'reference file not found: {path!r}')
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except ValueError as e:
-        raise ValueError(f'reference file {path!r} is not valid JSON ({e})') from e
-    if not isinstance(doc, dict) or not all(k in doc for k in ('images', 'annotations',
-                                                                'categories')):
-        raise ValueError(f'reference file {path!r} must be COCO JSON with "images", '
-                         '"annotations" and "categories"')
+    doc = _load_coco_json(path)
     if shots is not None and (isinstance(shots, bool) or int(shots) != shots or shots < 1):
         raise ValueError(f'shots must be an integer >= 1, got {shots!r}')
     img_dir = osp.dirname(osp.abspath(path)) if img_dir is None else img_dir
@@ -175,19 +156,8 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
             raise ValueError(f'classes {unknown} are not categories of {path!r} ({names})')
     imgs = {im['id']: im for im in doc['images']}
     src = osp.basename((doc.get('info') or {}).get('source_ann_file') or path)
-    per_cat: Dict[int, List[dict]] = {c: [] for c in cats}
-    for a in doc['annotations']:
-        if a.get('category_id') not in cats:
-            raise ValueError(f'reference file {path!r}: annotation {a.get("id")} has category '
-                             f'id {a.get("category_id")}, which is not in "categories" '
-                             f'({sorted(cats)})')
-        if a.get('image_id') not in imgs:
-            raise ValueError(f'reference file {path!r}: annotation {a.get("id")} refers to '
-                             f'image id {a.get("image_id")}, which is not in "images"')
-        if not a.get('iscrowd', 0):
-            per_cat[a['category_id']].append(a)
     refs, cat_ids = [], {}
-    for cid, anns in per_cat.items():
+    for cid, anns in _annotations_per_category(doc, cats, imgs, path).items():
         if classes is not None and cats[cid] not in classes:
             continue
         if anns and all('shot' in a for a in anns):
@@ -199,19 +169,9 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
             im = imgs[a['image_id']]
             what = (f'reference file {path!r}: annotation {a.get("id")} '
                     f'({cats[cid]!r}, image {im["file_name"]!r})')
-            seg = a.get('segmentation') or None
-            hw = (im['height'], im['width']) if 'height' in im and 'width' in im else None
-            if a.get('bbox') is not None:
-                x, y, w, h = a['bbox']
-                box = _check_box(np.array([x, y, x + w, y + h], np.float32), what)
-            elif seg is not None and hw is not None:
-                box, _, _ = prompt_to_box(hw, mask=_ann_mask(seg, *hw), what=what)
-            else:
-                raise ValueError(f'{what} has no bbox (nor a segmentation with the image\'s '
-                                 'height and width)')
-            refs.append(dict(key=f'{src}:{a["id"]}', class_name=cats[cid],
-                             img_path=osp.join(img_dir, im['file_name']), bbox=box,
-                             segmentation=seg, img_hw=hw, category_id=cid))
+            refs.append(dict(_box_and_mask(a, im, what), key=f'{src}:{a["id"]}',
+                             class_name=cats[cid], img_path=osp.join(img_dir, im['file_name']),
+                             category_id=cid))
         if anns:
             cat_ids[cats[cid]] = cid
         else:
@@ -221,3 +181,52 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
         raise ValueError(f'reference file {path!r} holds no usable reference (non-crowd '
                          'annotation of a requested class)')
     return refs, cat_ids
+
+
+def _load_coco_json(path: str) -> dict:
+    """The parsed COCO JSON at ``path``, with ``images``, ``annotations`` and ``categories``."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'reference file not found: {path!r}')
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except ValueError as e:
+        raise ValueError(f'reference file {path!r} is not valid JSON ({e})') from e
+    if not isinstance(doc, dict) or not all(k in doc for k in ('images', 'annotations',
+                                                                'categories')):
+        raise ValueError(f'reference file {path!r} must be COCO JSON with "images", '
+                         '"annotations" and "categories"')
+    return doc
+
+
+def _annotations_per_category(doc: dict, cats: Dict[int, str], imgs: Dict[int, dict],
+                              path: str) -> Dict[int, List[dict]]:
+    """Non-crowd annotations per category id, in file order; unknown ids are errors."""
+    per_cat: Dict[int, List[dict]] = {c: [] for c in cats}
+    for a in doc['annotations']:
+        if a.get('category_id') not in cats:
+            raise ValueError(f'reference file {path!r}: annotation {a.get("id")} has category '
+                             f'id {a.get("category_id")}, which is not in "categories" '
+                             f'({sorted(cats)})')
+        if a.get('image_id') not in imgs:
+            raise ValueError(f'reference file {path!r}: annotation {a.get("id")} refers to '
+                             f'image id {a.get("image_id")}, which is not in "images"')
+        if not a.get('iscrowd', 0):
+            per_cat[a['category_id']].append(a)
+    return per_cat
+
+
+def _box_and_mask(ann: dict, im: dict, what: str) -> dict:
+    """``bbox`` (4,) xyxy, ``segmentation`` and ``img_hw`` (or None) of one annotation; the
+    box comes from the mask when the annotation has none."""
+    seg = ann.get('segmentation') or None
+    hw = (im['height'], im['width']) if 'height' in im and 'width' in im else None
+    if ann.get('bbox') is not None:
+        x, y, w, h = ann['bbox']
+        box = _check_box(np.array([x, y, x + w, y + h], np.float32), what)
+    elif seg is not None and hw is not None:
+        box, _, _ = prompt_to_box(hw, mask=decode_coco_mask(seg, *hw), what=what)
+    else:
+        raise ValueError(f'{what} has no bbox (nor a segmentation with the image\'s '
+                         'height and width)')
+    return dict(bbox=box, segmentation=seg, img_hw=hw)

@@ -7,7 +7,7 @@ order), the toy world from its generator (:mod:`.toy_world`), the splits from th
 
 Named lists (:data:`CLASS_SPLIT_NAMES`):
     ``coco`` (80), ``coco-base`` (60) / ``coco-novel`` (20): COCO-NOVEL (Kang et al.,
-        "Few-shot Object Detection via Feature Reweighting"; SPEC §2): NOVEL = the 20
+        "Few-shot Object Detection via Feature Reweighting"; paper §5.2, Table 3): NOVEL = the 20
         PASCAL VOC classes, BASE = the other 60.
     ``coco-20i-fold{0..3}-{train,test}``: COCO-20i (PANet / HSNet): fold ``f`` tests on
         classes ``f, f + 4, f + 8, ...`` (0-based, category-id order), trains on the 60 others.

@@ -1,4 +1,4 @@
-"""COCO-format dataset whose samples carry in-context references (InSAM-DETR, SPEC §2).
+"""COCO-format dataset whose samples carry in-context references (InSAM-DETR, paper §5.2).
 
 Every sample is a target image plus a list of references ``{img_path, bbox, label, key,
 segmentation, img_hw}`` (``segmentation``: the COCO polygon/RLE of the reference instance or
@@ -31,6 +31,11 @@ from ..utils.checkpoint import MissingResourceError
 from .class_splits import FROM_ANN_FILE, ann_file_classes, split_classes
 
 MODES = ('train', 'oracle', 'open')
+# Evaluation controls that test whether a model uses its references at all: 'shuffled' gives
+# every queried class the references of another class (a fixed derangement: the classes with
+# references, sorted, each take the next one's), 'blank' replaces every reference image by a
+# constant one (same box and mask). A model that ignores its references scores the same.
+REF_CONTROLS = ('shuffled', 'blank')
 
 
 @DATASETS.register_module()
@@ -58,6 +63,10 @@ class InContextCocoDataset(CocoDataset):
             ``'toy'``, ``'coco-20i-fold0-test'``...) or ``'ann_file'`` (every category of
             ``ann_file``). Default None: ``metainfo['classes']``, else all 80 COCO classes.
             Giving both ``class_split`` and a different ``metainfo['classes']`` is an error.
+        ref_control: None (normal), ``'shuffled'`` or ``'blank'`` (see ``REF_CONTROLS``);
+            evaluation modes only. Keys of shuffled references are unchanged (their
+            features do not depend on the class they are queried for); blank ones get a
+            ``':blank'`` suffix so no cache or bank confuses them with the real reference.
         **kwargs: :class:`mmdet.datasets.CocoDataset` arguments.
     """
 
@@ -74,9 +83,17 @@ class InContextCocoDataset(CocoDataset):
                  query_classes: Optional[List[str]] = None,
                  ref_set_file: Optional[str] = None,
                  class_split: Optional[str] = None,
+                 ref_control: Optional[str] = None,
                  **kwargs) -> None:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+        if ref_control is not None and ref_control not in REF_CONTROLS:
+            raise ValueError(f'ref_control must be None or one of {REF_CONTROLS}, got '
+                             f'{ref_control!r}')
+        if ref_control is not None and mode == 'train':
+            raise ValueError('ref_control is an evaluation control: use it with '
+                             "mode='oracle' or 'open'")
+        self.ref_control = ref_control
         if shots < 1:
             raise ValueError(f'shots must be >= 1, got {shots}')
         self.mode = mode
@@ -293,7 +310,7 @@ class InContextCocoDataset(CocoDataset):
                 labels = [lb for lb in present if lb in self.reference_set]
             else:
                 labels = self._query_labels()
-            return [r for lb in labels for r in self.reference_set[lb]]
+            return [r for lb in labels for r in self.evaluation_references(lb)]
         rng = np.random.default_rng([self.ref_seed, self.epoch, idx])
         img_id = data_info['img_id']
         pos = [lb for lb in present if self._has_other_ref(lb, img_id)]
@@ -313,6 +330,25 @@ class InContextCocoDataset(CocoDataset):
                     refs.append(r)
                     break
         return refs
+
+    def evaluation_references(self, label: int) -> List[dict]:
+        """The k-shot references queried for class ``label``, after ``ref_control``."""
+        if self.ref_control is None:
+            return self.reference_set[label]
+        if self.ref_control == 'blank':
+            return [dict(r, key=f'{r["key"]}:blank', blank=True)
+                    for r in self.reference_set[label]]
+        return [dict(r, label=label) for r in self.reference_set[self.derangement[label]]]
+
+    @property
+    def derangement(self) -> Dict[int, int]:
+        """label -> the label whose references it takes under ``'shuffled'``: the sorted
+        classes with references, each mapped to the next (the last to the first)."""
+        labels = sorted(self.reference_set)
+        if len(labels) < 2:
+            raise ValueError("ref_control='shuffled' needs references of at least 2 classes, "
+                             f'this dataset has {len(labels)}')
+        return {lb: labels[(i + 1) % len(labels)] for i, lb in enumerate(labels)}
 
     def _has_other_ref(self, label: int, img_id: int) -> bool:
         cands = self.ref_pool.get(label, [])

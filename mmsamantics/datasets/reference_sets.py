@@ -1,4 +1,4 @@
-"""Fixed k-shot evaluation reference sets (SPEC §2 "Evaluation"; paper §5, Tables 2-3).
+"""Fixed k-shot evaluation reference sets (paper §5.2 "Evaluation", Tables 2-3).
 
 Re-implements the filters of the authors' ``create_eval_jsons``: for every class, up to
 ``max_shots`` reference instances are chosen once per seed (authors: 42, 123, 33) from the
@@ -160,6 +160,28 @@ def eligible_references(coco: CocoLike,
     _check_filters(min_area, max_area_frac, max_aspect, border, max_iou)
     cat_ids = _category_ids(coco, classes)
     anns = coco['annotations']
+    ann_ids, img_ids, labels, crowd, area, boxes = _annotation_arrays(anns, path)
+    x, y, w, h = boxes.T
+    img_w, img_h = _image_sizes(coco['images'], img_ids, ann_ids, path)
+
+    ok = ~crowd & (w >= 1) & (h >= 1) & np.isin(labels, cat_ids)
+    ok &= (area > min_area) & (area < max_area_frac * img_w * img_h)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        aspect = w / h
+    ok &= (aspect >= 1 / max_aspect) & (aspect <= max_aspect)
+    ok &= (x >= border) & (y >= border)
+    ok &= (x + w <= img_w - border) & (y + h <= img_h - border)
+    _keep_isolated(ok, img_ids, boxes, max_iou)
+
+    out: Dict[int, List[dict]] = {c: [] for c in cat_ids}
+    for i in np.flatnonzero(ok)[np.argsort(ann_ids[ok], kind='stable')]:
+        out[int(labels[i])].append(anns[i])
+    return out
+
+
+def _annotation_arrays(anns: List[dict], path: Optional[str]) -> Tuple[np.ndarray, ...]:
+    """Per annotation (N of them): ids, image ids, category ids, crowd flags, areas (box
+    area where the annotation has none) and (N, 4) xywh boxes."""
     n = len(anns)
     try:
         ann_ids = np.fromiter((a['id'] for a in anns), np.int64, n)
@@ -173,13 +195,17 @@ def eligible_references(coco: CocoLike,
         raise ValueError(f'{path or "input"}: malformed annotation ({type(e).__name__}: {e});'
                          ' every annotation needs id, image_id, category_id and a 4-number '
                          'bbox [x, y, w, h].') from e
-    x, y, w, h = boxes.T
-    area = np.where(np.isnan(area), w * h, area)
+    area = np.where(np.isnan(area), boxes[:, 2] * boxes[:, 3], area)
+    return ann_ids, img_ids, labels, crowd, area, boxes
 
-    # image size of each annotation, via its image id
-    im_ids = np.array([im['id'] for im in coco['images']], np.int64)
+
+def _image_sizes(images: List[dict], img_ids: np.ndarray, ann_ids: np.ndarray,
+                 path: Optional[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """(N,) width and (N,) height of the image of each annotation, via its image id."""
+    n = len(img_ids)
+    im_ids = np.array([im['id'] for im in images], np.int64)
     try:
-        im_wh = np.array([[im['width'], im['height']] for im in coco['images']],
+        im_wh = np.array([[im['width'], im['height']] for im in images],
                          np.float64).reshape(-1, 2)
     except KeyError as e:
         raise ValueError(f'{path or "input"}: an image has no {e} field; reference filters '
@@ -192,16 +218,14 @@ def eligible_references(coco: CocoLike,
         raise ValueError(f'{path or "input"}: annotations {bad} refer to image ids missing '
                          'from "images"; the file is inconsistent, regenerate it.')
     img_w, img_h = im_wh[order][pos].T
+    return img_w, img_h
 
-    ok = ~crowd & (w >= 1) & (h >= 1) & np.isin(labels, cat_ids)
-    ok &= (area > min_area) & (area < max_area_frac * img_w * img_h)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        aspect = w / h
-    ok &= (aspect >= 1 / max_aspect) & (aspect <= max_aspect)
-    ok &= (x >= border) & (y >= border)
-    ok &= (x + w <= img_w - border) & (y + h <= img_h - border)
 
-    # IoU with every other instance of the same image (any class, crowd included)
+def _keep_isolated(ok: np.ndarray, img_ids: np.ndarray, boxes: np.ndarray,
+                   max_iou: float) -> None:
+    """Clear, in place, the candidates in ``ok`` whose box IoU with another instance of
+    their image (any class, crowd included) exceeds ``max_iou``."""
+    n = len(img_ids)
     by_img = np.argsort(img_ids, kind='stable')
     starts = np.flatnonzero(np.r_[True, np.diff(img_ids[by_img]) != 0])
     ends = np.r_[starts[1:], n]
@@ -214,11 +238,6 @@ def eligible_references(coco: CocoLike,
         iou = _box_iou(boxes[rows], boxes[members])
         iou[rows[:, None] == members[None]] = 0  # not against itself
         ok[rows] = iou.max(axis=1) <= max_iou
-
-    out: Dict[int, List[dict]] = {c: [] for c in cat_ids}
-    for i in np.flatnonzero(ok)[np.argsort(ann_ids[ok], kind='stable')]:
-        out[int(labels[i])].append(anns[i])
-    return out
 
 
 def select_reference_set(coco: CocoLike, seed: int, max_shots: int = 10,

@@ -15,7 +15,8 @@ from mmengine.config import Config
 
 def apply_reference_options(cfg: Config, ref_set: Optional[str] = None,
                             shots: Optional[int] = None, ref_bank: Optional[str] = None,
-                            mode: Optional[str] = None, split: str = 'test') -> None:
+                            mode: Optional[str] = None, split: str = 'test',
+                            ref_control: Optional[str] = None) -> None:
     """Set the evaluation references of ``cfg`` in place.
 
     Args:
@@ -24,8 +25,15 @@ def apply_reference_options(cfg: Config, ref_set: Optional[str] = None,
         ref_bank: bank of the references' tokens (tools/misc/encode_references.py): the
             detector reads tokens from it and the pipeline stops loading reference images.
         mode: ``'oracle'`` or ``'open'``.
+        ref_control: ``'shuffled'`` or ``'blank'``: a control run that tests whether the
+            model uses its references (:data:`~mmsamantics.datasets.in_context_coco.REF_CONTROLS`).
     """
     ds = cfg[f'{split}_dataloader']['dataset']
+    if ref_control is not None:
+        if ref_control == 'blank' and ref_bank is not None:
+            raise ValueError('--ref-control blank replaces every reference image by a constant '
+                             'one, which no reference bank holds: drop --ref-bank')
+        ds['ref_control'] = ref_control
     if ref_set is not None:
         ds['ref_set_file'] = osp.abspath(ref_set)
     if shots is not None:
@@ -53,7 +61,9 @@ def summarize(records: Sequence[dict], metrics: Optional[Sequence[str]] = None
     """Mean ± sample std over seeds of each metric per (mode, shots).
 
     Args:
-        records: dicts with ``mode``, ``shots``, ``seed`` and ``metrics`` (name -> value).
+        records: dicts with ``mode``, ``shots``, ``seed`` and ``metrics`` (name -> value),
+            and optionally ``ref_control`` (a control run: its mode is reported as
+            ``"<mode>_<control>"``, e.g. ``open_shuffled``).
         metrics: metric names to report (default: the overall, base and novel box/mask AP
             and AP50 that are present).
 
@@ -62,7 +72,8 @@ def summarize(records: Sequence[dict], metrics: Optional[Sequence[str]] = None
     """
     groups: Dict[Tuple[str, int], List[dict]] = defaultdict(list)
     for r in records:
-        groups[(r['mode'], int(r['shots']))].append(r)
+        mode = r['mode'] + (f"_{r['ref_control']}" if r.get('ref_control') else '')
+        groups[(mode, int(r['shots']))].append(r)
     names = list(metrics) if metrics else []
     if not names:
         present = {k for r in records for k in r['metrics']}
@@ -89,3 +100,24 @@ def summarize(records: Sequence[dict], metrics: Optional[Sequence[str]] = None
         table[f'{mode}/{k}-shot'] = row
         lines.append(f'| {mode} | {k} | {seeds} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines), table
+
+
+def control_deltas(table: Dict[str, Dict[str, List[float]]]) -> Dict[str, Dict[str, float]]:
+    """ΔAP of every control run against its normal run (same mode and shots).
+
+    Args:
+        table: the second output of :func:`summarize`.
+
+    Returns:
+        {"<mode>_<control>/<k>-shot": {metric: control mean - normal mean}} for the controls
+        whose normal run is in ``table``.
+    """
+    out = {}
+    for name, row in table.items():
+        mode, shots = name.split('/')
+        base_mode = mode.split('_')[0]
+        normal = table.get(f'{base_mode}/{shots}')
+        if base_mode == mode or normal is None:
+            continue
+        out[name] = {m: row[m][0] - normal[m][0] for m in row if m in normal}
+    return out

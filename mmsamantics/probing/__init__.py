@@ -11,12 +11,10 @@ except ImportError as e:  # pragma: no cover - environment problem
     raise ImportError('mmsamantics.probing needs mmpretrain 1.x (pip install --no-deps '
                       f'mmpretrain==1.2.0, see README "Install"): {e}') from e
 
-import mmsamantics  # noqa: F401,E402  (SAM / SAM 2 encoders, safe checkpoint globals)
-
 from .cached_feature_backbone import CachedFeatureBackbone  # noqa: E402
 from .cached_feature_dataset import CachedFeatureDataset, load_feature_cache  # noqa: E402
 from .feature_cache import (build_feature_caches, cached_probe_config,  # noqa: E402
-                            extract_features, save_feature_cache)
+                            encoder_fingerprint, extract_features, save_feature_cache)
 from .frozen_pooled_backbone import FrozenPooledBackbone  # noqa: E402
 from .preflight import check_probe_resources, missing_probe_resources  # noqa: E402
 from .probe_curves import find_scalars, plot_curves, read_scalars, run_label  # noqa: E402
@@ -33,7 +31,8 @@ __all__ = [
     'CachedFeatureBackbone', 'CachedFeatureDataset', 'FrozenPooledBackbone',
     'SAM2ProbeBackbone', 'SAMProbeBackbone', 'TimmProbeBackbone', 'apply_amp',
     'build_feature_caches', 'cached_probe_config', 'check_probe_resources',
-    'extract_features', 'find_scalars', 'is_current_toy_classification', 'load_feature_cache',
+    'encoder_fingerprint', 'extract_features', 'find_scalars',
+    'is_current_toy_classification', 'load_feature_cache',
     'make_toy_classification', 'missing_probe_resources', 'plot_curves', 'read_scalars',
     'resolve_amp', 'run_label', 'run_linear_probe', 'save_feature_cache',
     'toy_classification_classes'

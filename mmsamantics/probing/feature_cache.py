@@ -6,10 +6,17 @@ stored (N, C) array gives the same head as training on images (same sampler seed
 head initialisation), for a fraction of the cost: SAM ViT-H at 1024 px dominates every
 epoch otherwise. Random augmentations break that equivalence, so they are refused.
 
+A cache is keyed by the config's encoder/data description and by what the config text
+does not show: a SHA-1 of the frozen encoder's weights as loaded (a checkpoint re-saved at
+the same path changes it), the encoder's input size and the data preprocessor's effective
+normalisation and padding. A cache whose key differs is re-encoded, and a warning names
+both weight fingerprints.
+
 Shape shorthand: N samples of a split, C the pooled feature width, B batch.
 """
 import copy
 import json
+import logging
 import os
 import os.path as osp
 from typing import Dict, Optional, Tuple
@@ -17,10 +24,12 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from torch import nn
 
+from ..structures.signature import weights_fingerprint
 from .cached_feature_dataset import load_feature_cache
 
 _RANDOM_WORDS = ('Random', 'Jitter', 'AutoAugment', 'RandAugment', 'Mixup', 'CutMix',
@@ -87,8 +96,49 @@ def _cache_meta(cfg: Config, split: str) -> dict:
                 dataset=ds)
 
 
+def encoder_fingerprint(model: nn.Module) -> dict:
+    """What a cached feature depends on beyond the config text.
+
+    Args:
+        model: the built probe classifier (data preprocessor + backbone [+ neck]).
+
+    Returns:
+        ``dict(weights, img_size, preprocessing)``: ``weights`` is the SHA-1 of the
+        backbone's (and neck's) state_dict tensors, ``img_size`` the encoder's input side
+        (None: any), ``preprocessing`` the data preprocessor's mean/std, channel order and
+        padding.
+    """
+    encoder = nn.ModuleDict(dict(backbone=model.backbone))
+    if getattr(model, 'neck', None) is not None:
+        encoder['neck'] = model.neck
+    dp = model.data_preprocessor
+
+    def values(name):
+        t = getattr(dp, name, None)
+        return None if t is None else [round(float(v), 6) for v in t.flatten()]
+
+    pre = dict(type=type(dp).__name__,
+               normalize=bool(getattr(dp, '_enable_normalize', False)),
+               mean=values('mean'), std=values('std'),
+               bgr_to_rgb=bool(getattr(dp, '_channel_conversion', False)),
+               pad_size_divisor=getattr(dp, 'pad_size_divisor', None),
+               pad_value=getattr(dp, 'pad_value', None))
+    return dict(weights=weights_fingerprint(encoder),
+                img_size=getattr(model.backbone, 'img_size', None),
+                preprocessing=_jsonable(pre))
+
+
 def _jsonable(obj):
     return json.loads(json.dumps(obj, default=str))
+
+
+def _stale_reason(path: str, stored: dict, meta: dict) -> str:
+    old, new = stored.get('encoder') or {}, meta['encoder']
+    if old.get('weights') != new['weights']:
+        return (f'{path} was encoded with weights {old.get("weights")}, the encoder now '
+                f'has {new["weights"]} (the checkpoint changed): re-encoding')
+    changed = [k for k in sorted(set(stored) | set(meta)) if stored.get(k) != meta.get(k)]
+    return f'{path} was encoded with another {"/".join(changed)}: re-encoding'
 
 
 def build_feature_caches(cfg: Config, cache_dir: str, device: str = 'cpu',
@@ -96,8 +146,11 @@ def build_feature_caches(cfg: Config, cache_dir: str, device: str = 'cpu',
                          splits=('train', 'val')) -> Dict[str, str]:
     """Encode each split of a probe config once; returns ``{split: npz path}``.
 
-    An existing cache is reused when its stored encoder/dataset description equals the
-    config's (``rebuild=True`` forces re-encoding).
+    The encoder is built (and its checkpoint loaded) every time, to fingerprint it. An
+    existing cache is reused when its stored key equals the current one: the config's
+    encoder/dataset description plus :func:`encoder_fingerprint` (weights, input size,
+    preprocessing). Otherwise, or with ``rebuild=True``, the split is re-encoded in place;
+    a warning names the old and new weight fingerprints when only the weights changed.
     """
     for split in splits:
         bad = random_transforms(cfg[f'{split}_dataloader']['dataset'].get('pipeline'))
@@ -106,16 +159,6 @@ def build_feature_caches(cfg: Config, cache_dir: str, device: str = 'cpu',
                 f'the {split} pipeline has random transforms {bad}: the feature cache stores '
                 'one feature per image, which matches training on images only for a '
                 'deterministic pipeline. Remove them, or train without --cache.')
-    paths, todo = {}, []
-    for split in splits:
-        path = osp.join(cache_dir, f'{split}.npz')
-        paths[split] = path
-        meta = _jsonable(_cache_meta(cfg, split))
-        if not rebuild and osp.isfile(path) and load_feature_cache(path)['meta'] == meta:
-            continue
-        todo.append((split, path, meta))
-    if not todo:
-        return paths
     from mmengine.runner import set_random_seed
     from mmpretrain.registry import MODELS
     randomness = dict(cfg.get('randomness') or {})
@@ -124,7 +167,22 @@ def build_feature_caches(cfg: Config, cache_dir: str, device: str = 'cpu',
         # configs) then gets the same weights here as in a run on images
         set_random_seed(**randomness)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(copy.deepcopy(cfg.model)).to(device)
+        model = MODELS.build(copy.deepcopy(cfg.model))  # on the CPU until there is work
+        fingerprint = encoder_fingerprint(model)
+        paths, todo = {}, []
+        for split in splits:
+            path = osp.join(cache_dir, f'{split}.npz')
+            paths[split] = path
+            meta = _jsonable(dict(_cache_meta(cfg, split), encoder=fingerprint))
+            if not rebuild and osp.isfile(path):
+                stored = load_feature_cache(path)['meta']
+                if stored == meta:
+                    continue
+                print_log(_stale_reason(path, stored, meta), logger='current',
+                          level=logging.WARNING)
+            todo.append((split, path, meta))
+        if todo:
+            model = model.to(device)
         for split, path, meta in todo:
             loader_cfg = copy.deepcopy(cfg[f'{split}_dataloader'])
             loader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False)

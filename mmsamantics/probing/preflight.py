@@ -5,9 +5,9 @@ from typing import List
 
 from mmengine.config import Config
 
+from ..engine.preflight import missing_files_error
 from ..models.sam.presets import SAM_CHECKPOINT_URLS
 from ..models.sam.sam2_presets import SAM2_CHECKPOINT_URLS
-from ..utils.preflight import missing_files_error
 
 _DATA_HINT = ('ImageNet goes under data/imagenet/ in the folder layout: train/<class>/*.JPEG '
               'and val/<class>/*.JPEG (or a flat folder plus ann_file, e.g. meta/val.txt), or '

@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..datasets.toy_world import COLOURS, SHAPES, _background, _shape_polygon
+from ..datasets.toy_world import COLOURS, SHAPES, noisy_background, shape_polygon
 
 TOY_CLASSIFICATION_VERSION = 1
 _META = 'toy_classification.json'
@@ -32,10 +32,10 @@ def toy_classification_classes() -> List[str]:
 
 def _render(rng: np.random.Generator, cls: str, size: int) -> np.ndarray:
     colour, shape = cls.split('_')
-    img = _background(rng, size, size)
+    img = noisy_background(rng, size, size)
     r = rng.uniform(0.2, 0.42) * size
     cx, cy = rng.uniform(r, size - r), rng.uniform(r, size - r)
-    poly = _shape_polygon(shape, cx, cy, r, rng.uniform(0, 2 * np.pi))
+    poly = shape_polygon(shape, cx, cy, r, rng.uniform(0, 2 * np.pi))
     mask = np.zeros((size, size), np.uint8)
     cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
     rgb = np.clip(np.array(COLOURS[colour]) + rng.normal(0, 12, size=3), 0, 255)

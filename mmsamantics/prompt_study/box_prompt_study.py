@@ -18,11 +18,29 @@ from pycocotools.coco import COCO
 
 from ..datasets.transforms.loading import load_image_checked
 from .box_loosening import loosen_boxes, xywh_to_xyxy
-from .semantic_metrics import mask_iou
 
 # (img (H, W, 3) BGR uint8, boxes (N, 4) xyxy) -> (masks (N, H, W) bool, scores (N,))
 Segmenter = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]
 REGIMES = ('tight', 'loose')
+
+
+def mask_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """IoU of pairs of binary masks.
+
+    Args:
+        pred: (N, H, W) or (H, W) bool masks.
+        gt: masks of the same shape.
+
+    Returns:
+        (N,) float64 IoU (a scalar array for 2D inputs); two empty masks have IoU 1
+        (perfect agreement), an empty union can only happen then.
+    """
+    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
+    if pred.shape != gt.shape:
+        raise ValueError(f'mask shapes differ: prediction {pred.shape} vs GT {gt.shape}')
+    inter = np.logical_and(pred, gt).sum(axis=(-2, -1)).astype(np.float64)
+    union = np.logical_or(pred, gt).sum(axis=(-2, -1)).astype(np.float64)
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
 def load_coco(ann_file: str) -> COCO:

@@ -1,6 +1,5 @@
 """InContextInferencer and tools/infer.py on the toy world with a random tiny SAM."""
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -14,9 +13,9 @@ import pytest
 import torch
 from mmcv.transforms import Compose
 from mmengine.dataset import pseudo_collate
-from pycocotools import mask as mask_util
 
-from helpers import REPO, TOY_CONFIG, toy_cfg, toy_overrides
+from helpers import (REPO, TOY_CONFIG, decode, load_tool, toy_cfg, toy_overrides, train_refs,
+                     val_images)
 from mmsamantics.apis import CheckpointMismatchError, InContextInferencer, prompt_to_box
 
 
@@ -34,38 +33,12 @@ def ckpt(toy_root, tmp_path_factory):
     return path
 
 
-def train_refs(root, num_classes=2, shots=2):
-    """(img_path, class name, xyxy box, category id, ann) of a few large train instances."""
-    with open(osp.join(root, 'annotations/instances_train.json')) as f:
-        doc = json.load(f)
-    imgs = {im['id']: im['file_name'] for im in doc['images']}
-    out = []
-    for cat in doc['categories']:
-        anns = [a for a in doc['annotations'] if a['category_id'] == cat['id']
-                and min(a['bbox'][2:]) >= 16 and not a.get('iscrowd')][:shots]
-        if len(anns) == shots:
-            out += [(osp.join(root, 'train', imgs[a['image_id']]), cat['name'],
-                     [a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
-                      a['bbox'][1] + a['bbox'][3]], cat['id'], a) for a in anns]
-        if len(out) == num_classes * shots:
-            return out, doc
-    raise AssertionError('toy world without enough references')
-
-
-def val_images(root):
-    return sorted(glob.glob(osp.join(root, 'val', '*.png')))
-
-
 @pytest.fixture(scope='module')
 def inferencer(toy_root, ckpt):
     inf = InContextInferencer(toy_cfg(toy_root), ckpt, device='cpu')
     for path, name, box, _, _ in train_refs(toy_root)[0]:
         inf.add_reference(path, name, box=box)
     return inf
-
-
-def decode(rles):
-    return mask_util.decode(rles).transpose(2, 0, 1).astype(bool) if rles else np.zeros((0,))
 
 
 def test_api_equals_model_predict(inferencer, toy_root):
@@ -191,6 +164,7 @@ def test_bad_inputs(inferencer, toy_root, tmp_path):
     assert len(inf.references) == n_refs
 
 
+@pytest.mark.e2e
 def test_cli_end_to_end(toy_root, ckpt, tmp_path, capsys):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -230,14 +204,15 @@ def test_cli_end_to_end(toy_root, ckpt, tmp_path, capsys):
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-        assert len(ev.stats) == 12 and np.isfinite(ev.stats).all() and ev.stats[0] >= 0
+        # fixed-seed values (the random weights of torch.manual_seed(0) in `ckpt`): no toy
+        # object found, so AP and AR are 0, and -1 for the large objects the toy world lacks
+        large = {5, 11}  # AP_l, AR_l
+        assert ev.stats.tolist() == [-1.0 if i in large else 0.0 for i in range(12)]
     # the GT-free images file loads the results too
     free = COCO(str(out / 'images.json'))
     assert len(free.loadRes(str(out / 'results.json')).anns) == len(results)
     # bad CLI input: a clear one-line error before the model is built (in-process: fast)
-    spec = importlib.util.spec_from_file_location('infer_cli', osp.join(REPO, 'tools/infer.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_tool('tools/infer.py')
     empty = tmp_path / 'nothing'
     empty.mkdir()
     argv = cmd[2:cmd.index('--img-dir')] + ['--img-dir', str(empty), '--out-dir', str(out)]

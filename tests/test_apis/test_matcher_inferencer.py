@@ -5,10 +5,9 @@ import torch
 from mmcv.transforms import Compose
 from mmengine.dataset import pseudo_collate
 
-from helpers import matcher_cfg
+from helpers import decode, matcher_cfg, train_refs, val_images
 from mmsamantics.apis import InContextInferencer
-from mmsamantics.apis.references import _ann_mask
-from test_inferencer import decode, train_refs, val_images
+from mmsamantics.utils.images import decode_coco_mask
 
 
 def test_matcher_inferencer_equals_model_predict(toy_root):
@@ -19,7 +18,7 @@ def test_matcher_inferencer_equals_model_predict(toy_root):
     # dataset pipeline
     for path, name, box, _, ann in refs:
         h, w = mmcv.imread(path).shape[:2]
-        inf.add_reference(path, name, mask=_ann_mask(ann['segmentation'], h, w))
+        inf.add_reference(path, name, mask=decode_coco_mask(ann['segmentation'], h, w))
     img = val_images(toy_root)[0]
     res = inf(img, score_thr=-1.0, max_dets=1000, show_progress=False)[0]
     label = {c: i for i, c in enumerate(inf.classes)}

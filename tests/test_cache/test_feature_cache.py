@@ -7,9 +7,9 @@ import torch
 from mmengine.dataset import pseudo_collate
 
 from mmdet.registry import DATASETS, MODELS
-from helpers import toy_cfg
-from mmsamantics.cache import FeatureCache
-from mmsamantics.cache.builder import build_feature_cache, cache_items
+from helpers import built_step, toy_cfg, update_step
+from mmsamantics.apis import build_feature_cache, cache_items
+from mmsamantics.datasets import FeatureCache
 from mmsamantics.utils import MissingResourceError
 
 
@@ -31,9 +31,8 @@ def setup(toy_root, tmp_path_factory):
     model.init_weights()
     model.eval()
     plain_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    for t in plain_cfg.pipeline:
-        if t['type'] == 'RandomFlip':
-            t['prob'] = 0.0  # exact equivalence needs no flip (flip = approximation)
+    # exact equivalence needs no flip (flip = approximation)
+    update_step(plain_cfg.pipeline, 'RandomFlip', prob=0.0)
     plain = DATASETS.build(plain_cfg)
     root = str(tmp_path_factory.mktemp('cache'))
     items = cache_items(plain)
@@ -56,7 +55,7 @@ def test_cached_training_gives_the_same_losses(setup):
     # the cached batch carries SAM features, not images, and tokens, not reference images
     assert b['inputs'].shape == (4, 96 + 96, 16, 16)
     assert all('ref_tokens' in ds for ds in b['data_samples'])
-    model._ref_cache.clear()
+    model.reference_store.reset()
     model.train()  # dropout: same seed for both; SAM (frozen, eval) draws no random numbers
     torch.manual_seed(0)
     la = model(**a, mode='loss')
@@ -122,9 +121,10 @@ def test_flip_of_cached_features(setup):
     from mmsamantics.datasets.transforms import RandomFlipCachedFeatures
     info = plain.get_data_info(0)
     info['references'] = []
-    res = plain.pipeline.transforms[0](copy.deepcopy(info))  # load image
-    res = plain.pipeline.transforms[1](res)  # annotations
-    base = cached.pipeline.transforms[1](cached.pipeline.transforms[0](copy.deepcopy(info)))
+    res = built_step(plain, 'LoadImageChecked')(copy.deepcopy(info))
+    res = built_step(plain, 'LoadAnnotations')(res)
+    base = built_step(cached, 'LoadCachedSAMFeatures')(
+        built_step(cached, 'LoadAnnotations')(copy.deepcopy(info)))
     flipped = RandomFlipCachedFeatures(prob=1.0)(copy.deepcopy(base))
     w = base['img_shape'][1]
     wv = -(-w // 16)

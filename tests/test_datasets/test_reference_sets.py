@@ -1,13 +1,12 @@
 """k-shot evaluation reference sets: each filter, the selection, the file format, the CLI."""
 import copy
-import importlib.util
 import json
 import os.path as osp
 
 import numpy as np
 import pytest
 
-from helpers import REPO
+from helpers import load_tool
 from mmsamantics.datasets import (eligible_references, load_reference_set,
                                   select_reference_set)
 from mmsamantics.utils.checkpoint import MissingResourceError
@@ -168,11 +167,9 @@ def test_load_reference_set_prefix_and_errors(tmp_path, monkeypatch):
         load_reference_set(path, 0)
 
 
+@pytest.mark.e2e
 def test_cli_on_toy_world(toy_root, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'make_reference_sets', osp.join(REPO, 'tools/misc/make_reference_sets.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/misc/make_reference_sets.py')
     ann = osp.join(toy_root, 'annotations/instances_train.json')
     out = str(tmp_path / 'refs')
     tool.main([ann, '--out-dir', out, '--seeds', '42', '123', '--max-shots', '3',

@@ -10,9 +10,9 @@ from mmengine.dataset import pseudo_collate
 
 from mmdet.registry import DATASETS, MODELS
 from helpers import toy_cfg
-from mmsamantics.cache import cache_signature
-from mmsamantics.cache.bank_builder import make_reference_bank
-from mmsamantics.cache.reference_bank import load_reference_bank, save_reference_bank
+from mmsamantics.structures import cache_signature
+from mmsamantics.apis import make_reference_bank
+from mmsamantics.structures.reference_bank import load_reference_bank, save_reference_bank
 from mmsamantics.datasets import select_reference_set
 from mmsamantics.evaluation import apply_reference_options, summarize
 from mmsamantics.utils import MissingResourceError
@@ -84,11 +84,11 @@ def test_bank_gives_identical_predictions_without_reference_images(toy_root, ref
     a = model.data_preprocessor(pseudo_collate([plain[i] for i in range(3)]), False)
     d = model.data_preprocessor(pseudo_collate([banked[i] for i in range(3)]), False)
     assert all(ds.get('ref_inputs') is None for ds in d['data_samples'])  # no image read
-    model._ref_cache.clear()
+    model.reference_store.reset()
     pa = model.predict(a['inputs'], a['data_samples'])
     with_bank = copy.copy(model)
-    with_bank.reference_bank, with_bank._bank = bank, None
-    with_bank._ref_cache = type(model._ref_cache)()
+    with_bank.reference_store = model.reference_store.spawn()
+    with_bank.reference_bank = bank
     calls = []
     orig = model.backbone.forward
     model.backbone.forward = lambda x: calls.append(len(x)) or orig(x)
@@ -113,15 +113,16 @@ def test_bank_errors(toy_root, model, tmp_path):
     other = str(tmp_path / 'other.pth')
     save_reference_bank(other, ['k'], ['red circle'], torch.zeros(1, 4, 64), 'deadbeef')
     m = copy.copy(model)
-    m.reference_bank, m._bank, m._checked_signatures = other, None, set()
+    m.reference_store = model.reference_store.spawn()
+    m.reference_bank = other
     with pytest.raises(ValueError, match='another SAM or preprocessing'):
-        m._bank_tokens()
+        m.reference_store.bank()
     ok = str(tmp_path / 'ok.pth')
     save_reference_bank(ok, ['k'], ['red circle'], torch.zeros(1, 4, 64),
                         cache_signature(model))
-    m.reference_bank, m._bank = ok, None
+    m.reference_bank = ok
     with pytest.raises(ValueError, match='no image and are not in the reference bank'):
-        m._encode_reference_tokens(None, torch.zeros(1, 4), ['missing-key'], rows=[-1])
+        m._reference_tokens(None, torch.zeros(1, 4), ['missing-key'], rows=[-1])
 
 
 def test_summary_is_mean_and_sample_std_over_seeds():

@@ -56,7 +56,7 @@ def test_reference_pairs_are_explicit_and_kshot_averaged(setup):
 def test_reference_tokens_are_cached(setup, monkeypatch):
     cfg, model, train, val = setup
     model.eval()
-    model._ref_cache.clear()
+    model.reference_store.reset()
     data = _batch(model, val, [0, 1], False)
     calls = []
     orig = model.backbone.forward
@@ -68,7 +68,7 @@ def test_reference_tokens_are_cached(setup, monkeypatch):
     again = model.reference_pairs(data['data_samples']).embeds
     assert calls == [] and torch.equal(first, again)
     model.load_state_dict(model.state_dict())
-    assert len(model._ref_cache) == 0  # new weights invalidate the cache
+    assert len(model.reference_store) == 0  # new weights invalidate the cache
 
 
 def test_reference_is_added_to_content_queries_only(setup):

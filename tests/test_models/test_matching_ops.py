@@ -5,19 +5,19 @@ import torch
 from segment_anything.utils.amg import build_point_grid
 
 from mmsamantics.models.matching import (SAMGridProposals, class_prototypes, cosine_scores,
-                                         grid_weights, mask_iou, mask_nms, masked_average,
-                                         masks_to_boxes)
+                                         grid_weights, mask_iou, mask_nms, masks_to_boxes,
+                                         weighted_token_average)
 
 
-def test_masked_average_equals_direct_loop():
+def test_weighted_token_average_equals_direct_loop():
     rng = np.random.default_rng(0)
     c, g, cell = 5, 4, 3  # 4 x 4 tokens, each covering 3 x 3 mask pixels
     feats = rng.normal(size=(c, g, g)).astype(np.float32)
     masks = rng.random((3, g * cell, g * cell)) > 0.6
     masks[2] = False
     masks[2, :cell, :cell] = True  # exactly token (0, 0)
-    got = masked_average(torch.from_numpy(feats),
-                         grid_weights(torch.from_numpy(masks), (g, g))).numpy()
+    got = weighted_token_average(torch.from_numpy(feats),
+                                 grid_weights(torch.from_numpy(masks), (g, g))).numpy()
     for n in range(3):
         num, den = np.zeros(c), 0.0
         for i in range(g):
@@ -28,7 +28,7 @@ def test_masked_average_equals_direct_loop():
         np.testing.assert_allclose(got[n], num / den, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got[2], feats[:, 0, 0], rtol=1e-6)
     # an empty region pools to zeros instead of NaN
-    empty = masked_average(torch.from_numpy(feats), torch.zeros(1, g, g))
+    empty = weighted_token_average(torch.from_numpy(feats), torch.zeros(1, g, g))
     assert torch.equal(empty, torch.zeros(1, c))
 
 

@@ -6,8 +6,7 @@ from mmengine.dataset import pseudo_collate
 
 from helpers import matcher_cfg
 from mmsamantics.models.matching import masks_to_boxes
-from mmsamantics.utils import build_model
-from mmsamantics.utils.model_loading import build_dataset
+from mmsamantics.apis import build_dataset, build_model
 
 
 @pytest.fixture(scope='module')
@@ -21,7 +20,7 @@ def setup(toy_root):
 
 def test_reference_features_are_masked_dinov2_averages(setup):
     _, model, _, batch = setup
-    model._ref_cache.clear()
+    model.reference_store.reset()
     ds = batch['data_samples'][0]
     labels, feats = model.reference_features([ds])[0]
     assert torch.equal(labels, ds.ref_instances.labels)
@@ -41,7 +40,7 @@ def test_reference_features_are_masked_dinov2_averages(setup):
         np.testing.assert_allclose(feats[j].numpy(), direct, rtol=1e-4, atol=1e-5)
         assert max(gh, gw) == enc.img_size and gh % 14 == gw % 14 == 0
     # computed once: a second call finds every key in the cache
-    assert set(ds.metainfo['ref_keys']) <= set(model._ref_cache['dense'])
+    assert set(ds.metainfo['ref_keys']) <= set(model.reference_store.cached_keys())
 
 
 def test_predictions_are_consistent(setup):
@@ -71,10 +70,10 @@ def test_labels_follow_the_most_similar_prototype(setup):
 
 def test_crop_mode_and_bank_give_the_same_as_online(setup, toy_root, tmp_path):
     cfg, model, ds, batch = setup
-    from mmsamantics.cache.reference_bank import save_reference_bank
+    from mmsamantics.structures.reference_bank import save_reference_bank
     refs = [r for lb in sorted(ds.reference_set) for r in ds.reference_set[lb]]
-    keys, feats = model.encode_reference_list(refs)
-    model._ref_cache.clear()
+    keys, feats = model.encode_references(refs)
+    model.reference_store.reset()
     online = model.reference_features(batch['data_samples'])
     for (lab, f), d in zip(online, batch['data_samples']):
         idx = [keys.index(k) for k in d.metainfo['ref_keys']]
@@ -117,12 +116,12 @@ def test_bad_inputs(setup, toy_root):
     cfg, model, _, batch = setup
     ds = batch['data_samples'][0].clone()
     # a reference without a mask: its box is pooled
-    model._ref_cache.clear()
+    model.reference_store.reset()
     boxed = ds.clone()
     del boxed.ref_masks
     _, f_box = model.reference_features([boxed])[0]
     rect = model._reference_masks(boxed)
-    model._ref_cache.clear()
+    model.reference_store.reset()
     direct = model.region_features(ds.ref_inputs[:1], rect[:1],
                                    ds.metainfo['ref_img_shapes'][0])
     assert torch.allclose(f_box[:1], direct, atol=1e-5)

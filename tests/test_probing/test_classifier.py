@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
-from probe_helpers import TOY, numpy_topk, toy_probe_cfg
+from helpers import TOY_PROBES, numpy_topk, toy_probe_cfg
 
 
 def test_accuracy_metric_matches_numpy():
@@ -18,7 +18,7 @@ def test_accuracy_metric_matches_numpy():
     # top-k hit only when its score is > 0, always true for probabilities)
     scores = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
     labels = rng.integers(0, 12, size=57)
-    evaluator = Config.fromfile(TOY['sam-tiny']).val_evaluator
+    evaluator = Config.fromfile(TOY_PROBES['sam-tiny']).val_evaluator
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         metric = METRICS.build(evaluator)
     samples = [dict(pred_score=torch.from_numpy(s), gt_label=torch.tensor([int(y)]))

@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from probe_helpers import PROBE_CONFIGS, REPO, TOY, load_tool, numpy_topk
+from helpers import PROBE_CONFIGS, REPO, TOY_PROBES, load_tool, numpy_topk
+
+LINEAR_PROBE = 'tools/analysis/linear_probe.py'
 
 
 @pytest.fixture(scope='module')
 def toy_run(toy_cls_root, tmp_path_factory):
     wd = str(tmp_path_factory.mktemp('linear_probe'))
     root = toy_cls_root + '/'
-    load_tool('linear_probe').main([
-        *TOY.values(), '--cache', '--work-dir', wd, '--cfg-options',
+    load_tool(LINEAR_PROBE).main([
+        *TOY_PROBES.values(), '--cache', '--work-dir', wd, '--cfg-options',
         'train_cfg.max_epochs=2', 'default_hooks.checkpoint.interval=2',
         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
         f'test_dataloader.dataset.data_root={root}'])
@@ -25,16 +27,18 @@ def toy_run(toy_cls_root, tmp_path_factory):
         return wd, json.load(f)
 
 
+@pytest.mark.e2e  # toy_run: the tool trains four probes
 def test_writes_table_json_and_png(toy_run):
     wd, results = toy_run
     assert [r['family'] for r in results] == ['SAM', 'SAM 2', 'CLIP', 'DINOv2']
-    assert [r['feature_dim'] for r in results] == [64, 64, 32, 64]
+    assert [r['feature_dim'] for r in results] == [64, 64, 32, 96]
     table = open(osp.join(wd, 'probe_results.md')).read()
     assert all(r['name'] in table for r in results) and '11.06 / 25.37' in table
     with open(osp.join(wd, 'probe_curves.png'), 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
 
+@pytest.mark.e2e
 def test_reported_accuracy_equals_numpy_on_the_trained_head(toy_run):
     wd, results = toy_run
     for r in results:
@@ -49,20 +53,22 @@ def test_reported_accuracy_equals_numpy_on_the_trained_head(toy_run):
         assert r['top5'] == pytest.approx(numpy_topk(logits, y, 5), abs=1e-3), r['name']
 
 
+@pytest.mark.e2e
 def test_toy_data_option_makes_the_data_set(tmp_path):
     wd, data = str(tmp_path / 'wd'), str(tmp_path / 'toy')
-    load_tool('linear_probe').main([TOY['dinov2-tiny'], '--toy-data', data, '--work-dir', wd,
-                                '--cfg-options', 'train_cfg.max_epochs=1'])
+    load_tool(LINEAR_PROBE).main([TOY_PROBES['dinov2-tiny'], '--toy-data', data,
+                                  '--work-dir', wd, '--cfg-options', 'train_cfg.max_epochs=1'])
     assert osp.isdir(osp.join(data, 'train', 'red_star'))
     assert json.load(open(osp.join(wd, 'probe_results.json')))[0]['epochs'] == 1
 
 
+@pytest.mark.e2e
 def test_missing_weights_and_data_stop_with_one_message(tmp_path):
     cfg = osp.join(PROBE_CONFIGS, 'linear-probe_sam-vit-b_1xb128-10e_in1k.py')
     with pytest.raises(SystemExit) as e:
-        load_tool('linear_probe').main([cfg, '--work-dir', str(tmp_path), '--cfg-options',
-                                    'model.backbone.checkpoint=nope/sam_vit_b_01ec64.pth',
-                                    'train_dataloader.dataset.data_root=nope/imagenet/'])
+        load_tool(LINEAR_PROBE).main([cfg, '--work-dir', str(tmp_path), '--cfg-options',
+                                      'model.backbone.checkpoint=nope/sam_vit_b_01ec64.pth',
+                                      'train_dataloader.dataset.data_root=nope/imagenet/'])
     msg = str(e.value)
     assert 'nope/sam_vit_b_01ec64.pth' in msg and 'dl.fbaipublicfiles.com' in msg
     assert "'nope/imagenet/train' not found" in msg and 'data/imagenet/' in msg
@@ -90,8 +96,9 @@ def test_nothing_outside_probing_imports_it():
     assert not offenders, f'modules importing mmsamantics.probing: {offenders}'
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(torch.cuda.is_available(), reason='fp16 AMP is allowed on a GPU')
 def test_amp_on_without_gpu_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match='needs a CUDA GPU'):
-        load_tool('linear_probe').main([TOY['dinov2-tiny'], '--amp', 'on',
-                                        '--work-dir', str(tmp_path)])
+        load_tool(LINEAR_PROBE).main([TOY_PROBES['dinov2-tiny'], '--amp', 'on',
+                                      '--work-dir', str(tmp_path)])

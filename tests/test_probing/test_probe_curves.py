@@ -5,8 +5,10 @@ import os
 import numpy as np
 import pytest
 
+from helpers import load_tool
 from mmsamantics.probing import find_scalars, read_scalars
-from probe_helpers import load_tool
+
+PLOT_TOOL = 'tools/analysis/plot_probe_curves.py'
 
 
 def _fake_run(root, losses, top1, iters_per_epoch=2):
@@ -34,21 +36,22 @@ def test_read_scalars(tmp_path):
     assert find_scalars(run).endswith('vis_data/scalars.json')
 
 
+@pytest.mark.e2e
 def test_plot_tool_writes_png(tmp_path):
     a = _fake_run(str(tmp_path / 'sam'), [2.5, 2.4, 2.3, 2.3], [10.0, 11.0])
     b = _fake_run(str(tmp_path / 'dinov2'), [2.5, 1.5, 0.9, 0.5], [70.0, 77.0])
     out = str(tmp_path / 'fig' / 'curves.png')
-    load_tool('plot_probe_curves').main([a, b, '--labels', 'SAM', 'DINOv2', '--out', out])
+    load_tool(PLOT_TOOL).main([a, b, '--labels', 'SAM', 'DINOv2', '--out', out])
     with open(out, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     assert os.path.getsize(out) > 10_000
 
 
+@pytest.mark.e2e
 def test_plot_tool_errors(tmp_path):
     with pytest.raises(SystemExit, match='neither a scalars.json nor a run directory'):
-        load_tool('plot_probe_curves').main([str(tmp_path / 'missing'), '--out',
-                                         str(tmp_path / 'x.png')])
+        load_tool(PLOT_TOOL).main([str(tmp_path / 'missing'), '--out', str(tmp_path / 'x.png')])
     with pytest.raises(SystemExit, match='no \\*/vis_data/scalars.json'):
-        load_tool('plot_probe_curves').main([str(tmp_path), '--out', str(tmp_path / 'x.png')])
+        load_tool(PLOT_TOOL).main([str(tmp_path), '--out', str(tmp_path / 'x.png')])
     with pytest.raises(SystemExit, match='2 labels for 1 runs'):
-        load_tool('plot_probe_curves').main([str(tmp_path), '--labels', 'a', 'b'])
+        load_tool(PLOT_TOOL).main([str(tmp_path), '--labels', 'a', 'b'])

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from mmsamantics.prompt_study import (coco_classes, compose_label_map, gt_label_map,
-                                      load_label_png, save_label_png, voc_palette)
+from mmsamantics.wsss import (coco_classes, compose_label_map, gt_label_map, load_label_png,
+                              save_label_png, voc_palette)
 
 
 def _masks():

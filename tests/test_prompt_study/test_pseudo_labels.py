@@ -9,10 +9,9 @@ import pytest
 import torch
 from pycocotools.coco import COCO
 
-from helpers import REPO
-from mmsamantics.prompt_study import (GTBoxSource, coco_classes, evaluate_label_dirs,
-                                      generate_pseudo_labels, load_label_png, write_gt_labels)
-from test_box_prompt_study import load_tool, val_paths
+from helpers import REPO, load_tool, val_paths
+from mmsamantics.wsss import (GTBoxSource, coco_classes, evaluate_label_dirs,
+                              generate_pseudo_labels, load_label_png, write_gt_labels)
 
 PSEUDO = osp.join(REPO, 'tools', 'misc', 'sam_pseudo_labels.py')
 EVAL = osp.join(REPO, 'tools', 'analysis', 'eval_pseudo_labels.py')
@@ -88,6 +87,7 @@ def _direct_miou(pred_dir, gt_dir, k):
     return np.mean(inter[union > 0] / union[union > 0])
 
 
+@pytest.mark.e2e
 def test_pseudo_label_and_eval_tools_end_to_end(toy_root, tmp_path, capsys):
     ann, img_dir = val_paths(toy_root)
     pred, gt = tmp_path / 'pred', tmp_path / 'gt'
@@ -104,6 +104,7 @@ def test_pseudo_label_and_eval_tools_end_to_end(toy_root, tmp_path, capsys):
     assert 'mIoU' in capsys.readouterr().out
 
 
+@pytest.mark.e2e
 def test_eval_tool_errors(toy_root, tmp_path):
     ann, _ = val_paths(toy_root)
     coco = COCO(ann)
@@ -141,6 +142,7 @@ def tiny_detector(tmp_path_factory):
     return str(d / 'retina.py'), str(d / 'retina.pth')
 
 
+@pytest.mark.e2e
 def test_detector_boxes(toy_root, tmp_path, tiny_detector, capsys):
     ann, img_dir = val_paths(toy_root)
     cfg, ckpt = tiny_detector

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from mmsamantics.prompt_study import SemanticIoU, confusion_matrix, iou_from_confusion, mask_iou
+from mmsamantics.prompt_study import mask_iou
+from mmsamantics.wsss import SemanticIoU, confusion_matrix, iou_from_confusion
 
 
 def test_mask_iou_matches_direct_counts():

@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmsamantics.datasets.transforms.heatmaps import (GenerateSaliencyHeatmaps,
                                                       gaussian_heatmap, sample_mask_points)
 
-from helpers import REPO
+from helpers import REPO, find_step
 
 CONFIG = f'{REPO}/configs/samic_toy.py'
 
@@ -53,7 +53,8 @@ def test_transform_on_toy_sample(toy_root):
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.data_root = toy_root + '/'
     from mmdet.registry import DATASETS
-    ds_cfg.pipeline = cfg.train_pipeline[:5]  # up to LoadInContextReferences
+    refs = find_step(cfg.train_pipeline, 'LoadInContextReferences')
+    ds_cfg.pipeline = cfg.train_pipeline[:refs + 1]  # up to LoadInContextReferences
     dataset = DATASETS.build(ds_cfg)
     results = dataset[0]
     tf = GenerateSaliencyHeatmaps(size=32, seed=1)
@@ -76,6 +77,6 @@ def test_transform_on_toy_sample(toy_root):
     with pytest.raises(KeyError, match='LoadAnnotations'):
         tf({k: v for k, v in results.items() if k != 'gt_masks'})
     assert 'gt_heatmaps' not in GenerateSaliencyHeatmaps(size=32, with_gt=False)(dict(results))
-    packed = Compose(cfg.train_pipeline[5:])(dict(results))
+    packed = Compose(cfg.train_pipeline[refs + 1:])(dict(results))  # heatmaps and packing
     assert packed['data_samples'].ref_heatmaps.shape[0] == r
     assert len(packed['data_samples'].metainfo['ref_img_shapes']) == r

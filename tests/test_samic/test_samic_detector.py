@@ -156,11 +156,11 @@ def test_k_shot_heatmaps_are_averaged(setup, toy_root):
 def test_reference_features_computed_once_in_eval(setup):
     _, model, ds = setup
     model.eval()
-    model._ref_cache.clear()
+    model.reference_store.reset()
     data = batch(model, ds['test'], [0, 1], False)
     fresh = model._pair_heatmaps(data['inputs'], data['data_samples'])[0]
     keys = {k for d in data['data_samples'] for k in d.metainfo['ref_keys']}
-    assert set(model._ref_cache) == keys
+    assert set(model.reference_store.cached_keys()) == keys
     calls = []
     orig = model.prompter.extract_feats
     model.prompter.extract_feats = lambda x: calls.append(len(x)) or orig(x)
@@ -171,4 +171,4 @@ def test_reference_features_computed_once_in_eval(setup):
     assert calls == [2]  # the two targets only: every reference came from the cache
     assert torch.allclose(fresh, again)
     model.load_state_dict(model.state_dict())  # other weights: the cache is dropped
-    assert not model._ref_cache
+    assert not len(model.reference_store)

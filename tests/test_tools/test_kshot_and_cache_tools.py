@@ -2,11 +2,12 @@
 import json
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, TOY_CONFIG, cli_options, toy_cfg
-from test_tools_e2e import PY, run
+from helpers import PY, REPO, TOY_CONFIG, cli_options, step_options, toy_cfg
+from helpers import run_tool as run
 
 CACHED_CONFIG = osp.join(REPO, 'configs/insam_detr/insam-detr_sam-tiny_1xb4-12e_toy-world_cached.py')
 
@@ -39,11 +40,14 @@ def opts(toy_root, sam, **extra):
 
 
 def cache_opts(cache):
-    # the cached pipeline: LoadCachedSAMFeatures (1) and LoadCachedReferenceTokens (3)
-    return {'train_dataloader.dataset.pipeline.1.cache_dir': cache,
-            'train_dataloader.dataset.pipeline.3.cache_dir': cache}
+    """The cached pipeline's two loaders read ``cache`` (steps found by type)."""
+    opts = {}
+    for step in ('LoadCachedSAMFeatures', 'LoadCachedReferenceTokens'):
+        opts.update(step_options(CACHED_CONFIG, 'train_dataloader', step, cache_dir=cache))
+    return opts
 
 
+@pytest.mark.e2e
 def test_kshot_sweep_bank_and_test_tool(toy_root, weights, tmp_path):
     sam, ckpt = weights
     refs = tmp_path / 'refs'
@@ -61,8 +65,14 @@ def test_kshot_sweep_bank_and_test_tool(toy_root, weights, tmp_path):
         summary = json.load(f)
     row = summary['oracle/1-shot']
     assert row['bbox_mAP'][2] == 2  # two seeds averaged
+    # mean and sample std of the two runs' own metric files
+    runs = []
+    for seed in (42, 123):
+        with open(work / 'metrics' / f'seed{seed}_1shot_oracle.json') as f:
+            runs.append({n.split('/')[-1]: v for n, v in json.load(f)['metrics'].items()})
     for k in ('base_bbox_mAP', 'novel_bbox_mAP', 'base_segm_mAP', 'novel_segm_mAP'):
-        assert 0.0 <= row[k][0] <= 1.0 and row[k][1] >= 0.0
+        vals = np.array([r[k] for r in runs])
+        assert row[k][:2] == pytest.approx([vals.mean(), vals.std(ddof=1)], abs=1e-9), k
     assert osp.isfile(work / 'banks' / 'bank_seed42_1shot.pth')
     # the same run through tools/test.py with the bank = the sweep's metrics for seed 42
     out = tmp_path / 'm.json'
@@ -85,6 +95,7 @@ def test_kshot_sweep_bank_and_test_tool(toy_root, weights, tmp_path):
     assert rc != 0 and 'make_reference_sets.py' in log and 'Traceback' not in log
 
 
+@pytest.mark.e2e
 def test_cache_tool_in_shards_then_train_from_cache(toy_root, weights, tmp_path):
     sam, _ = weights
     cache = str(tmp_path / 'cache')

@@ -1,7 +1,8 @@
 import pytest
 
 from helpers import toy_cfg
-from mmsamantics.utils import MissingResourceError, check_resources, missing_resources
+from mmsamantics.engine import check_resources, missing_resources
+from mmsamantics.utils import MissingResourceError
 
 
 def test_complete_config_passes(toy_root):

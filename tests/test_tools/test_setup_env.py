@@ -15,6 +15,8 @@ import pytest
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO, 'tools', 'setup_env.sh')
 
+pytestmark = pytest.mark.e2e  # every test runs the setup script in a subprocess
+
 
 def run_setup(*args, **env):
     return subprocess.run(['bash', SCRIPT, *args], capture_output=True, text=True,
@@ -35,7 +37,6 @@ def fake_python(tmp_path, version: str, has_venv: bool = True) -> str:
     return str(path)
 
 
-@pytest.mark.e2e
 def test_mmcv_source_route(tmp_path):
     """Fetch the sdist exactly as the setup does, patch it, read its metadata (no compile)."""
     res = run_setup('--check-mmcv-source', str(tmp_path / 'src'), MMSAM_VENV=sys.prefix)

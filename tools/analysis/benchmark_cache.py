@@ -10,7 +10,7 @@ Same model, same batches (same targets and references), three ways:
   ``uncached``    the authors' way: read images, run SAM on every target and reference,
                   every iteration (in-memory reference-token cache off);
   ``token-cache`` ours without the disk cache: SAM on the targets, reference tokens kept
-                  in memory after their first use (InSAMDETR.ref_cache_size);
+                  in memory after their first use (InSAMDETR.reference_store);
   ``cached``      the disk cache: no image decoded, SAM never runs, DETR head only.
 An iteration = data pipeline + collate + preprocessing + forward + backward + optimizer step.
 The cache is built first (for exactly the benchmarked images; its one-time cost is printed).
@@ -29,9 +29,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 
 import mmsamantics  # noqa: F401
-from mmsamantics.cache import FeatureCache
-from mmsamantics.cache.builder import build_feature_cache, cache_items
-from mmsamantics.utils import build_dataset, build_model
+from mmsamantics.apis import build_dataset, build_feature_cache, build_model, cache_items
+from mmsamantics.datasets import FeatureCache
 from mmsamantics.utils.profiling import PeakMemory
 
 TOY_ROOT = 'data/toy_world/'
@@ -85,15 +84,16 @@ def time_modes(model, modes, batches, optim, warmup):
     """Seconds per iteration of each mode, the modes interleaved batch by batch.
 
     Interleaving makes the ratio robust to load changes on a shared machine: every mode
-    sees the same conditions. ``modes``: name -> (dataset, reference-token LRU or None).
+    sees the same conditions. ``modes``: name -> (dataset, the model's
+    :class:`ReferenceStore` in that mode, or None: no reference cache).
     """
+    own, off = model.reference_store, model.reference_store.spawn(max_entries=0)
     times = {m: [] for m in modes}
     peaks = {m: 0 for m in modes}
     cuda = {m: None for m in modes}
     for i, idxs in enumerate(batches):
-        for name, (dataset, lru) in modes.items():
-            model.ref_cache_size = 0 if lru is None else 100_000
-            model._ref_cache = type(model._ref_cache)() if lru is None else lru
+        for name, (dataset, store) in modes.items():
+            model.reference_store = off if store is None else store
             with PeakMemory() as mem:
                 sync(model)
                 t = time.perf_counter()
@@ -106,18 +106,24 @@ def time_modes(model, modes, batches, optim, warmup):
             peaks[name] = max(peaks[name], mem.rss_peak)
             cuda[name] = mem.cuda_peak if cuda[name] is None else max(cuda[name],
                                                                       mem.cuda_peak or 0)
+    model.reference_store = own
     return times, peaks, cuda
 
 
 @torch.no_grad()
 def warm_token_cache(model, dataset, batches):
-    """Steady state of the in-memory token cache: every reference encoded once."""
-    model.ref_cache_size = 100_000
-    model._ref_cache = type(model._ref_cache)()
-    for idxs in batches:
-        data = model.data_preprocessor(pseudo_collate([dataset[j] for j in idxs]), False)
-        model.reference_pairs(data['data_samples'])
-    return model._ref_cache
+    """Steady state of the in-memory token cache: every reference encoded once.
+
+    Returns a :class:`ReferenceStore` holding them (the model keeps its own store).
+    """
+    own, model.reference_store = model.reference_store, model.reference_store.spawn(100_000)
+    try:
+        for idxs in batches:
+            data = model.data_preprocessor(pseudo_collate([dataset[j] for j in idxs]), False)
+            model.reference_pairs(data['data_samples'])
+        return model.reference_store
+    finally:
+        model.reference_store = own
 
 
 def sync(model) -> None:

@@ -29,7 +29,7 @@ from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 
 import mmsamantics  # noqa: F401
-from mmsamantics.utils import build_dataset, build_model
+from mmsamantics.apis import build_dataset, build_model
 from mmsamantics.utils.profiling import PeakMemory
 
 TOY_ROOT = 'data/toy_world/'
@@ -72,7 +72,7 @@ def exact_proposals(cfg: Config, n: int) -> None:
 
 def time_image(model, data: dict, mode: str) -> Dict[str, float]:
     model.feature_mode = mode
-    model._ref_cache.clear()  # references are cached once per key: time the target alone
+    model.reference_store.reset()  # references are cached once per key: time the target alone
     model.reference_features(data['data_samples'])  # (each mode encodes its own)
     model.stage_times.clear()
     with torch.no_grad():

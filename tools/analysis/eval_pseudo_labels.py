@@ -13,7 +13,7 @@ import os
 import os.path as osp
 import sys
 
-from mmsamantics.prompt_study import evaluate_label_dirs, miou_table, plot_miou, read_classes
+from mmsamantics.wsss import evaluate_label_dirs, miou_table, plot_miou, read_classes
 
 
 def parse_args(argv=None):

@@ -3,14 +3,18 @@
     python tools/misc/make_reference_sets.py data/toy_world/annotations/instances_train.json \
         --out-dir data/toy_world/refs --min-area 256 --border 4
     python tools/analysis/kshot_eval.py configs/insam_detr_toy.py work_dirs/demo/epoch_12.pth \
-        --ref-dir data/toy_world/refs --seeds 42 123 33 --shots 1 5 --modes oracle open
+        --ref-dir data/toy_world/refs --seeds 42 123 33 --shots 1 5 --modes oracle open \
+        --ref-controls shuffled blank
 
 Per seed the references' tokens are encoded ONCE into a bank (max k shots), then every
 (k, mode) run reads them from it. Each run's metrics go to WORK_DIR/metrics/*.json (runs
 already done are skipped, so an interrupted sweep resumes); the summary table goes to
-WORK_DIR/kshot_summary.md and .json. With ``--launcher pytorch`` (torchrun) every run is
-distributed like tools/dist_test.sh. ``--summarize-only`` re-reads the metric files, e.g.
-those written by ``tools/test.py --metrics-out`` on a cluster.
+WORK_DIR/kshot_summary.md and .json. ``--ref-controls`` adds control runs (each class
+given another class's references, or constant reference images) reported as ΔAP against
+the normal runs: the test that a model uses its references at all. With
+``--launcher pytorch`` (torchrun) every run is distributed like tools/dist_test.sh.
+``--summarize-only`` re-reads the metric files, e.g. those written by
+``tools/test.py --metrics-out`` on a cluster.
 """
 import argparse
 import glob
@@ -18,16 +22,17 @@ import json
 import os
 import os.path as osp
 import sys
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.dist import barrier, get_rank
 from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401
-from mmsamantics.cache.bank_builder import make_reference_bank
-from mmsamantics.evaluation import apply_reference_options, summarize
-from mmsamantics.utils import (MissingResourceError, build_model, check_resources,
-                               setup_cpu_distributed)
+from mmsamantics.apis import build_model, make_reference_bank
+from mmsamantics.engine import check_resources, setup_cpu_distributed
+from mmsamantics.evaluation import apply_reference_options, control_deltas, summarize
+from mmsamantics.utils import MissingResourceError
 
 
 def parse_args():
@@ -39,6 +44,8 @@ def parse_args():
     p.add_argument('--shots', type=int, nargs='+', default=[1, 5])
     p.add_argument('--modes', nargs='+', default=['oracle', 'open'],
                    choices=['oracle', 'open'])
+    p.add_argument('--ref-controls', nargs='*', default=[], choices=['shuffled', 'blank'],
+                   help='also run these reference controls (reported as ΔAP)')
     p.add_argument('--work-dir', default=None)
     p.add_argument('--no-bank', action='store_true',
                    help='encode references during each run instead of once per seed')
@@ -57,8 +64,8 @@ def load_cfg(args) -> Config:
     return cfg
 
 
-def run_name(seed: int, shots: int, mode: str) -> str:
-    return f'seed{seed}_{shots}shot_{mode}'
+def run_name(seed: int, shots: int, mode: str, control: Optional[str] = None) -> str:
+    return f'seed{seed}_{shots}shot_{mode}' + (f'_{control}' if control else '')
 
 
 def main() -> None:
@@ -100,24 +107,32 @@ def sweep(args, ref_sets, work, metrics_dir) -> None:
             barrier()
         for k in args.shots:
             for mode in args.modes:
-                out = osp.join(metrics_dir, run_name(seed, k, mode) + '.json')
-                if osp.isfile(out):
-                    continue
-                cfg = load_cfg(args)
-                try:
-                    apply_reference_options(cfg, ref_set, k, bank, mode)
-                    check_resources(cfg, 'test')
-                except (ValueError, MissingResourceError) as e:
-                    sys.exit(f'error: {e}')
-                cfg.load_from = args.checkpoint
-                cfg.work_dir = osp.join(work, 'runs', run_name(seed, k, mode))
-                setup_cpu_distributed(cfg, args.launcher)
-                metrics = Runner.from_cfg(cfg).test()
-                if get_rank() == 0:
-                    with open(out, 'w') as f:
-                        json.dump(dict(seed=seed, shots=k, mode=mode, ref_set=ref_set,
-                                       checkpoint=args.checkpoint, metrics=metrics), f,
-                                  indent=1)
+                for control in [None] + list(args.ref_controls):
+                    run_one(args, seed, k, mode, control, ref_set,
+                            None if control == 'blank' else bank, work, metrics_dir)
+
+
+def run_one(args, seed: int, k: int, mode: str, control: Optional[str], ref_set: str,
+            bank: Optional[str], work: str, metrics_dir: str) -> None:
+    """One evaluation run (skipped when its metrics file exists: resume)."""
+    name = run_name(seed, k, mode, control)
+    out = osp.join(metrics_dir, name + '.json')
+    if osp.isfile(out):
+        return
+    cfg = load_cfg(args)
+    try:
+        apply_reference_options(cfg, ref_set, k, bank, mode, ref_control=control)
+        check_resources(cfg, 'test')
+    except (ValueError, MissingResourceError) as e:
+        sys.exit(f'error: {e}')
+    cfg.load_from = args.checkpoint
+    cfg.work_dir = osp.join(work, 'runs', name)
+    setup_cpu_distributed(cfg, args.launcher)
+    metrics = Runner.from_cfg(cfg).test()
+    if get_rank() == 0:
+        with open(out, 'w') as f:
+            json.dump(dict(seed=seed, shots=k, mode=mode, ref_control=control, ref_set=ref_set,
+                           checkpoint=args.checkpoint, metrics=metrics), f, indent=1)
 
 
 def write_summary(metrics_dir: str, work: str) -> None:
@@ -128,10 +143,18 @@ def write_summary(metrics_dir: str, work: str) -> None:
     if not records:
         sys.exit(f'error: no metric files in {metrics_dir}')
     table, data = summarize(records)
+    deltas = control_deltas(data)
+    if deltas:
+        names = list(next(iter(deltas.values())))
+        rows = [f'| {run} | ' + ' | '.join(f'{d[m]:+.3f}' for m in names) + ' |'
+                for run, d in deltas.items()]
+        table += ('\n\nΔ against the normal run (a model that uses its references loses AP):\n'
+                  '| control | ' + ' | '.join(names) + ' |\n' + '|---' * (1 + len(names))
+                  + '|\n' + '\n'.join(rows))
     with open(osp.join(work, 'kshot_summary.md'), 'w') as f:
         f.write(table + '\n')
     with open(osp.join(work, 'kshot_summary.json'), 'w') as f:
-        json.dump(data, f, indent=1)
+        json.dump(dict(data, deltas=deltas) if deltas else data, f, indent=1)
     print(f'\nk-shot summary (mean ± std over seeds), {len(records)} runs:\n{table}\n'
           f'-> {osp.join(work, "kshot_summary.md")}')
 

@@ -8,7 +8,8 @@ head per config, then write a top-1/top-5 table and the loss/accuracy curves, e.
     python tools/analysis/linear_probe.py configs/linear_probe/linear-probe_sam-vit-h_*.py \
         configs/linear_probe/linear-probe_dinov2-vit-s14_*.py --cache
 
-Writes WORK_DIR/<config name>/ (mmengine logs, vis_data/scalars.json, feature_cache/),
+Writes WORK_DIR/<config name>/ (mmengine logs, vis_data/scalars.json, feature_cache/; a
+cache of other encoder weights, e.g. a checkpoint re-saved at the same path, is re-encoded),
 WORK_DIR/probe_results.md, probe_results.json and probe_curves.png. AMP (fp16) is used
 exactly when a GPU is present unless --amp says otherwise.
 """
@@ -29,8 +30,12 @@ def parse_args(argv=None):
     p.add_argument('configs', nargs='+', help='probe config files (configs/linear_probe/)')
     p.add_argument('--work-dir', default='work_dirs/linear_probe')
     p.add_argument('--cache', action='store_true',
-                   help='encode each image once, train the head on the stored features')
-    p.add_argument('--rebuild-cache', action='store_true', help='re-encode even if cached')
+                   help='encode each image once, train the head on the stored features; a '
+                   'cache is reused only for the same config, encoder weights (SHA-1 of the '
+                   'loaded tensors, so a checkpoint replaced at the same path is noticed) '
+                   'and preprocessing, and re-encoded otherwise')
+    p.add_argument('--rebuild-cache', action='store_true',
+                   help='re-encode even if the cache matches')
     p.add_argument('--amp', choices=probing.probe_runner.AMP_CHOICES, default='auto',
                    help='fp16 mixed precision: auto = on exactly when a GPU is present')
     p.add_argument('--toy-data', metavar='DIR',

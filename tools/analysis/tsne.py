@@ -24,7 +24,7 @@ import mmsamantics  # noqa: F401
 from mmdet.registry import MODELS
 from mmsamantics.analysis import (analyse, backbone_features, build_backbone, load_instances,
                                   model_input_size, reference_features)
-from mmsamantics.utils import missing_resources
+from mmsamantics.engine import missing_resources
 
 KINDS = ('tokens', 'mlp', 'backbone')
 

@@ -15,9 +15,9 @@ import time
 from mmengine.config import Config, DictAction
 
 import mmsamantics  # noqa: F401
-from mmsamantics.cache import FeatureCache
-from mmsamantics.cache.builder import build_feature_cache, cache_items
-from mmsamantics.utils import MissingResourceError, build_dataset, build_model
+from mmsamantics.apis import build_dataset, build_feature_cache, build_model, cache_items
+from mmsamantics.datasets import FeatureCache
+from mmsamantics.utils import MissingResourceError
 
 
 def parse_args():

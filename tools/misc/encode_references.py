@@ -15,8 +15,8 @@ import time
 from mmengine.config import Config, DictAction
 
 import mmsamantics  # noqa: F401
-from mmsamantics.cache.bank_builder import make_reference_bank
-from mmsamantics.utils import MissingResourceError, build_model
+from mmsamantics.apis import build_model, make_reference_bank
+from mmsamantics.utils import MissingResourceError
 
 
 def main() -> None:

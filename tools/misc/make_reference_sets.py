@@ -1,4 +1,4 @@
-"""Write the fixed k-shot evaluation reference sets, one file per seed (SPEC §2).
+"""Write the fixed k-shot evaluation reference sets, one file per seed (paper §5.2, Tables 2-3).
 
 Filters and selection: :mod:`mmsamantics.datasets.reference_sets` (the authors'
 ``create_eval_jsons``). Writes ``OUT_DIR/refs_seed{seed}.json`` and prints, per class, how

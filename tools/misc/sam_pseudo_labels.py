@@ -18,11 +18,10 @@ import os.path as osp
 import sys
 import time
 
-from mmsamantics.prompt_study import (PROMPTER_PRESETS, DetectorBoxSource, GTBoxSource,
-                                      SAMBoxPrompter, coco_classes, generate_pseudo_labels,
-                                      load_coco, write_gt_labels)
-from mmsamantics.prompt_study.label_maps import OVERLAP_RULES
+from mmsamantics.prompt_study import PROMPTER_PRESETS, SAMBoxPrompter, load_coco
 from mmsamantics.utils import MissingResourceError
+from mmsamantics.wsss import (OVERLAP_RULES, DetectorBoxSource, GTBoxSource, coco_classes,
+                              generate_pseudo_labels, write_gt_labels)
 
 
 def parse_args(argv=None):

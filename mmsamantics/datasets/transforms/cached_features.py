@@ -20,7 +20,7 @@ from mmcv.transforms import BaseTransform
 
 from mmdet.datasets.transforms import RandomFlip
 from mmdet.registry import TRANSFORMS
-from ...cache import FeatureCache
+from ..feature_cache import FeatureCache
 
 
 def _cache_metainfo(cache: FeatureCache) -> dict:

@@ -1,14 +1,13 @@
 """Load and resize the reference images of an in-context sample."""
 from typing import Optional, Tuple
 
-import mmcv
 import numpy as np
-import pycocotools.mask as mask_utils
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
 from mmdet.registry import TRANSFORMS
-from .loading import load_image_checked
+from ...utils.images import (decode_coco_mask, fill_box, load_image_checked, rescale,
+                             resize_mask)
 
 
 def decode_reference_mask(ref: dict) -> Optional[np.ndarray]:
@@ -24,14 +23,7 @@ def decode_reference_mask(ref: dict) -> Optional[np.ndarray]:
     if 'img_hw' not in ref:
         raise KeyError(f'reference {ref.get("key")} has a segmentation but no img_hw '
                        '(the (height, width) of its image): the dataset must provide it')
-    h, w = ref['img_hw']
-    if isinstance(segm, list):  # polygons (possibly several parts)
-        rle = mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
-    elif isinstance(segm.get('counts'), list):  # uncompressed RLE
-        rle = mask_utils.frPyObjects(segm, h, w)
-    else:
-        rle = segm
-    return mask_utils.decode(rle).astype(np.uint8)
+    return decode_coco_mask(segm, *ref['img_hw'])
 
 
 @TRANSFORMS.register_module()
@@ -58,11 +50,16 @@ class LoadInContextReferences(BaseTransform):
             are passed on, and no reference image is read.
         with_mask: also decode each reference's instance mask (``ref_masks``), for models
             that pool features inside the reference mask (training-free matcher, SAMIC).
+        blank_value: BGR colour of the constant image that replaces a reference marked
+            ``blank`` (the ``'blank'`` reference control of :class:`InContextCocoDataset`);
+            default SAM's pixel mean, which normalises to 0.
     """
 
     def __init__(self, scale: Tuple[int, int], backend_args: Optional[dict] = None,
-                 load_images: bool = True, with_mask: bool = False) -> None:
+                 load_images: bool = True, with_mask: bool = False,
+                 blank_value: Tuple[int, int, int] = (104, 116, 124)) -> None:
         self.scale = tuple(scale)
+        self.blank_value = tuple(blank_value)
         self.backend_args = backend_args
         self.load_images = load_images
         self.with_mask = with_mask
@@ -81,16 +78,15 @@ class LoadInContextReferences(BaseTransform):
                                  f'degenerate box {r["bbox"]}; give a box at least 1 px wide '
                                  'and high')
             if not self.load_images:
+                if r.get('blank'):
+                    raise ValueError('blank references (the reference control) are never in a '
+                                     'reference bank: evaluate them without --ref-bank')
                 boxes.append(np.asarray(r['bbox'], np.float32))
                 continue
-            if r['img_path'] not in cache:
-                img = load_image_checked(r['img_path'], self.backend_args, 'reference image')
-                h, w = img.shape[:2]
-                img = mmcv.imrescale(img, self.scale, backend='cv2')
-                # (w_scale, h_scale) computed as mmdet's Resize does, from the rounded size
-                s = np.array([img.shape[1] / w, img.shape[0] / h] * 2, np.float32)
-                cache[r['img_path']] = (img, s)
-            img, s = cache[r['img_path']]
+            src = ('blank', *r['img_hw']) if r.get('blank') else r['img_path']
+            if src not in cache:
+                cache[src] = rescale(self._read(r), self.scale)
+            img, s = cache[src]
             imgs.append(img)
             boxes.append(np.asarray(r['bbox'], np.float32) * s)
             if self.with_mask:
@@ -103,6 +99,16 @@ class LoadInContextReferences(BaseTransform):
             results['ref_masks'] = masks
         return results
 
+    def _read(self, ref: dict) -> np.ndarray:
+        """The (H, W, 3) BGR image of a reference: its file, or a constant one if blank."""
+        if not ref.get('blank'):
+            return load_image_checked(ref['img_path'], self.backend_args, 'reference image')
+        if 'img_hw' not in ref:
+            raise KeyError(f'blank reference {ref.get("key")} needs img_hw (the size of the '
+                           'image it replaces)')
+        h, w = ref['img_hw']
+        return np.full((int(h), int(w), 3), self.blank_value, np.uint8)
+
     def _resized_mask(self, ref: dict, size: Tuple[int, int], box: np.ndarray) -> np.ndarray:
         """(h_r, w_r) uint8 mask of ``ref`` at the resized image ``size``; box if no mask."""
         mask = decode_reference_mask(ref)
@@ -112,11 +118,8 @@ class LoadInContextReferences(BaseTransform):
                 print_log(f'reference {ref.get("key")} of {ref["img_path"]!r} has no '
                           'segmentation: its box is used as its mask', logger='current',
                           level=30)
-            mask = np.zeros(size, np.uint8)
-            x1, y1, x2, y2 = np.round(box).astype(int)
-            mask[max(y1, 0):max(y2, y1 + 1), max(x1, 0):max(x2, x1 + 1)] = 1
-            return mask
-        return mmcv.imresize(mask, (size[1], size[0]), interpolation='nearest')
+            return fill_box(np.zeros(size, np.uint8), box)
+        return resize_mask(mask, size)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(scale={self.scale}, '

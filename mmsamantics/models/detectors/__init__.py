@@ -1,4 +1,5 @@
-from .insam_detr import InSAMDETR, ReferencePairs
+from .insam_detr import InSAMDETR
+from .insam_detr_pairs import ReferencePairs
 from .sam_dinov2_matcher import SAMDINOv2Matcher
 from .samic import SAMIC
 

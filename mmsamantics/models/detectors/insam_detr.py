@@ -13,40 +13,26 @@ backbone for visual understanding tasks" on top of mmdet's Deformable DETR:
 Shape shorthand: B targets, P (target, class) pairs, R references, T tokens per reference,
 D SAM prompt width, E = embed_dims of the DETR, Q queries.
 """
-from collections import ChainMap, OrderedDict
-from contextlib import contextmanager
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmdet.models.detectors import DeformableDETR
 from mmdet.registry import MODELS
-from mmdet.structures import DetDataSample, OptSampleList, SampleList
-from ...cache import cache_signature
-from ...cache.reference_bank import load_reference_bank
+from mmdet.structures import OptSampleList, SampleList
+from ...structures import ReferenceStore, cache_signature
+from ...utils.images import preprocess_images, reference_image_batches
 from ..layers.pair_shared_linear import PairIndex, PairSharedLinear
-
-
-class ReferencePairs:
-    """The (target, reference class) pairs of a batch, in a fixed explicit order.
-
-    Attributes:
-        img_idx: (P,) index of the target image of each pair.
-        labels: (P,) dataset label of the reference class of each pair.
-        embeds: (P, E) merged reference embedding added to the pair's content queries.
-    """
-
-    def __init__(self, img_idx: Tensor, labels: Tensor, embeds: Tensor) -> None:
-        self.img_idx, self.labels, self.embeds = img_idx, labels, embeds
-
-    def __len__(self) -> int:
-        return int(self.img_idx.numel())
+from .insam_detr_pairs import (GatheredReferences, ReferencePairs, gather_references,
+                               kshot_groups, merge_pairs, pair_samples)
+from .reference_store_mixin import ReferenceStoreMixin
 
 
 @MODELS.register_module()
-class InSAMDETR(DeformableDETR):
+class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
     """Deformable DETR conditioned on SAM reference tokens, with a SAM box-prompt mask head.
 
     The backbone must return ``(*level_feats, sam_embedding)`` (:class:`SAMImageEncoder`);
@@ -61,7 +47,12 @@ class InSAMDETR(DeformableDETR):
             authors' evaluation); ``'embeddings'`` averages the MLP outputs.
         with_mask: predict masks at test time (boxes only when False).
         ref_cache_size: reference token sets kept in memory (SAM is frozen, so a
-            reference's tokens never change); 0 disables the cache.
+            reference's tokens never change), least recently used evicted first; 0
+            disables the cache.
+        ref_cache_dtype: dtype of the cached tokens (``'float16'`` halves their memory;
+            ``'float32'`` keeps cached and fresh tokens bit-identical).
+        ref_cache_device: where cached tokens are kept (CPU: a large cache never holds
+            GPU memory); they are moved to the model's device when used.
         ref_batch_size: references encoded by SAM per forward.
         reference_bank: file written by ``tools/misc/encode_references.py``: the tokens of
             a fixed reference set, computed once (k-shot evaluation). References found in
@@ -72,6 +63,11 @@ class InSAMDETR(DeformableDETR):
             make many pairs per target (ViT-B geometry, 12 classes: 15.2 s vs 16.6 s per
             image on CPU); ``'always'`` also in training, where pairs are few (<= 4) and the
             backward of the indexing cost as much as it saved on CPU; ``'never'``.
+        reference_encoder: ``'sam_tokens'`` (the paper: SAM mask tokens -> token-merge MLP)
+            or ``'class_code'``: a learned embedding per dataset label replaces the
+            reference, a perfect class identity for analysis (the upper bound of what any
+            reference encoder could give the decoder); never a way to run on new classes.
+        num_class_codes: number of labels with ``'class_code'`` (the dataset's classes).
         **kwargs: :class:`mmdet.models.DeformableDETR` arguments.
     """
 
@@ -82,9 +78,13 @@ class InSAMDETR(DeformableDETR):
                  kshot_average: str = 'tokens',
                  with_mask: bool = True,
                  ref_cache_size: int = 100_000,
+                 ref_cache_dtype: str = 'float32',
+                 ref_cache_device: str = 'cpu',
                  ref_batch_size: int = 8,
                  reference_bank: Optional[str] = None,
                  share_value_proj: str = 'inference',
+                 reference_encoder: str = 'sam_tokens',
+                 num_class_codes: int = 0,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.as_two_stage:
@@ -105,13 +105,21 @@ class InSAMDETR(DeformableDETR):
         if self.bbox_head.num_classes != 1:
             raise ValueError('the bbox head answers "matches the reference": num_classes=1')
         self.kshot_average = kshot_average
+        if reference_encoder not in ('sam_tokens', 'class_code') or (
+                reference_encoder == 'class_code' and num_class_codes < 1):
+            raise ValueError("reference_encoder must be 'sam_tokens', or 'class_code' with "
+                             f'num_class_codes >= 1; got {reference_encoder!r}, {num_class_codes}')
+        self.reference_encoder = reference_encoder
+        if reference_encoder == 'class_code':
+            self.class_codes = nn.Embedding(num_class_codes, self.embed_dims)
         self.predict_masks = with_mask
-        self.ref_cache_size = ref_cache_size
         self.ref_batch_size = ref_batch_size
-        self._ref_cache: 'OrderedDict[str, Tensor]' = OrderedDict()
         self._signature: Optional[str] = None
-        self._checked_signatures: set = set()
-        self.reference_bank = reference_bank
+        self.reference_store = ReferenceStore(
+            signature=self._reference_signature, bank_file=reference_bank,
+            max_entries=ref_cache_size, cache_dtype=getattr(torch, ref_cache_dtype),
+            cache_device=ref_cache_device, made_with='SAM or preprocessing',
+            rebuild='tools/misc/cache_embeddings.py / tools/misc/encode_references.py')
         if share_value_proj not in ('inference', 'always', 'never'):
             raise ValueError("share_value_proj must be 'inference', 'always' or 'never', got "
                              f'{share_value_proj!r}')
@@ -121,66 +129,20 @@ class InSAMDETR(DeformableDETR):
             for layer in self.decoder.layers:
                 attn = layer.cross_attn
                 attn.value_proj = PairSharedLinear.replace(attn.value_proj, self._pair_index)
-        self._bank: Optional[Dict[str, Tensor]] = None
-        self._lent_tokens: Dict[str, Tensor] = {}
         # Loading other weights invalidates cached tokens and the cache signature.
         self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
 
     def _invalidate_caches(self) -> None:
-        self._ref_cache.clear()
         self._signature = None
-        self._checked_signatures = set()
-        self._bank = None  # re-checked against the new weights on next use
+        self.reference_store.reset()  # the bank is re-checked against the new weights
 
     # ------------------------------------------------------------------ caches
     @property
     def cache_signature(self) -> str:
-        """Signature of the frozen SAM + preprocessing (see :mod:`mmsamantics.cache`)."""
+        """Signature of the frozen SAM + preprocessing (:mod:`mmsamantics.structures`)."""
         if self._signature is None:
             self._signature = cache_signature(self)
         return self._signature
-
-    def check_signature(self, signature: str, source: str) -> None:
-        """Refuse cached SAM outputs made by other weights or preprocessing."""
-        if signature in self._checked_signatures:
-            return
-        if signature != self.cache_signature:
-            raise ValueError(
-                f'{source} was made with another SAM or preprocessing (signature '
-                f'{signature}, this model {self.cache_signature}). Rebuild it with this '
-                'config and checkpoint (tools/misc/cache_embeddings.py / '
-                'tools/misc/encode_references.py).')
-        self._checked_signatures.add(signature)
-
-    @contextmanager
-    def using_reference_tokens(self, tokens: Dict[str, Tensor]) -> Iterator[None]:
-        """Within the block, references whose key is in ``tokens`` use those (T, D) tokens.
-
-        For callers that computed the tokens with this model themselves (e.g. the
-        inference API's registered references), so no signature check is needed. They take
-        precedence over ``reference_bank``.
-        """
-        saved = self._lent_tokens
-        self._lent_tokens = tokens
-        try:
-            yield
-        finally:
-            self._lent_tokens = saved
-
-    def _bank_tokens(self) -> Mapping[str, Tensor]:
-        """key -> (T, D) tokens: lent tokens, then ``reference_bank`` (may be empty)."""
-        bank = self._file_bank_tokens()
-        return ChainMap(self._lent_tokens, bank) if self._lent_tokens else bank
-
-    def _file_bank_tokens(self) -> Dict[str, Tensor]:
-        if self.reference_bank is None:
-            return {}
-        if self._bank is None:
-            bank = load_reference_bank(self.reference_bank)
-            self.check_signature(bank['signature'], f'reference bank {self.reference_bank!r}')
-            device = self.query_embedding.weight.device
-            self._bank = {k: t.to(device).float() for k, t in zip(bank['keys'], bank['tokens'])}
-        return self._bank
 
     def _target_features(self, batch_inputs: Tensor, batch_data_samples: SampleList
                          ) -> Tuple[Tuple[Tensor, ...], Optional[Tensor]]:
@@ -192,7 +154,8 @@ class InSAMDETR(DeformableDETR):
         meta = batch_data_samples[0].metainfo if batch_data_samples else {}
         if 'feat_cache_signature' not in meta:
             return self.extract_feat(batch_inputs)
-        self.check_signature(meta['feat_cache_signature'], 'the SAM feature cache')
+        self.reference_store.check_signature(meta['feat_cache_signature'],
+                                             'the SAM feature cache')
         chans = list(self.backbone.out_channels)
         c = batch_inputs.shape[1]
         if c == sum(chans):
@@ -210,46 +173,68 @@ class InSAMDETR(DeformableDETR):
         *levels, embedding = self.backbone(batch_inputs)
         return self.neck(tuple(levels)), embedding
 
-    def _encode_reference_tokens(self, inputs: Optional[Tensor], boxes: Tensor,
-                                 keys: List[str], rows: Optional[List[int]] = None) -> Tensor:
+    def _reference_tokens(self, inputs: Optional[Tensor], boxes: Tensor, keys: List[str],
+                          rows: Optional[List[int]] = None) -> Tensor:
         """(R', 3, S, S) images + (R, 4) boxes -> (R, T, D) tokens.
 
-        Tokens come from the reference bank, else the in-memory cache, else SAM.
-        ``rows[j]`` is the image of reference j in ``inputs`` (default: j; -1 = no image,
-        allowed when its key is in the bank or the cache).
+        Tokens come from :attr:`reference_store` (lent, the reference bank, the in-memory
+        cache), else SAM. ``rows[j]`` is the image of reference j in ``inputs`` (default:
+        j; -1 = no image, allowed when its key is lent, in the bank or cached).
         """
-        bank = self._bank_tokens()
         rows = list(range(len(keys))) if rows is None else rows
-        todo = OrderedDict()
+        first: Dict[str, int] = {}
         for j, k in enumerate(keys):
-            if k not in bank and k not in self._ref_cache and k not in todo:
-                todo[k] = j
-        missing = [k for k, j in todo.items() if rows[j] < 0 or inputs is None]
-        if missing:
-            raise ValueError(f'references {missing[:3]} have no image and are not in the '
-                             f'reference bank {self.reference_bank!r}: load their images '
-                             '(LoadInContextReferences) or encode them into the bank '
-                             '(tools/misc/encode_references.py)')
-        new: Dict[str, Tensor] = {}
-        idx = list(todo.values())
-        for s in range(0, len(idx), self.ref_batch_size):
-            chunk = idx[s:s + self.ref_batch_size]
-            with torch.no_grad():
-                emb = self.backbone(inputs[[rows[j] for j in chunk]])[-1]
-                tok = self.mask_head.decoder.mask_tokens(emb, boxes[chunk])
-            for j, t in zip(chunk, tok):
-                new[keys[j]] = t
-        tokens = torch.stack([bank[k] if k in bank else new[k] if k in new
-                              else self._ref_cache[k] for k in keys])
-        if self.ref_cache_size > 0:
-            for k, t in new.items():
-                self._ref_cache[k] = t
-            for k in keys:
-                if k in self._ref_cache:
-                    self._ref_cache.move_to_end(k, last=True)
-            while len(self._ref_cache) > self.ref_cache_size:
-                self._ref_cache.popitem(last=False)
-        return tokens
+            first.setdefault(k, j)
+
+        def encode(todo: List[str]) -> Tensor:
+            missing = [k for k in todo if rows[first[k]] < 0 or inputs is None]
+            if missing:
+                raise ValueError(f'references {missing[:3]} have no image and are not in the '
+                                 f'reference bank {self.reference_bank!r}: load their images '
+                                 '(LoadInContextReferences) or encode them into the bank '
+                                 '(tools/misc/encode_references.py)')
+            idx, out, n = [first[k] for k in todo], [], self.ref_batch_size
+            with torch.no_grad():  # SAM per chunk of ``ref_batch_size`` references
+                for c in [idx[s:s + n] for s in range(0, len(idx), n)]:
+                    emb = self.backbone(inputs[[rows[j] for j in c]])[-1]
+                    out.append(self.mask_head.decoder.mask_tokens(emb, boxes[c]))
+            return torch.cat(out)
+
+        return self.reference_store.get(keys, encode, self.query_embedding.weight.device)
+
+    @torch.no_grad()
+    def encode_references(self, refs: Sequence[dict], batch_size: int = 4,
+                          scale: Optional[int] = None) -> Tuple[List[str], Tensor]:
+        """SAM mask tokens of references, one SAM pass per distinct image.
+
+        Used by the bank builder, the inference API and the t-SNE analysis; the tokens equal
+        the detector's own (resize of :class:`LoadInContextReferences`, same preprocessor).
+
+        Args:
+            refs: dicts with ``key``, ``bbox`` (xyxy, original pixels) and ``img``
+                ((H0, W0, 3) BGR uint8) or ``img_path``.
+            batch_size: images per SAM pass.
+            scale: longest side S of the resized images (default: the SAM input size).
+
+        Returns:
+            (keys (R,), tokens (R, T, D) float32 on the CPU) in the order of ``refs``.
+        """
+        refs = list(refs)
+        out: List[Optional[Tensor]] = [None] * len(refs)
+        for batch in reference_image_batches(refs, scale or self.backbone.img_size,
+                                             batch_size):
+            x = preprocess_images(self.data_preprocessor, [im for im, _, _ in batch])
+            order = [j for _, _, idx in batch for j in idx]
+            rows = [i for i, (_, _, idx) in enumerate(batch) for _ in idx]
+            boxes = np.stack([np.asarray(refs[j]['bbox'], np.float32) * s
+                              for _, s, idx in batch for j in idx])
+            emb = self.backbone(x)[-1]
+            # SAM 2 / HQ-SAM embeddings are tuples of tensors
+            emb = tuple(e[rows] for e in emb) if isinstance(emb, (tuple, list)) else emb[rows]
+            tok = self.mask_head.decoder.mask_tokens(emb, torch.as_tensor(boxes, device=x.device))
+            for j, t in zip(order, tok.float().cpu()):
+                out[j] = t
+        return [r['key'] for r in refs], torch.stack(out) if out else torch.zeros(0)
 
     def reference_pairs(self, batch_data_samples: SampleList) -> ReferencePairs:
         """Build the (target, class) pairs of a batch and their merged reference embeddings.
@@ -259,86 +244,49 @@ class InSAMDETR(DeformableDETR):
         from a cache, or nothing when the keys are in the reference bank. References of the
         same class in one sample are k shots of that class and are averaged. Pairs are
         ordered by (image, label), and the label travels with each pair: nothing relies on
-        set or ``unique`` ordering.
+        set or ``unique`` ordering. With ``reference_encoder='class_code'`` a pair's
+        embedding is its class's learned code and no reference is encoded.
         """
-        given, inputs, boxes, labels, img_of, keys = [], [], [], [], [], []
-        for b, ds in enumerate(batch_data_samples):
-            if 'ref_instances' not in ds or len(ds.ref_instances) == 0:
-                continue
-            r = ds.ref_instances
-            ref_keys = ds.metainfo.get('ref_keys')
-            if ref_keys is None or len(ref_keys) != len(r):
-                raise ValueError('each reference needs a box and a key: use '
-                                 'LoadInContextReferences + PackInContextDetInputs')
-            if 'ref_tokens' in ds:
-                self.check_signature(ds.metainfo.get('feat_cache_signature'),
-                                     'the cached reference tokens')
-                given.append(ds.ref_tokens.float())
-            else:
-                imgs = ds.get('ref_inputs', None)
-                if imgs is not None and len(imgs) and len(imgs) != len(r):
-                    raise ValueError(f'{len(imgs)} reference images for {len(r)} references')
-                inputs.append(imgs if imgs is not None and len(imgs) else None)
-                boxes.append(r.bboxes)
-                given.append(None)
-            labels.append(r.labels)
-            img_of.append(r.labels.new_full((len(r),), b))
-            keys.append(list(ref_keys))
-        device = self.query_embedding.weight.device
-        if not keys:
-            empty = torch.zeros(0, dtype=torch.long, device=device)
-            return ReferencePairs(empty, empty,
-                                  self.query_embedding.weight.new_zeros(0, self.embed_dims))
-        # encode all references that have no cached tokens in one batched call
-        enc_keys = [k for g, ks in zip(given, keys) if g is None for k in ks]
+        refs = gather_references(batch_data_samples, self.reference_store.check_signature)
+        if not len(refs):
+            return ReferencePairs.empty(self.query_embedding.weight, self.embed_dims)
+        pairs, groups = kshot_groups(refs.img_idx, refs.labels)
+        if self.reference_encoder == 'class_code':
+            return ReferencePairs(pairs[:, 0], pairs[:, 1], self.class_codes(pairs[:, 1]))
+        tokens = self._gathered_tokens(refs)
+        if self.kshot_average == 'tokens':
+            embeds = self.token_merge(torch.stack([tokens[g].mean(0) for g in groups]))
+        else:
+            per_ref = self.token_merge(tokens)
+            embeds = torch.stack([per_ref[g].mean(0) for g in groups])
+        return ReferencePairs(pairs[:, 0], pairs[:, 1], embeds)
+
+    def _gathered_tokens(self, refs: GatheredReferences) -> Tensor:
+        """(R, T, D) tokens of the gathered references: cached ones as given, the others
+        through :meth:`_reference_tokens` in one batched call."""
+        enc_keys = [k for g, ks in zip(refs.given, refs.keys) if g is None for k in ks]
         encoded = None
         if enc_keys:
             # row of each reference in the stacked images; -1 = no image (bank only)
             rows, avail, n = [], [], 0
-            for x, b in zip(inputs, boxes):
+            for x, b in zip(refs.inputs, refs.boxes):
                 if x is None:
                     rows += [-1] * len(b)
                 else:
                     rows += list(range(n, n + len(x)))
                     avail.append(x)
                     n += len(x)
-            encoded = self._encode_reference_tokens(
-                torch.cat(avail) if avail else None, torch.cat(boxes).float(), enc_keys,
+            encoded = self._reference_tokens(
+                torch.cat(avail) if avail else None, torch.cat(refs.boxes).float(), enc_keys,
                 rows=rows)
         parts, e = [], 0
-        for g, ks in zip(given, keys):
+        for g, ks in zip(refs.given, refs.keys):
             if g is None:
                 parts.append(encoded[e:e + len(ks)])
                 e += len(ks)
             else:
                 parts.append(g)
-        tokens = torch.cat(parts)
-        labels_t, img_t = torch.cat(labels), torch.cat(img_of)
-        pair_ids = sorted({(int(b), int(lb)) for b, lb in zip(img_t, labels_t)})
-        groups = [((img_t == b) & (labels_t == lb)).nonzero()[:, 0] for b, lb in pair_ids]
-        if self.kshot_average == 'tokens':
-            embeds = self.token_merge(torch.stack([tokens[g].mean(0) for g in groups]))
-        else:
-            per_ref = self.token_merge(tokens)
-            embeds = torch.stack([per_ref[g].mean(0) for g in groups])
-        pairs = torch.tensor(pair_ids, dtype=torch.long, device=device)
-        return ReferencePairs(pairs[:, 0], pairs[:, 1], embeds)
-
-    @staticmethod
-    def pair_samples(batch_data_samples: SampleList, pairs: ReferencePairs,
-                     with_gt: bool) -> SampleList:
-        """One data sample per pair; its GT = the pair class's instances, relabelled 0."""
-        out = []
-        for b, lb in zip(pairs.img_idx.tolist(), pairs.labels.tolist()):
-            src = batch_data_samples[b]
-            ds = DetDataSample(metainfo=src.metainfo)
-            if with_gt:
-                gt = src.gt_instances
-                sel = gt[gt.labels == lb]
-                sel.labels = torch.zeros_like(sel.labels)
-                ds.gt_instances = sel
-            out.append(ds)
-        return out
+        return torch.cat(parts)
 
     # ------------------------------------------------------------------ transformer
     def forward_transformer(self, img_feats: Tuple[Tensor, ...],
@@ -366,6 +314,8 @@ class InSAMDETR(DeformableDETR):
             head_inputs.update(self.forward_decoder(**decoder_inputs))
         finally:
             self._pair_index.clear()
+        if getattr(self.bbox_head, 'takes_reference', False):  # ReferenceAwareDETRHead
+            head_inputs['ref_embeds'] = pairs.embeds
         return head_inputs
 
     def pre_decoder(self, memory: Tensor, memory_mask: Tensor, spatial_shapes: Tensor,
@@ -393,7 +343,7 @@ class InSAMDETR(DeformableDETR):
         head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs)
         return self.bbox_head.loss(
             **head_inputs,
-            batch_data_samples=self.pair_samples(batch_data_samples, pairs, with_gt=True))
+            batch_data_samples=pair_samples(batch_data_samples, pairs, with_gt=True))
 
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None) -> Tuple[Tensor, ...]:
@@ -412,8 +362,10 @@ class InSAMDETR(DeformableDETR):
             head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs)
             per_pair = self.bbox_head.predict(
                 **head_inputs, rescale=rescale,
-                batch_data_samples=self.pair_samples(batch_data_samples, pairs, False))
-        results = self._merge_pairs(per_pair, pairs, len(batch_data_samples), batch_inputs)
+                batch_data_samples=pair_samples(batch_data_samples, pairs, False))
+        max_per_img = self.test_cfg.get('max_per_img', 100) if self.test_cfg else 100
+        results = merge_pairs(per_pair, pairs, len(batch_data_samples), batch_inputs,
+                              max_per_img)
         if self.predict_masks:
             if embedding is None:
                 raise ValueError('masks need the SAM embedding, which this feature cache does '
@@ -425,24 +377,3 @@ class InSAMDETR(DeformableDETR):
                          for m in metas]
             results = self.mask_head.predict(embedding, results, metas)
         return self.add_pred_to_datasample(batch_data_samples, results)
-
-    def _merge_pairs(self, per_pair: List[InstanceData], pairs: ReferencePairs,
-                     num_imgs: int, like: Tensor) -> List[InstanceData]:
-        """Concatenate each image's per-class results and keep the top ``max_per_img``."""
-        max_per_img = self.test_cfg.get('max_per_img', 100) if self.test_cfg else 100
-        merged = []
-        for b in range(num_imgs):
-            parts = []
-            for res, ib, lb in zip(per_pair, pairs.img_idx.tolist(), pairs.labels.tolist()):
-                if ib == b:
-                    res.labels = torch.full_like(res.labels, lb)
-                    parts.append(res)
-            if parts:
-                res = InstanceData.cat(parts)
-                keep = res.scores.argsort(descending=True)[:max_per_img]
-                res = res[keep]
-            else:
-                res = InstanceData(bboxes=like.new_zeros(0, 4), scores=like.new_zeros(0),
-                                   labels=torch.zeros(0, dtype=torch.long, device=like.device))
-            merged.append(res)
-        return merged

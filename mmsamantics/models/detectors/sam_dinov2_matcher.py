@@ -11,8 +11,8 @@ token spent on padding); a proposal's feature is the masked average of the dense
 inside its mask (``feature_mode='dense'``), a matrix product for all proposals.
 ``feature_mode='crop'`` encodes one DINOv2 crop per proposal (the InsDet way) for
 comparison (``tools/analysis/benchmark_matcher.py``).
-Reference features are computed once per reference key and kept (in memory, or in a
-reference bank written by ``tools/misc/encode_references.py``).
+Reference features are computed once per reference key and kept (:class:`ReferenceStore`:
+in memory, or in a reference bank written by ``tools/misc/encode_references.py``).
 
 Shape shorthand: B targets, S SAM input side, L = S / 4 the low-res mask side, G DINOv2 input
 side, g = G / 14 its token grid, C DINOv2 width, N proposals, R references, K classes.
@@ -22,28 +22,28 @@ import json
 import math
 import time
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.structures import InstanceData
 from torch import Tensor
-from torchvision.ops import roi_align
 
 from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import SampleList
-from ...cache.reference_bank import load_reference_bank
-from ...cache.signature import weights_fingerprint
-from ..matching import (class_prototypes, cosine_scores, grid_weights, mask_nms,
-                        masked_average, masks_to_boxes)
+from ...structures import ReferenceStore, weights_fingerprint
+from ...utils.images import (fill_box, preprocess_images, reference_image_batches,
+                             reference_mask)
+from .reference_store_mixin import ReferenceStoreMixin
+from ..matching import (class_prototypes, cosine_scores, crop_region_features, grid_weights,
+                        mask_nms, masks_to_boxes, weighted_token_average)
 
 FEATURE_MODES = ('dense', 'crop')
 
 
 @MODELS.register_module()
-class SAMDINOv2Matcher(BaseDetector):
+class SAMDINOv2Matcher(ReferenceStoreMixin, BaseDetector):
     """SAM point-grid proposals + DINOv2 prototype matching (no trainable weights).
 
     Args:
@@ -59,6 +59,11 @@ class SAMDINOv2Matcher(BaseDetector):
         crop_batch_size: crops per DINOv2 call in ``'crop'`` mode.
         reference_bank: reference bank file (``tools/misc/encode_references.py``) whose
             per-reference features replace encoding the reference images.
+        ref_cache_size: reference features kept in memory per feature mode (least recently
+            used evicted first); 0 disables the cache.
+        ref_cache_dtype: dtype of the cached features (``'float32'``: bit-identical to
+            fresh ones; ``'float16'`` halves their memory).
+        ref_cache_device: where cached features are kept (default: the CPU).
         test_cfg: ``score_thr`` (min cosine, default -1 = keep all), ``nms_thr`` (class-wise
             mask-NMS IoU, 0.5), ``max_per_img`` (100), ``score_mode`` (``'cosine'``, the
             paper's; or ``'cosine_x_iou'``: times SAM's predicted IoU).
@@ -75,6 +80,9 @@ class SAMDINOv2Matcher(BaseDetector):
                  crop_size: int = 224,
                  crop_batch_size: int = 32,
                  reference_bank: Optional[str] = None,
+                 ref_cache_size: int = 100_000,
+                 ref_cache_dtype: str = 'float32',
+                 ref_cache_device: str = 'cpu',
                  test_cfg: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -91,16 +99,17 @@ class SAMDINOv2Matcher(BaseDetector):
         self.feature_mode = feature_mode
         self.crop_size = crop_size
         self.crop_batch_size = crop_batch_size
-        self.reference_bank = reference_bank
         self.test_cfg = dict(score_thr=-1.0, nms_thr=0.5, max_per_img=100, score_mode='cosine')
         self.test_cfg.update(test_cfg or {})
         if self.test_cfg['score_mode'] not in ('cosine', 'cosine_x_iou'):
             raise ValueError("test_cfg.score_mode must be 'cosine' or 'cosine_x_iou'")
-        self._ref_cache: Dict[str, Dict[str, Tensor]] = {}  # feature mode -> key -> (C,)
-        self._lent: Dict[str, Tensor] = {}
-        self._bank: Optional[Dict[str, Tensor]] = None
-        self._bank_signature: Optional[str] = None  # the model signature it was checked for
         self._signature: Optional[str] = None  # DINOv2 weights' fingerprint
+        # key -> (1, C) feature; the cache is per feature mode (dense and crop differ)
+        self.reference_store = ReferenceStore(
+            signature=self._reference_signature, bank_file=reference_bank,
+            max_entries=ref_cache_size, cache_dtype=getattr(torch, ref_cache_dtype),
+            cache_device=ref_cache_device, namespace=self._feature_mode,
+            made_with='DINOv2, feature mode or preprocessing')
         self._warned_box_refs = False
         # seconds per stage, accumulated over predict calls (benchmark_matcher.py reads it)
         self.stage_times: Dict[str, float] = {}
@@ -108,9 +117,8 @@ class SAMDINOv2Matcher(BaseDetector):
 
     # ------------------------------------------------------------------ caches
     def _invalidate_caches(self) -> None:
-        self._ref_cache.clear()
-        self._bank = None
         self._signature = None
+        self.reference_store.reset()
 
     @property
     def cache_signature(self) -> str:
@@ -129,30 +137,9 @@ class SAMDINOv2Matcher(BaseDetector):
                      bgr_to_rgb=bool(dp._channel_conversion))
         return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
-    @contextmanager
-    def using_reference_features(self, feats: Dict[str, Tensor]) -> Iterator[None]:
-        """Within the block, references whose key is in ``feats`` use that (C,) feature."""
-        saved, self._lent = self._lent, feats
-        try:
-            yield
-        finally:
-            self._lent = saved
-
-    def _bank_features(self) -> Dict[str, Tensor]:
-        if self.reference_bank is None:
-            return {}
-        signature = self.cache_signature
-        if self._bank is None or self._bank_signature != signature:
-            bank = load_reference_bank(self.reference_bank)
-            if bank['signature'] != signature:
-                raise ValueError(
-                    f'reference bank {self.reference_bank!r} was made with another DINOv2, '
-                    f'feature mode or preprocessing (signature {bank["signature"]}, this model '
-                    f'{signature}). Rebuild it with tools/misc/encode_references.py '
-                    'and this config.')
-            self._bank = {k: t.reshape(-1).float() for k, t in zip(bank['keys'], bank['tokens'])}
-            self._bank_signature = signature
-        return self._bank
+    # a bound method, not a lambda: a deep copy of the model reads its own state
+    def _feature_mode(self) -> str:
+        return self.feature_mode
 
     @contextmanager
     def _timed(self, stage: str, like: Tensor) -> Iterator[None]:
@@ -205,28 +192,9 @@ class SAMDINOv2Matcher(BaseDetector):
             if dense is None:
                 dense = self.dense_map(images[0], valid)
             m = self.valid_masks(masks, valid, images.shape[-1])
-            return masked_average(dense, grid_weights(m, dense.shape[-2:]))
-        return self._crop_features(images, masks)
-
-    def _crop_features(self, images: Tensor, masks: Tensor) -> Tensor:
-        """Crop-and-encode: each region's box crop resized to ``crop_size``, one DINOv2
-        pass per crop (batched), masked average of the crop's tokens inside the mask."""
-        if len(masks) == 0:
-            return images.new_zeros(0, self.feature_extractor.embed_dim)
-        g = self.crop_size // 14
-        boxes = masks_to_boxes(masks)  # (N, 4) in mask pixels
-        idx = torch.arange(len(boxes), device=boxes.device, dtype=boxes.dtype)[:, None]
-        # the mask inside its own box, on the crop's token grid: (N, g, g)
-        weights = roi_align(masks[:, None].float(), torch.cat([idx, boxes], 1), g,
-                            aligned=True)[:, 0]
-        rois = torch.cat([torch.zeros_like(idx), boxes * (images.shape[-1] / masks.shape[-1])], 1)
-        feats = []
-        for chunk, w in zip(rois.split(self.crop_batch_size), weights.split(self.crop_batch_size)):
-            crops = roi_align(images, chunk, self.crop_size, aligned=True)  # (n, 3, G, G)
-            tok = self.feature_extractor(crops, (self.crop_size, self.crop_size)).flatten(2)
-            w = w.flatten(1).to(tok.dtype)
-            feats.append(torch.einsum('ncp,np->nc', tok, w) / w.sum(1, keepdim=True).clamp(min=1e-6))
-        return torch.cat(feats)
+            return weighted_token_average(dense, grid_weights(m, dense.shape[-2:]))
+        return crop_region_features(self.feature_extractor, images, masks, self.crop_size,
+                                    self.crop_batch_size)
 
     def _encode_references(self, images: Tensor, masks: Tensor,
                            shapes: Optional[List[Tuple[int, int]]] = None) -> Tensor:
@@ -234,9 +202,6 @@ class SAMDINOv2Matcher(BaseDetector):
         (h, w) sizes (default: the whole canvas) -> (R, C) features."""
         side = images.shape[-1]
         shapes = shapes or [(side, side)] * len(images)
-        if self.feature_mode == 'crop':
-            return torch.cat([self._crop_features(im[None], m[None])
-                              for im, m in zip(images, masks)])
         return torch.cat([self.region_features(im[None], m[None], hw)
                           for im, m, hw in zip(images, masks, shapes)])
 
@@ -255,54 +220,57 @@ class SAMDINOv2Matcher(BaseDetector):
         masks = masks.clone()
         empty = ~masks.flatten(1).any(1)
         for j in empty.nonzero()[:, 0].tolist():  # no (or an empty) mask: fill its box
-            x1, y1, x2, y2 = boxes[j].round().long().tolist()
-            masks[j, max(y1, 0):max(y2, y1 + 1), max(x1, 0):max(x2, x1 + 1)] = True
+            fill_box(masks[j], boxes[j])
         return masks
 
     def reference_features(self, batch_data_samples: SampleList
                            ) -> List[Tuple[Tensor, Tensor]]:
         """Per sample: (labels (R,), features (R, C)) of its references.
 
-        A reference key is encoded once: features come from tokens lent by the caller,
-        the reference bank, or the in-memory cache, and only the rest is computed (all
-        missing references of the batch in one pass).
+        A reference key is encoded once: features come from :attr:`reference_store` (lent
+        by the caller, the reference bank, the in-memory cache), and only the rest is
+        computed (all missing references of the batch in one call).
         """
-        # the in-memory cache is per feature mode (dense and crop features differ)
-        cache = self._ref_cache.setdefault(self.feature_mode, {})
-        known = {**self._bank_features(), **cache, **self._lent}
-        todo: Dict[str, Tuple[Tensor, Tensor]] = {}
-        for ds in batch_data_samples:
-            keys = ds.metainfo.get('ref_keys', [])
-            if 'ref_instances' not in ds or not len(keys):
+        sources: Dict[str, Tuple[int, int]] = {}  # key -> (sample, row) of a loaded image
+        keys: List[str] = []
+        for b, ds in enumerate(batch_data_samples):
+            ks = ds.metainfo.get('ref_keys', [])
+            if 'ref_instances' not in ds or not len(ks):
                 raise ValueError(
                     f'target {ds.metainfo.get("img_path")} has no references: every queried '
                     'class needs at least one reference (check the dataset mode and that each '
                     'class of metainfo.classes has a reference).')
-            missing = [j for j, k in enumerate(keys) if k not in known and k not in todo]
-            if not missing:
-                continue
-            imgs = ds.get('ref_inputs', None)
-            if imgs is None:
-                raise ValueError(f'references {[keys[j] for j in missing][:5]} are neither in '
-                                 f'the reference bank {self.reference_bank!r} nor loaded as '
-                                 'images: rebuild the bank for this reference set, or drop '
-                                 '--ref-bank')
-            masks = self._reference_masks(ds)
-            side = imgs.shape[-1]
-            shapes = ds.metainfo.get('ref_img_shapes') or [(side, side)] * len(keys)
-            for j in missing:
-                todo[keys[j]] = (imgs[j], masks[j], tuple(shapes[j]))
-        if todo:
-            feats = self._encode_references(torch.stack([v[0] for v in todo.values()]),
-                                            torch.stack([v[1] for v in todo.values()]),
-                                            [v[2] for v in todo.values()])
-            for k, f in zip(todo, feats):
-                cache[k] = f
-                known[k] = f
-        device = self.data_preprocessor.device
-        return [(ds.ref_instances.labels.to(device),
-                 torch.stack([known[k].to(device) for k in ds.metainfo['ref_keys']]))
-                for ds in batch_data_samples]
+            if ds.get('ref_inputs', None) is not None:
+                for j, k in enumerate(ks):
+                    sources.setdefault(k, (b, j))
+            keys += list(ks)
+
+        def encode(todo: List[str]) -> Tensor:
+            absent = [k for k in todo if k not in sources]
+            if absent:
+                raise ValueError(f'references {absent[:5]} are neither in the reference bank '
+                                 f'{self.reference_bank!r} nor loaded as images: rebuild the '
+                                 'bank for this reference set, or drop --ref-bank')
+            masks: Dict[int, Tensor] = {}
+            imgs, ms, shapes = [], [], []
+            for b, j in (sources[k] for k in todo):
+                ds = batch_data_samples[b]
+                if b not in masks:
+                    masks[b] = self._reference_masks(ds)
+                side = ds.ref_inputs.shape[-1]
+                hw = ds.metainfo.get('ref_img_shapes') or [(side, side)] * len(ds.ref_inputs)
+                imgs.append(ds.ref_inputs[j])
+                ms.append(masks[b][j])
+                shapes.append(tuple(hw[j]))
+            return self._encode_references(torch.stack(imgs), torch.stack(ms), shapes)[:, None]
+
+        feats = self.reference_store.get(keys, encode, self.data_preprocessor.device).flatten(1)
+        out, n = [], 0
+        for ds in batch_data_samples:
+            r = len(ds.metainfo['ref_keys'])
+            out.append((ds.ref_instances.labels.to(feats.device), feats[n:n + r]))
+            n += r
+        return out
 
     # ------------------------------------------------------------------ detection
     def match(self, feats: Tensor, iou_scores: Tensor, masks: Tensor, ref_labels: Tensor,
@@ -370,26 +338,44 @@ class SAMDINOv2Matcher(BaseDetector):
         ``mode='tensor'``."""
         return self.extract_feat(batch_inputs), self.feature_extractor(batch_inputs)
 
-    # ------------------------------------------------------------------ reference banks
+    # ------------------------------------------------------------------ references
     @torch.no_grad()
-    def encode_reference_list(self, refs: List[dict], batch_size: int = 4
-                              ) -> Tuple[List[str], Tensor]:
-        """Features of dataset references (``img_path``, ``bbox``, ``segmentation``,
-        ``img_hw``, ``key``) for a reference bank: (keys (R,), features (R, 1, C))."""
-        from ...cache.builder import preprocess
-        from ...datasets.transforms import LoadInContextReferences
-        self.eval()
-        side = self.backbone.img_size
-        load = LoadInContextReferences(scale=(side, side), with_mask=True)
-        feats = []
-        for s in range(0, len(refs), batch_size):
-            res = load.transform(dict(references=refs[s:s + batch_size]))
-            images = preprocess(self, res['ref_imgs'])
-            masks = torch.zeros(len(images), side, side, dtype=torch.bool, device=images.device)
-            for j, m in enumerate(res['ref_masks']):
-                masks[j, :m.shape[0], :m.shape[1]] = torch.from_numpy(m).bool()
-            shapes = [tuple(im.shape[:2]) for im in res['ref_imgs']]
-            feats.append(self._encode_references(images, masks, shapes).cpu())
-        feats = torch.cat(feats) if feats else torch.zeros(0, self.feature_extractor.embed_dim)
-        return [r['key'] for r in refs], feats[:, None]
+    def encode_references(self, refs: Sequence[dict], batch_size: int = 4,
+                          scale: Optional[int] = None) -> Tuple[List[str], Tensor]:
+        """DINOv2 features of references, each image read and preprocessed once.
 
+        Used by the bank builder and the inference API; the features equal the detector's
+        own (resize of :class:`LoadInContextReferences`, same preprocessor, the reference's
+        mask, or its box where it has none).
+
+        Args:
+            refs: dicts with ``key``, ``bbox`` (xyxy, original pixels), ``img``
+                ((H0, W0, 3) BGR uint8) or ``img_path``, and optionally ``mask`` ((H0, W0)
+                bool) or ``segmentation`` with ``img_hw``.
+            batch_size: images per preprocessing batch.
+            scale: longest side of the resized images (default: the SAM input size S).
+
+        Returns:
+            (keys (R,), features (R, 1, C) float32 on the CPU) in the order of ``refs``.
+        """
+        refs = list(refs)
+        out: List[Optional[Tensor]] = [None] * len(refs)
+        for batch in reference_image_batches(refs, scale or self.backbone.img_size,
+                                             batch_size):
+            x = preprocess_images(self.data_preprocessor, [im for im, _, _ in batch])
+            rows, masks, shapes, order = [], [], [], []
+            for i, (im, s, idx) in enumerate(batch):
+                for j in idx:
+                    m = torch.zeros(x.shape[-2:], dtype=torch.bool)
+                    r = reference_mask(refs[j], im.shape[:2], s)
+                    m[:r.shape[0], :r.shape[1]] = torch.from_numpy(r)
+                    rows.append(i)
+                    masks.append(m)
+                    shapes.append(tuple(im.shape[:2]))
+                    order.append(j)
+            feats = self._encode_references(x[rows], torch.stack(masks).to(x.device), shapes)
+            for j, f in zip(order, feats.float().cpu()):
+                out[j] = f[None]
+        if not out:
+            return [], torch.zeros(0, 1, self.feature_extractor.embed_dim)
+        return [r['key'] for r in refs], torch.stack(out)

@@ -1,4 +1,4 @@
-"""SAMIC: an in-context prompter that places SAM point prompts (SPEC §4).
+"""SAMIC: an in-context prompter that places SAM point prompts.
 
 Re-implements Nagendra et al., "SAMIC: Segment Anything with In-Context Spatial Prompt
 Engineering" (§3, Fig. 5) from the paper:
@@ -15,7 +15,8 @@ and :class:`FewShotSegMetric` gives episode mIoU / FB-IoU.
 Shape shorthand: B targets, R references of the batch, P (target, reference) pairs, Q
 (target, class) queries, s the prompter input side = heatmap side, S the SAM input side.
 """
-from typing import Dict, List, Optional, Tuple
+from contextlib import AbstractContextManager
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -26,6 +27,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.mask import mask2bbox
 from segment_anything.utils.amg import remove_small_regions
+from ...structures import ReferenceStore
 from ..matching import mask_nms
 from ..samic.hsnet import crop_resize
 from ..samic.peaks import extract_peaks
@@ -56,6 +58,11 @@ class SAMIC(BaseDetector):
             are ImageNet's, so the same tensors feed the ResNet).
         test_cfg: overrides of ``DEFAULT_TEST_CFG`` (see the comments there). A detection's
             score is the maximum heatmap value of its component times SAM's predicted IoU.
+        ref_cache_size: references whose frozen ResNet features are kept in memory at test
+            time (least recently used evicted first; a reference holds every HSNet level,
+            several MB for ResNet-50); 0 disables the cache.
+        ref_cache_dtype: dtype of the cached features (``'float32'``: bit-identical).
+        ref_cache_device: where cached features are kept (default: the CPU).
     """
 
     def __init__(self,
@@ -66,7 +73,10 @@ class SAMIC(BaseDetector):
                  data_preprocessor: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 ref_cache_size: int = 1_000,
+                 ref_cache_dtype: str = 'float32',
+                 ref_cache_device: str = 'cpu') -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.prompter = MODELS.build(prompter)
         self.backbone = MODELS.build(backbone)
@@ -83,8 +93,17 @@ class SAMIC(BaseDetector):
         self.train_cfg = train_cfg
         # ResNet features of evaluation references, per reference key: the ResNet is frozen
         # and every target of a k-shot evaluation sees the same references
-        self._ref_cache: Dict[str, List[Tensor]] = {}
-        self._register_load_state_dict_pre_hook(lambda *a, **k: self._ref_cache.clear())
+        self.reference_store = ReferenceStore(
+            max_entries=ref_cache_size, cache_dtype=getattr(torch, ref_cache_dtype),
+            cache_device=ref_cache_device)
+        self._register_load_state_dict_pre_hook(
+            lambda *a, **k: self.reference_store.reset())
+
+    def using_reference_features(self, feats: Dict[str, Sequence[Tensor]]
+                                 ) -> AbstractContextManager:
+        """Within the block (at test time), references whose key is in ``feats`` use those
+        features: per ResNet level, (Cf_i, h_i, w_i), computed with this model."""
+        return self.reference_store.lending({k: tuple(f) for k, f in feats.items()})
 
     @property
     def input_size(self) -> int:
@@ -124,21 +143,20 @@ class SAMIC(BaseDetector):
         return (torch.cat(imgs), torch.cat(maps), torch.cat(img_idx), torch.cat(labels), keys)
 
     def _reference_feats(self, ref_imgs: Tensor, keys: List[str]) -> List[Tensor]:
-        """Frozen ResNet features of the references, each computed once per key in eval.
+        """Frozen ResNet features of the references, each computed once per key in eval
+        (:class:`ReferenceStore`: lent, else cached, else computed).
 
         Returns:
             per feature level, (R, Cf_i, h_i, w_i).
         """
         if self.training or None in keys:
             return self.prompter.extract_feats(ref_imgs)
-        todo = list(dict.fromkeys(k for k in keys if k not in self._ref_cache))
-        if todo:
-            first = {k: keys.index(k) for k in todo}
-            feats = self.prompter.extract_feats(ref_imgs[[first[k] for k in todo]])
-            for j, k in enumerate(todo):
-                self._ref_cache[k] = [f[j] for f in feats]
-        cached = [self._ref_cache[k] for k in keys]
-        return [torch.stack([c[i] for c in cached]) for i in range(len(cached[0]))]
+        first: Dict[str, int] = {}
+        for j, k in enumerate(keys):
+            first.setdefault(k, j)
+        return list(self.reference_store.get(
+            keys, lambda todo: tuple(self.prompter.extract_feats(
+                ref_imgs[[first[k] for k in todo]])), ref_imgs.device))
 
     def _pair_heatmaps(self, batch_inputs: Tensor, samples: SampleList
                        ) -> Tuple[Tensor, Tensor, Tensor]:

@@ -35,8 +35,9 @@ def grid_weights(masks: Tensor, grid: Tuple[int, int]) -> Tensor:
     return out[:, 0]
 
 
-def masked_average(feats: Tensor, weights: Tensor, eps: float = 1e-6) -> Tensor:
-    """Weighted average of the tokens of one feature map for each region.
+def weighted_token_average(feats: Tensor, weights: Tensor, eps: float = 1e-6) -> Tensor:
+    """Weighted average of the tokens of one feature map for each region (all regions in
+    one matrix product).
 
     Args:
         feats: (C, g_h, g_w) feature map.

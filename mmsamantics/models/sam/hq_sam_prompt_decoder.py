@@ -4,7 +4,7 @@ HQ-SAM (Ke et al., "Segment Anything in High Quality", NeurIPS 2023; package
 ``segment-anything-hq``, module ``segment_anything_hq``, MIT) adds to SAM's frozen decoder one
 learned output token (the HQ token) with its own MLP, and an HQ feature fused from the
 embedding and an early ViT feature. The authors of InSAM-DETR took the reference tokens from
-it: SAM's 4 mask tokens + the HQ token = 5 x 256 (SPEC §2).
+it: SAM's 4 mask tokens + the HQ token = 5 x 256 (Espinosa et al., §5.2 and the authors' code).
 
 Shape shorthand: N prompts (boxes), D prompt width (256; tiny 64), h = w = S / 16 the
 embedding side, C the ViT width (768 / 1024 / 1280 / 96), M = 5 mask tokens (SAM's

@@ -1,4 +1,4 @@
-"""SAMIC: an HSNet saliency prompter that places SAM point prompts (SPEC §4)."""
+"""SAMIC: an HSNet saliency prompter that places SAM point prompts (Nagendra et al., §3)."""
 from .conv4d import CenterPivotConv4d, interpolate_4d
 from .correlation import cosine_correlation, hypercorrelation_pyramid, mask_features
 from .feature_extractor import SAMICResNetFeatures

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from pycocotools.coco import COCO
 
-from .box_loosening import xywh_to_xyxy
+from ..prompt_study.box_loosening import xywh_to_xyxy
 
 BoxesLabelsScores = Tuple[np.ndarray, np.ndarray, np.ndarray]
 

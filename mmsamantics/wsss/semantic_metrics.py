@@ -1,6 +1,6 @@
-"""Mask IoU of instances and confusion-matrix mIoU of semantic label maps.
+"""Confusion-matrix mIoU of semantic label maps (WSSS pseudo-labels vs GT).
 
-Shape shorthand: N masks, (H, W) image size, K classes INCLUDING background (label 0).
+Shape shorthand: (H, W) image size, K classes INCLUDING background (label 0).
 
 Semantic mIoU follows mmseg's ``IoUMetric``: one confusion matrix is accumulated over the
 whole dataset (not per image), pixels whose GT is ``ignore_index`` are left out, and a
@@ -12,25 +12,6 @@ A pseudo-label pixel left as ``ignore_index`` (255) counts as a miss of its GT c
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-
-
-def mask_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """IoU of pairs of binary masks.
-
-    Args:
-        pred: (N, H, W) or (H, W) bool masks.
-        gt: masks of the same shape.
-
-    Returns:
-        (N,) float64 IoU (a scalar array for 2D inputs); two empty masks have IoU 1
-        (perfect agreement), an empty union can only happen then.
-    """
-    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
-    if pred.shape != gt.shape:
-        raise ValueError(f'mask shapes differ: prediction {pred.shape} vs GT {gt.shape}')
-    inter = np.logical_and(pred, gt).sum(axis=(-2, -1)).astype(np.float64)
-    union = np.logical_or(pred, gt).sum(axis=(-2, -1)).astype(np.float64)
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
 def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int,

@@ -1,4 +1,4 @@
-"""Reference banks: the SAM tokens of a fixed reference set, computed once and shared.
+"""Reference banks: the features of a fixed reference set, computed once and shared.
 
 A bank is a ``torch.save``d dict (loadable with ``weights_only=True``)::
 
@@ -7,7 +7,8 @@ A bank is a ``torch.save``d dict (loadable with ``weights_only=True``)::
     tokens     Tensor     (R, T, D) per-reference features: SAM mask tokens of each reference
                           box (InSAM-DETR), or (R, 1, C) DINOv2 masked-average features
                           (the training-free matcher)
-    signature  str        SAM weights + preprocessing fingerprint (mmsamantics.cache)
+    signature  str        fingerprint of the weights + preprocessing that made the features
+                          (:mod:`mmsamantics.structures.signature`)
     meta       dict       where the references came from (reference-set file, seed, shots)
 
 k-shot averaging happens in the detector (``kshot_average``), so the same bank serves every

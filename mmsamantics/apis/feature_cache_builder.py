@@ -1,7 +1,9 @@
-"""Compute frozen-SAM outputs once: target features (cache) and reference tokens (cache/bank).
+"""Compute frozen-SAM outputs once into a feature cache: target features and reference tokens.
 
 One SAM pass per image serves both: its level features are stored for training/testing on
 it as a target, and the same embedding gives the tokens of every reference box it holds.
+(Reference banks are made by the detector's own ``encode_references``, see
+:mod:`mmsamantics.apis.bank_builder`.)
 Images are read and resized exactly as the pipelines do (``LoadImageChecked`` +
 ``Resize(keep_ratio=True)`` for targets, :class:`LoadInContextReferences` for references),
 then normalised and padded by the model's own data preprocessor.
@@ -11,37 +13,14 @@ import os
 import os.path as osp
 import time
 from collections import OrderedDict
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, List, Optional
 
-import mmcv
 import numpy as np
 import torch
-from mmdet.structures import DetDataSample
-from torch import Tensor
 
-from ..datasets.transforms.loading import load_image_checked
-from .feature_cache import FeatureCache
-from .signature import cache_signature
-
-
-def load_resized(path: str, size: int) -> Tuple[np.ndarray, np.ndarray, Tuple[int, int]]:
-    """Image resized so its longest side is ``size`` (as ``Resize(keep_ratio=True)``).
-
-    Returns (img (h, w, 3) BGR uint8, xyxy scale (4,) float32, original (H0, W0)).
-    """
-    img = load_image_checked(path, what='image')
-    h0, w0 = img.shape[:2]
-    img = mmcv.imrescale(img, (size, size), backend='cv2')
-    s = np.array([img.shape[1] / w0, img.shape[0] / h0] * 2, np.float32)
-    return img, s, (h0, w0)
-
-
-def preprocess(model, imgs: List[np.ndarray]) -> Tensor:
-    """(h, w, 3) BGR uint8 images -> (B, 3, S, S) with the model's data preprocessor."""
-    inputs = [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))) for im in imgs]
-    data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=[DetDataSample() for _ in imgs]), False)
-    return data['inputs']
+from ..structures.signature import cache_signature
+from ..utils.images import load_resized, preprocess_images
+from ..datasets.feature_cache import FeatureCache
 
 
 def _take(emb, idx):
@@ -108,7 +87,7 @@ def build_feature_cache(model, items: List[dict], cache: FeatureCache, *,
     for s in range(0, len(todo), batch_size):
         batch = todo[s:s + batch_size]
         loaded = [load_resized(it['img_path'], size) for it in batch]
-        x = preprocess(model, [im for im, _, _ in loaded])
+        x = preprocess_images(model.data_preprocessor, [im for im, _, _ in loaded])
         *levels, emb = model.backbone(x)
         parts = levels + ([emb] if with_embedding else [])
         if with_embedding and isinstance(emb, (tuple, list)):
@@ -135,36 +114,3 @@ def build_feature_cache(model, items: List[dict], cache: FeatureCache, *,
               'w') as f:
         json.dump(stats, f)
     return stats
-
-
-@torch.no_grad()
-def encode_references(model, refs: Iterable[dict], batch_size: int = 4
-                      ) -> Tuple[List[str], Tensor]:
-    """Tokens of references ``{key, img_path, bbox (original xyxy)}``: one SAM pass per image.
-
-    Returns (keys (R,), tokens (R, T, D)) in the order of ``refs``.
-    """
-    model.eval()
-    refs = list(refs)
-    size = model.backbone.img_size
-    by_img: Dict[str, List[int]] = OrderedDict()
-    for j, r in enumerate(refs):
-        by_img.setdefault(r['img_path'], []).append(j)
-    out: List[Optional[Tensor]] = [None] * len(refs)
-    paths = list(by_img)
-    for s in range(0, len(paths), batch_size):
-        chunk = paths[s:s + batch_size]
-        loaded = [load_resized(p, size) for p in chunk]
-        x = preprocess(model, [im for im, _, _ in loaded])
-        emb = model.backbone(x)[-1]
-        rows, boxes = [], []
-        for i, (p, (_, scale, _)) in enumerate(zip(chunk, loaded)):
-            for j in by_img[p]:
-                rows.append(i)
-                boxes.append(np.asarray(refs[j]['bbox'], np.float32) * scale)
-        tok = model.mask_head.decoder.mask_tokens(
-            _take(emb, rows), torch.as_tensor(np.stack(boxes), device=x.device))
-        flat = [j for p in chunk for j in by_img[p]]
-        for j, t in zip(flat, tok):
-            out[j] = t.cpu()
-    return [r['key'] for r in refs], torch.stack(out) if out else torch.zeros(0)

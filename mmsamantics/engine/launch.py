@@ -36,7 +36,7 @@ def load_tool_config(args, phase: str):
     import os.path as osp
     import sys
 
-    from .checkpoint import MissingResourceError
+    from ..utils.checkpoint import MissingResourceError
     from .preflight import check_resources
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)

@@ -5,9 +5,8 @@ from typing import Optional
 
 from mmengine.config import Config
 
-from ..utils.model_loading import build_dataset
-from .builder import encode_references
-from .reference_bank import save_reference_bank
+from ..structures.reference_bank import save_reference_bank
+from .model_loading import build_dataset
 
 
 def make_reference_bank(model, cfg: Config, ref_set_file: str, shots: int, out: str,
@@ -15,14 +14,14 @@ def make_reference_bank(model, cfg: Config, ref_set_file: str, shots: int, out: 
                         extra_meta: Optional[dict] = None) -> dict:
     """Encode the first ``shots`` references per class of ``ref_set_file`` into ``out``.
 
-    Works for every detector of the plugin: InSAM-DETR stores SAM mask tokens (R, T, D),
-    :class:`SAMDINOv2Matcher` its DINOv2 reference features (R, 1, C).
+    Works for every detector with ``encode_references`` and ``cache_signature``: InSAM-DETR
+    stores SAM mask tokens (R, T, D), :class:`SAMDINOv2Matcher` its DINOv2 reference
+    features (R, 1, C).
 
     The references are the ones the ``split`` dataset builds from the file (same keys, same
     classes), so a test run with ``ref_set_file`` + ``shots`` <= this ``shots`` finds every
     reference in the bank. Returns the bank's meta.
     """
-    from .signature import cache_signature
     cfg = cfg.copy()
     ds_cfg = cfg[f'{split}_dataloader']['dataset']
     ds_cfg['ref_set_file'] = osp.abspath(ref_set_file)
@@ -32,16 +31,11 @@ def make_reference_bank(model, cfg: Config, ref_set_file: str, shots: int, out: 
     dataset = build_dataset(cfg, split)
     classes = list(dataset.metainfo['classes'])
     refs = [r for lb in sorted(dataset.reference_set) for r in dataset.reference_set[lb]]
-    # a model with its own reference features (the training-free matcher: DINOv2
-    # prototypes) encodes them itself; InSAM-DETR-like models give SAM mask tokens
-    own = getattr(model, 'encode_reference_list', None)
-    keys, tokens = (own(refs, batch_size=batch_size) if own is not None
-                    else encode_references(model, refs, batch_size=batch_size))
-    signature = getattr(model, 'cache_signature', None) or cache_signature(model)
+    keys, tokens = model.encode_references(refs, batch_size=batch_size)
     with open(ref_set_file) as f:
         info = json.load(f).get('info', {})
     meta = dict(ref_set_file=osp.abspath(ref_set_file), shots=shots, seed=info.get('seed'),
                 classes=classes, **(extra_meta or {}))
     save_reference_bank(out, keys, [classes[r['label']] for r in refs], tokens,
-                        signature, meta)
+                        model.cache_signature, meta)
     return meta

@@ -9,7 +9,8 @@ from typing import Iterator, List, Tuple
 
 from mmengine.config import Config, ConfigDict
 
-from .checkpoint import MissingResourceError
+from ..models.sam.presets import SAM_CHECKPOINT_URLS
+from ..utils.checkpoint import MissingResourceError
 
 _COCO_HINT = ('COCO 2017 goes under data/coco/ (annotations/, train2017/, val2017/; see the '
               'README "Data and weights" section), or set data_root.')
@@ -62,7 +63,6 @@ def _dataset_files(ds: dict) -> Iterator[Tuple[str, str, bool]]:
 
 def missing_resources(cfg: Config, phase: str = 'train') -> List[str]:
     """Lines describing each missing checkpoint or dataset file for ``phase``."""
-    from ..models.sam.presets import SAM_CHECKPOINT_URLS
     lines = []
     seen = set()
     for where, path in _walk_checkpoints(cfg.get('model', {})):
@@ -72,8 +72,10 @@ def missing_resources(cfg: Config, phase: str = 'train') -> List[str]:
         url = next((u for u in SAM_CHECKPOINT_URLS.values()
                     if osp.basename(u) == osp.basename(path)), None)
         hint = f' (download: {url})' if url else ''
-        if osp.basename(path) == 'sam_tiny_toy.pth':
-            hint = ' (create it: python tools/misc/pretrain_toy_sam.py)'
+        toy = {'sam_tiny_toy.pth': 'tools/misc/pretrain_toy_sam.py',
+               'dinov2_tiny_toy.pth': 'tools/misc/pretrain_toy_dinov2.py'}
+        if osp.basename(path) in toy:
+            hint = f' (create it: python {toy[osp.basename(path)]})'
         lines.append(f'checkpoint {path!r} ({where}) not found{hint}')
     bank = (cfg.get('model') or {}).get('reference_bank')
     if bank and not osp.isfile(bank):

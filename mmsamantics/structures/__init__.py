@@ -1,0 +1,8 @@
+"""Data structures shared by the detectors, the caches and the inference API: signatures of
+frozen weights, reference banks and the per-reference feature store."""
+from .reference_bank import load_reference_bank, save_reference_bank
+from .reference_store import ReferenceStore
+from .signature import cache_signature, weights_fingerprint
+
+__all__ = ['ReferenceStore', 'cache_signature', 'load_reference_bank', 'save_reference_bank',
+           'weights_fingerprint']
