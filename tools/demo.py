@@ -1,10 +1,18 @@
 """The embedded default job (`make demo`): toy world -> train InSAM-DETR -> evaluate -> pictures.
 
-1. writes the synthetic toy world (data/toy_world) unless it is already there;
-2. pretrains the tiny SAM on it, class-agnostically, unless its checkpoint exists (the
-   stand-in for the official SAM weights, which cannot be downloaded here);
-3. trains the toy InSAM-DETR (SAM frozen) on the BASE classes;
-4. evaluates box/mask AP on all, base and novel classes, in oracle and open modes;
+1. writes the synthetic toy world (data/toy_world, 400 train / 100 val images) unless it
+   is already there; a world of other parameters in that folder (e.g. the smaller one of
+   docs/samic.md) stops the demo with the folder to use instead, unless --force;
+2. makes the toy encoders the way the real ones were made, without any label, unless their
+   checkpoints exist (the stand-ins for the official weights, so that the demo needs no
+   download): the tiny SAM by MAE then class-agnostic promptable segmentation, the tiny
+   DINOv2 by self-distillation (docs/toy_semantics.md);
+3. trains the toy InSAM-DETR (SAM frozen) on the BASE classes, with the reference-aware
+   classification head and negative classes (the paper's design: --config
+   configs/insam_detr_toy.py);
+4. evaluates box/mask AP on all, base and novel classes, in oracle and open modes, and the
+   same with shuffled references (each class given another class's references): a model
+   that uses its references loses AP there;
 5. writes PNGs: each reference with its box, targets with predicted masks and scores;
 6. runs the training-free SAM + DINOv2 matcher (configs/matcher_toy.py, no training) on
    the same toy world for comparison (box/mask AP and AR).
@@ -13,6 +21,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 import time
 
 import mmcv
@@ -25,10 +34,14 @@ from mmengine.structures import InstanceData
 import mmsamantics  # noqa: F401
 from mmdet.structures import DetDataSample
 from mmdet.visualization import DetLocalVisualizer
-from mmsamantics.datasets import is_current_toy_world, make_toy_world
-from mmsamantics.models.sam.toy_pretrain import pretrain_toy_sam
+from mmsamantics.datasets.toy_world import (ToyWorldMismatchError, is_current_toy_world,
+                                            make_toy_world, suggest_toy_world_dir,
+                                            toy_world_params)
+from mmsamantics.engine.pretraining import (pretrain_sam_encoder_mae, pretrain_toy_dinov2,
+                                            pretrain_toy_sam)
 
-CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'insam_detr_toy.py')
+CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'insam_detr',
+                  'insam-detr_sam-tiny_ref-head_1xb4-12e_toy-world.py')
 MATCHER_CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'matcher_toy.py')
 
 
@@ -39,6 +52,10 @@ def parse_args():
     p.add_argument('--data-root', default='data/toy_world')
     p.add_argument('--epochs', type=int, default=None, help='override max_epochs')
     p.add_argument('--num-vis', type=int, default=4, help='target images to draw')
+    p.add_argument('--mae-epochs', type=int, default=8, help='toy SAM MAE epochs')
+    p.add_argument('--dino-epochs', type=int, default=30, help='toy DINOv2 epochs')
+    p.add_argument('--force', action='store_true',
+                   help='replace a toy world of other parameters in --data-root')
     return p.parse_args()
 
 
@@ -57,6 +74,47 @@ def point_config(cfg: Config, root: str, work_dir: str, epochs) -> Config:
     return cfg
 
 
+def make_encoders(args, sam_ckpt: str, dinov2_ckpt: str, new_world: bool) -> None:
+    """The toy SAM (MAE, then promptable segmentation) and the toy DINOv2 (DINO), made
+    from the training images without labels, unless their checkpoints exist."""
+    img_dir = osp.join(args.data_root, 'train')
+    if sam_ckpt and (new_world or not osp.isfile(sam_ckpt)):
+        mae = osp.splitext(sam_ckpt)[0] + '_mae.pth'
+        print(f'[demo] toy SAM, stage 1: MAE on the images -> {mae} ...', flush=True)
+        r = pretrain_sam_encoder_mae(img_dir, mae, epochs=args.mae_epochs)
+        print(f'[demo] MAE loss {r["first_loss"]:.3f} -> {r["last_loss"]:.3f} '
+              f'({r["seconds"]:.0f}s)')
+        print(f'[demo] toy SAM, stage 2: class-agnostic box/point prompts -> {sam_ckpt} ...',
+              flush=True)
+        r = pretrain_toy_sam(osp.join(args.data_root, 'annotations', 'instances_train.json'),
+                             img_dir, sam_ckpt, init_encoder=mae)
+        print(f'[demo] toy SAM: mean mask IoU {r["mean_iou"]:.3f} ({r["seconds"]:.0f}s)')
+    if dinov2_ckpt and (new_world or not osp.isfile(dinov2_ckpt)):
+        print(f'[demo] toy DINOv2: self-distillation on the images -> {dinov2_ckpt} ...',
+              flush=True)
+        r = pretrain_toy_dinov2(img_dir, dinov2_ckpt, epochs=args.dino_epochs)
+        print(f'[demo] DINO loss {r["first_loss"]:.3f} -> {r["last_loss"]:.3f} '
+              f'({r["seconds"]:.0f}s)')
+
+
+def evaluate(cfg: Config, work_dir: str) -> tuple:
+    """Oracle and open mode, each also with shuffled references: {run: metrics}, a runner."""
+    results = {}
+    for mode in ('oracle', 'open'):
+        for control in (None, 'shuffled'):
+            name = mode + (f'_{control}' if control else '')
+            cfg_m = cfg.copy()
+            cfg_m.test_dataloader.dataset.mode = mode
+            cfg_m.test_dataloader.dataset.ref_control = control
+            cfg_m.load_from = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+            cfg_m.experiment_name = f'test_{name}'
+            runner = Runner.from_cfg(cfg_m)
+            results[name] = runner.test()
+            if control is None and mode == 'open':
+                tester = runner
+    return results, tester
+
+
 def run_matcher(root: str, work_dir: str, sam_ckpt: str) -> dict:
     """Oracle-mode test of the training-free matcher on the toy world (no checkpoint)."""
     cfg = Config.fromfile(MATCHER_CONFIG)
@@ -71,13 +129,13 @@ def run_matcher(root: str, work_dir: str, sam_ckpt: str) -> dict:
 
 
 def table(results: dict) -> str:
-    rows = ['| model / mode         | classes | box AP | box AP50 | mask AP | mask AP50 |',
-            '|----------------------|---------|--------|----------|---------|-----------|']
+    rows = ['| model / mode                  | classes | box AP | box AP50 | mask AP | mask AP50 |',
+            '|-------------------------------|---------|--------|----------|---------|-----------|']
     for mode, m in results.items():
         for split, p in (('all', ''), ('base', 'base_'), ('novel', 'novel_')):
             g = lambda k: m.get(f'coco/{p}{k}', float('nan'))  # noqa: E731
             name = 'matcher / oracle' if mode == 'matcher' else f'InSAM-DETR / {mode}'
-            rows.append(f'| {name:<20} | {split:<7} | {g("bbox_mAP"):.3f}  | '
+            rows.append(f'| {name:<29} | {split:<7} | {g("bbox_mAP"):.3f}  | '
                         f'{g("bbox_mAP_50"):.3f}    | {g("segm_mAP"):.3f}   | '
                         f'{g("segm_mAP_50"):.3f}     |')
     return '\n'.join(rows)
@@ -121,34 +179,28 @@ def draw(runner: Runner, out_dir: str, num: int, score_thr: float = 0.3) -> list
 def main():
     args = parse_args()
     t0 = time.time()
-    new_world = not is_current_toy_world(args.data_root)
+    new_world = not is_current_toy_world(args.data_root)  # the default 400/100 world
     if new_world:
         print(f'[demo] writing the toy world to {args.data_root} ...', flush=True)
-        make_toy_world(args.data_root)
+        try:
+            make_toy_world(args.data_root, overwrite=args.force)
+        except ToyWorldMismatchError as e:
+            other = suggest_toy_world_dir(args.data_root, toy_world_params())
+            sys.exit(f'error: {e}\nFor the demo: python tools/demo.py --data-root {other} '
+                     '(or --force to replace it).')
     cfg = point_config(Config.fromfile(args.config), args.data_root, args.work_dir,
                        args.epochs)
     sam_ckpt = cfg.model.backbone.checkpoint
-    if sam_ckpt and (new_world or not osp.isfile(sam_ckpt)):
-        print(f'[demo] pretraining the tiny SAM (class-agnostic, box/point prompts) -> '
-              f'{sam_ckpt} ...', flush=True)
-        r = pretrain_toy_sam(osp.join(args.data_root, 'annotations', 'instances_train.json'),
-                             osp.join(args.data_root, 'train'), sam_ckpt)
-        print(f'[demo] tiny SAM: mean mask IoU {r["mean_iou"]:.3f} ({r["seconds"]:.0f}s)')
+    matcher_cfg = Config.fromfile(MATCHER_CONFIG)
+    make_encoders(args, sam_ckpt, matcher_cfg.model.feature_extractor.checkpoint, new_world)
     print(f'[demo] training toy InSAM-DETR for {cfg.train_cfg.max_epochs} epochs on the '
           'base classes ...', flush=True)
     runner = Runner.from_cfg(cfg)
     runner.train()
     t_train = time.time() - t0
-    results = {}
-    for mode in ('oracle', 'open'):
-        cfg_m = cfg.copy()
-        cfg_m.test_dataloader.dataset.mode = mode
-        cfg_m.load_from = osp.join(args.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
-        cfg_m.experiment_name = f'test_{mode}'
-        tester = Runner.from_cfg(cfg_m)
-        results[mode] = tester.test()
+    results, tester = evaluate(cfg, args.work_dir)
     pngs = draw(tester, osp.join(args.work_dir, 'vis'), args.num_vis)
-    print('[demo] training-free SAM + DINOv2 matcher (no training; random tiny DINOv2) ...',
+    print('[demo] training-free SAM + DINOv2 matcher (no training; the toy DINOv2) ...',
           flush=True)
     results['matcher'] = run_matcher(args.data_root, args.work_dir, sam_ckpt)
     total = time.time() - t0
@@ -158,7 +210,7 @@ def main():
     with open(osp.join(args.work_dir, 'demo_results.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     print('\n[demo] toy-world InSAM-DETR, trained on base classes '
-          f'({t_train / 60:.1f} min for data, tiny-SAM pretraining and training; '
+          f'({t_train / 60:.1f} min for data, toy-encoder pretraining and training; '
           f'{total / 60:.1f} min in all):')
     print(table(results))
     m = results['matcher']
@@ -166,8 +218,11 @@ def main():
           f'{m.get("coco/segm_AR@100", float("nan")):.3f}')
     print(f'\n[demo] pictures: {osp.join(args.work_dir, "vis")} ({len(pngs)} PNGs); '
           f'numbers: {osp.join(args.work_dir, "demo_results.json")}')
-    base50 = results['oracle'].get('coco/base_bbox_mAP_50', 0.0)
-    print(f'[demo] oracle base-class box AP50 = {base50:.3f} (target >= 0.5)')
+    for mode in ('oracle', 'open'):
+        a = results[mode].get('coco/base_bbox_mAP_50', float('nan'))
+        b = results[f'{mode}_shuffled'].get('coco/base_bbox_mAP_50', float('nan'))
+        print(f'[demo] {mode} base-class box AP50 {a:.3f}, with shuffled references {b:.3f} '
+              f'(a model that uses its references loses AP with the wrong ones)')
 
 
 if __name__ == '__main__':

@@ -1,19 +1,21 @@
-# The training-free matcher on the synthetic toy world (CPU, about a minute): tiny SAM
-# (class-agnostic toy pretraining, python tools/misc/pretrain_toy_sam.py) and a tiny
-# random-weight DINOv2. All 12 classes; base / novel AP reported separately.
+# The training-free matcher on the synthetic toy world (CPU, about a minute): the toy SAM
+# (MAE + class-agnostic promptable pretraining, python tools/misc/pretrain_toy_sam.py) and the
+# toy DINOv2 (label-free self-distillation, python tools/misc/pretrain_toy_dinov2.py; set
+# dinov2_checkpoint=None for random weights). All 12 classes; base / novel AP separately.
 _base_ = ['./matcher_sam-vit-h_dinov2-vit-l14_coco.py',
           '../_base_/datasets/toy_world_in_context.py']
 
 # explicit, so the short name configs/matcher_toy.py writes here too (--work-dir wins)
 work_dir = './work_dirs/matcher_sam-tiny_dinov2-tiny_toy-world'
 sam_checkpoint = 'checkpoints/sam_tiny_toy.pth'
+dinov2_checkpoint = 'checkpoints/dinov2_tiny_toy.pth'
 img_size = 256
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=img_size),
     backbone=dict(preset='tiny', checkpoint=sam_checkpoint),
     mask_head=dict(decoder=dict(preset='tiny', checkpoint=sam_checkpoint)),
-    feature_extractor=dict(preset='tiny', checkpoint=None, img_size=224),
+    feature_extractor=dict(preset='tiny', checkpoint=dinov2_checkpoint, img_size=224),
     # The toy SAM was pretrained with single-mask outputs only (its 3 multimask tokens are
     # untrained) and its logits are small (max ~1-2): one mask per point, a smaller
     # stability offset and a lower IoU filter than SAM's 0.88 / 0.95 @ 1.0.

@@ -88,7 +88,8 @@ class DINOv2Encoder(BaseModule):
         hint = (f'Download the official DINOv2 {self.preset} weights from {url} (or timm\'s '
                 'vit_*_patch14_dinov2.lvd142m) and point the config\'s `dinov2_checkpoint` '
                 'at the file.' if url else
-                'The tiny preset has no released weights: set checkpoint=None.')
+                'The tiny preset has no released weights: make the toy DINOv2 with '
+                '`python tools/misc/pretrain_toy_dinov2.py`, or set checkpoint=None.')
         state = load_state_dict_file(path, hint)
         if isinstance(state.get('teacher'), dict):  # DINOv2 training checkpoints
             state = state['teacher']

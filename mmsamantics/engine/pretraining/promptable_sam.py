@@ -8,6 +8,11 @@ encoder + prompt encoder + mask decoder, loss 20 * focal + dice on the single-ma
 plus MSE of the predicted IoU, prompts mixed between jittered boxes and single interior points
 (Kirillov et al., "Segment Anything", §3 and appendix A).
 
+Like SAM's, the image encoder starts from MAE weights (:mod:`.mae`) when ``init_encoder``
+is given. No class label reaches the training: the annotation file is read through
+:func:`class_agnostic_coco`, which replaces every category id with one ``object`` class
+before anything else sees it.
+
 The result is saved in the official checkpoint layout (``image_encoder.*``,
 ``prompt_encoder.*``, ``mask_decoder.*``), so configs load it exactly like
 ``sam_vit_b_01ec64.pth``.
@@ -26,12 +31,28 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from pycocotools.coco import COCO
 
-from ...datasets.transforms.loading import load_image_checked
-from ..backbones.sam_image_encoder import SAMImageEncoder
-from .sam_prompt_decoder import SAMPromptDecoder
+from ...utils.images import load_image_checked
+from ...models.backbones.sam_image_encoder import SAMImageEncoder
+from ...models.sam.sam_prompt_decoder import SAMPromptDecoder
+from ...utils.checkpoint import load_state_dict_file, load_strict
 
 _MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
 _STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+
+
+def class_agnostic_coco(ann_file: str) -> COCO:
+    """The instances of a COCO file with their classes removed: every annotation's
+    ``category_id`` becomes 1, the one category ``object`` (only masks and boxes are used)."""
+    import json
+    with open(ann_file) as f:
+        data = json.load(f)
+    for ann in data.get('annotations', []):
+        ann['category_id'] = 1
+    data['categories'] = [dict(id=1, name='object')]
+    coco = COCO()
+    coco.dataset = data
+    coco.createIndex()
+    return coco
 
 
 def _prepare(coco: COCO, img_id: int, img_dir: str, size: int
@@ -119,7 +140,8 @@ def prompted_mask_loss(dec: SAMPromptDecoder, emb: torch.Tensor, boxes: torch.Te
 def pretrain_toy_sam(ann_file: str, img_dir: str, out_file: str, epochs: int = 8,
                      batch_size: int = 8, lr: float = 2e-3, seed: int = 0,
                      box_jitter: float = 0.1, point_ratio: float = 0.5,
-                     max_images: Optional[int] = None) -> dict:
+                     max_images: Optional[int] = None,
+                     init_encoder: Optional[str] = None) -> dict:
     """Train the tiny SAM on box-prompted segmentation and save an official-layout checkpoint.
 
     Args:
@@ -131,6 +153,8 @@ def pretrain_toy_sam(ann_file: str, img_dir: str, out_file: str, epochs: int = 8
             training does, so the model also segments from imprecise DETR boxes.
         point_ratio: fraction of instances prompted by a single interior point instead.
         max_images: use only the first N images (tests).
+        init_encoder: ``image_encoder.*`` weights to start from (the MAE stage's output,
+            :func:`pretrain_sam_encoder_mae`); None = random initialisation.
 
     Returns:
         dict with the final mean IoU of the predicted masks on the training prompts and the
@@ -139,11 +163,15 @@ def pretrain_toy_sam(ann_file: str, img_dir: str, out_file: str, epochs: int = 8
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     enc = SAMImageEncoder(preset='tiny', frozen=False)
+    if init_encoder is not None:
+        state = load_state_dict_file(init_encoder, 'Write it with tools/misc/pretrain_toy_sam.py '
+                                     '(its MAE stage) or drop --init-encoder.')
+        load_strict(enc.encoder, state, prefix='image_encoder.', source=init_encoder)
     dec = SAMPromptDecoder(preset='tiny')
     for p in dec.parameters():
         p.requires_grad_(True)
     size = enc.img_size
-    coco = COCO(ann_file)
+    coco = class_agnostic_coco(ann_file)
     img_ids: List[int] = [i for i in sorted(coco.imgs) if coco.imgToAnns[i]][:max_images]
     if not img_ids:
         raise ValueError(f'{ann_file} has no annotated image to pretrain on')

@@ -1,0 +1,18 @@
+"""Label-free pretraining of the toy encoders, made the way the real ones were made.
+
+- toy SAM: MAE on the image encoder (:mod:`.mae`), then class-agnostic promptable
+  segmentation (:mod:`.promptable_sam`), as SAM's encoder was initialised from MAE;
+- toy DINOv2: DINO self-distillation with multi-crop (:mod:`.dino`, :mod:`.toy_dinov2`).
+
+No stage reads a class label: the self-supervised stages read image files only
+(:mod:`.image_folder`), and the promptable stage maps every category id to one ``object``
+class on loading.
+"""
+from .dino import DINOHead, DINOLoss, MultiCrop, cosine_momentum, ema_update
+from .mae import MaskedImageModel, patchify, pretrain_sam_encoder_mae, random_patch_mask
+from .promptable_sam import class_agnostic_coco, pretrain_toy_sam
+from .toy_dinov2 import pretrain_toy_dinov2
+
+__all__ = ['DINOHead', 'DINOLoss', 'MultiCrop', 'cosine_momentum', 'ema_update',
+           'MaskedImageModel', 'patchify', 'pretrain_sam_encoder_mae', 'random_patch_mask',
+           'class_agnostic_coco', 'pretrain_toy_sam', 'pretrain_toy_dinov2']

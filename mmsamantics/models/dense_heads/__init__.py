@@ -1,0 +1,3 @@
+from .reference_aware_detr_head import ReferenceAwareDETRHead
+
+__all__ = ['ReferenceAwareDETRHead']
