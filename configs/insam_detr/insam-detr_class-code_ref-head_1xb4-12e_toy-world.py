@@ -1,5 +1,5 @@
 # Diagnostic upper bound (analysis only): the reference is replaced by a learned code per
-# class label (a perfect class identity), with the reference-aware head and 2 negatives per
+# class label (a perfect class identity), with the reference-aware head and 4 negatives per
 # image. It measures what the conditioning path can do with the best possible reference; it
 # cannot run on classes it was not trained on, so it is evaluated on the 9 BASE classes.
 _base_ = './insam-detr_sam-tiny_ref-head_1xb4-12e_toy-world.py'

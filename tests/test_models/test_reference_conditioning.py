@@ -69,3 +69,24 @@ def test_class_code_replaces_the_reference(toy_root, monkeypatch):
     torch.testing.assert_close(pairs.embeds, model.class_codes.weight[pairs.labels])
     with pytest.raises(ValueError, match='num_class_codes'):
         build(toy_root, reference_encoder='class_code')
+
+
+@pytest.mark.parametrize('head', ['DeformableDETRHead', 'ReferenceAwareDETRHead'])
+def test_scores_follow_the_references(toy_root, head):
+    """The reference path is wired: the same targets queried with another class's references
+    (the 'shuffled' control) get other scores, for the paper's head and the reference-aware
+    one. A detector that ignored its references would give identical scores."""
+    cfg, model = build(toy_root, bbox_head=dict(type=head, embed_dims=128))
+    model.eval()
+    logits = {}
+    for control in (None, 'shuffled'):
+        cfg.test_dataloader.dataset.mode = 'open'
+        cfg.test_dataloader.dataset.ref_control = control
+        data = batch(model, cfg, 'test', [0, 1], False)
+        with torch.no_grad():  # raw class logits per (target, class) pair: (L, P, Q, 1)
+            logits[control] = model._forward(data['inputs'], data['data_samples'])[0]
+    # open mode queries every class in both runs (same pairs, same order), each class
+    # answered with another class's references when shuffled
+    assert logits[None].shape == logits['shuffled'].shape
+    assert logits[None].shape[1] == 2 * 12
+    assert not torch.allclose(logits[None], logits['shuffled'], atol=1e-4)

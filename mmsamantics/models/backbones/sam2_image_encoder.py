@@ -24,6 +24,7 @@ from mmdet.registry import MODELS
 from ...utils.checkpoint import load_state_dict_file, load_strict
 from ...utils.frozen import freeze
 from ..sam.sam2_presets import get_sam2_preset, sam2_checkpoint_hint
+from .input_size import check_square_input
 
 SAM2Embedding = Union[Tensor, Tuple[Tensor, Tensor, Tensor]]
 
@@ -108,12 +109,7 @@ class SAM2ImageEncoder(BaseModule):
 
     def forward(self, x: Tensor) -> Tuple[Union[Tensor, SAM2Embedding], ...]:
         """Args: x (B, 3, S, S). Returns ``(*level_feats (B, D, S/s, S/s), embedding)``."""
-        if x.shape[-2:] != (self.img_size, self.img_size):
-            raise ValueError(
-                f'SAM 2 {self.preset} expects {self.img_size}x{self.img_size} inputs, got '
-                f'{tuple(x.shape[-2:])}: resize the longest side to {self.img_size} '
-                f'(Resize(scale=({self.img_size}, {self.img_size}), keep_ratio=True)) and pad '
-                f'with pad_size_divisor={self.img_size} in the data preprocessor.')
+        check_square_input(x, self.img_size, f'SAM 2 {self.preset}')
         with torch.set_grad_enabled(not self.frozen and torch.is_grad_enabled()):
             enc = self.image_encoder
             # trunk + neck directly (not enc.forward) to keep the level that scalp drops

@@ -21,6 +21,7 @@ from ...utils.checkpoint import load_state_dict_file, load_strict
 from ...utils.frozen import freeze
 from ..sam.hq_sam_prompt_decoder import hq_checkpoint_hint
 from ..sam.presets import checkpoint_hint, get_preset
+from .input_size import check_square_input
 
 # SAM: (B, D, h, w); HQ-SAM: (embedding (B, D, h, w), interm (B, h, w, C))
 SAMEmbedding = Union[Tensor, Tuple[Tensor, Tensor]]
@@ -100,12 +101,7 @@ class SAMImageEncoder(BaseModule):
         """Args: x (B, 3, S, S). Returns ``(*block_feats (B, C, h, w), embedding)``, the
         embedding being (B, D, h, w), or ``(embedding, interm (B, h, w, C))`` with
         ``hq_interm``."""
-        if x.shape[-2:] != (self.img_size, self.img_size):
-            raise ValueError(
-                f'SAM {self.preset} expects {self.img_size}x{self.img_size} inputs, got '
-                f'{tuple(x.shape[-2:])}: resize the longest side to {self.img_size} '
-                f'(Resize(scale=({self.img_size}, {self.img_size}), keep_ratio=True)) and pad '
-                f'with pad_size_divisor={self.img_size} in the data preprocessor.')
+        check_square_input(x, self.img_size, f'SAM {self.preset}')
         with torch.set_grad_enabled(not self.frozen and torch.is_grad_enabled()):
             enc = self.encoder
             h = enc.patch_embed(x)  # (B, h, w, C)
