@@ -40,8 +40,7 @@ from mmsamantics.datasets.toy_world import (ToyWorldMismatchError, is_current_to
 from mmsamantics.engine.pretraining import (pretrain_sam_encoder_mae, pretrain_toy_dinov2,
                                             pretrain_toy_sam)
 
-CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'insam_detr',
-                  'insam-detr_sam-tiny_ref-head_1xb4-12e_toy-world.py')
+CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'insam_detr_toy_ref_head.py')
 MATCHER_CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'matcher_toy.py')
 
 

@@ -1,6 +1,6 @@
 """Find the classes of a references file in a folder of images; write COCO results (+ PNGs).
 
-    python tools/infer.py configs/insam_detr_toy.py work_dirs/demo/epoch_12.pth \
+    python tools/infer.py configs/insam_detr_toy_ref_head.py work_dirs/demo/epoch_12.pth \
         --refs data/toy_world/refs/refs_seed42.json --ref-img-dir data/toy_world/train \
         --shots 5 --img-dir data/toy_world/val --out-dir work_dirs/infer --vis
 

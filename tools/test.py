@@ -1,6 +1,7 @@
 """Test a detector (mmdet's tools/test.py CLI), e.g.
 
-    python tools/test.py configs/insam_detr_toy.py work_dirs/insam_detr_toy/epoch_12.pth
+    python tools/test.py configs/insam_detr_toy.py \
+        work_dirs/insam-detr_sam-tiny_1xb4-12e_toy-world/epoch_12.pth
     python tools/test.py CONFIG CKPT --cfg-options test_dataloader.dataset.mode=open
     tools/dist_test.sh CONFIG CKPT 8
     # k-shot protocol: a reference set of one seed, its tokens precomputed in a bank

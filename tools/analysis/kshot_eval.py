@@ -2,8 +2,8 @@
 
     python tools/misc/make_reference_sets.py data/toy_world/annotations/instances_train.json \
         --out-dir data/toy_world/refs --min-area 256 --border 4
-    python tools/analysis/kshot_eval.py configs/insam_detr_toy.py work_dirs/demo/epoch_12.pth \
-        --ref-dir data/toy_world/refs --seeds 42 123 33 --shots 1 5 --modes oracle open \
+    python tools/analysis/kshot_eval.py configs/insam_detr_toy_ref_head.py \
+        work_dirs/demo/epoch_12.pth --ref-dir data/toy_world/refs --seeds 42 123 33 --shots 1 5 --modes oracle open \
         --ref-controls shuffled blank
 
 Per seed the references' tokens are encoded ONCE into a bank (max k shots), then every
