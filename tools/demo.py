@@ -78,11 +78,13 @@ def make_encoders(args, sam_ckpt: str, dinov2_ckpt: str, new_world: bool) -> Non
     from the training images without labels, unless their checkpoints exist."""
     img_dir = osp.join(args.data_root, 'train')
     if sam_ckpt and (new_world or not osp.isfile(sam_ckpt)):
-        mae = osp.splitext(sam_ckpt)[0] + '_mae.pth'
-        print(f'[demo] toy SAM, stage 1: MAE on the images -> {mae} ...', flush=True)
-        r = pretrain_sam_encoder_mae(img_dir, mae, epochs=args.mae_epochs)
-        print(f'[demo] MAE loss {r["first_loss"]:.3f} -> {r["last_loss"]:.3f} '
-              f'({r["seconds"]:.0f}s)')
+        mae = None  # --mae-epochs 0: the promptable stage starts from random weights
+        if args.mae_epochs > 0:
+            mae = osp.splitext(sam_ckpt)[0] + '_mae.pth'
+            print(f'[demo] toy SAM, stage 1: MAE on the images -> {mae} ...', flush=True)
+            r = pretrain_sam_encoder_mae(img_dir, mae, epochs=args.mae_epochs)
+            print(f'[demo] MAE loss {r["first_loss"]:.3f} -> {r["last_loss"]:.3f} '
+                  f'({r["seconds"]:.0f}s)')
         print(f'[demo] toy SAM, stage 2: class-agnostic box/point prompts -> {sam_ckpt} ...',
               flush=True)
         r = pretrain_toy_sam(osp.join(args.data_root, 'annotations', 'instances_train.json'),

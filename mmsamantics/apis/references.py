@@ -8,7 +8,6 @@ Reference files are small COCO JSONs (``images``, ``annotations`` with ``bbox`` 
 ``segmentation``, ``categories``), e.g. a subset of a COCO annotation file or the output of
 ``tools/misc/make_reference_sets.py`` (whose annotations carry a ``shot`` rank).
 """
-import json
 import logging
 import os.path as osp
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
+from ..utils.files import read_json
 from ..utils.images import decode_coco_mask
 
 # Points are clicks on the object (ideally its extremes); their bounding box is grown by
@@ -185,13 +185,7 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
 
 def _load_coco_json(path: str) -> dict:
     """The parsed COCO JSON at ``path``, with ``images``, ``annotations`` and ``categories``."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'reference file not found: {path!r}')
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except ValueError as e:
-        raise ValueError(f'reference file {path!r} is not valid JSON ({e})') from e
+    doc = read_json(path, 'reference file')
     if not isinstance(doc, dict) or not all(k in doc for k in ('images', 'annotations',
                                                                 'categories')):
         raise ValueError(f'reference file {path!r} must be COCO JSON with "images", '

@@ -50,6 +50,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from ..utils.checkpoint import MissingResourceError
+from ..utils.files import read_json
 
 CocoLike = Union[str, os.PathLike, dict]
 MAKE_HINT = ('Create it with `python tools/misc/make_reference_sets.py '
@@ -313,13 +314,7 @@ def load_reference_set(path: str, shots: int) -> Dict[int, List[dict]]:
     """
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
         raise ValueError(f'shots must be an integer >= 1 (k of k-shot), got {shots!r}')
-    if not osp.isfile(path):
-        raise MissingResourceError(f'reference-set file not found: {path!r}. {MAKE_HINT}')
-    try:
-        with open(path) as f:
-            ref = json.load(f)
-    except ValueError as e:
-        raise ValueError(f'{path!r} is not valid JSON ({e}). {MAKE_HINT}') from e
+    ref = read_json(path, 'reference-set file', MAKE_HINT)
     anns = ref.get('annotations') if isinstance(ref, dict) else None
     if not anns or any('shot' not in a for a in anns):
         raise ValueError(f'{path!r} is not a reference-set file (annotations without a '

@@ -17,12 +17,21 @@ promptable-segmentation stage.
 Shape shorthand: B images, S input side, p patch side, h = w = S / p, N = h * w patches,
 C the ViT width.
 """
+import os
+import os.path as osp
+import time
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from segment_anything.modeling import ImageEncoderViT
 from torch import Tensor, nn
+from torchvision.transforms import v2
+
+from ...models.backbones.sam_image_encoder import SAMImageEncoder
+from .image_folder import list_images, load_rgb_images, normalize
 
 
 def patchify(imgs: Tensor, patch: int) -> Tensor:
@@ -127,17 +136,9 @@ def pretrain_sam_encoder_mae(img_dir: str, out_file: str, preset: str = 'tiny',
     Returns:
         dict(first_loss, last_loss, seconds, images, steps).
     """
-    import os
-    import os.path as osp
-    import time
-
-    import numpy as np
-    from mmengine.logging import print_log
-    from torchvision.transforms import v2
-
-    from ...models.backbones.sam_image_encoder import SAMImageEncoder
-    from .image_folder import list_images, load_rgb_images, normalize
-
+    if epochs < 1:
+        raise ValueError(f'epochs must be >= 1, got {epochs} (skip the MAE stage instead: '
+                         'tools/misc/pretrain_toy_sam.py --mae-epochs 0)')
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)

@@ -36,6 +36,8 @@ from ...models.backbones.sam_image_encoder import SAMImageEncoder
 from ...models.sam.sam_prompt_decoder import SAMPromptDecoder
 from ...utils.checkpoint import load_state_dict_file, load_strict
 
+_MAE_HINT = ('Write it with the MAE stage (tools/misc/pretrain_toy_sam.py, or '
+             'pretrain_sam_encoder_mae), or start from random weights: init_encoder=None.')
 _MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
 _STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
 
@@ -160,12 +162,13 @@ def pretrain_toy_sam(ann_file: str, img_dir: str, out_file: str, epochs: int = 8
         dict with the final mean IoU of the predicted masks on the training prompts and the
         wall time.
     """
+    if epochs < 1:
+        raise ValueError(f'epochs must be >= 1, got {epochs}')
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     enc = SAMImageEncoder(preset='tiny', frozen=False)
     if init_encoder is not None:
-        state = load_state_dict_file(init_encoder, 'Write it with tools/misc/pretrain_toy_sam.py '
-                                     '(its MAE stage) or drop --init-encoder.')
+        state = load_state_dict_file(init_encoder, _MAE_HINT)
         load_strict(enc.encoder, state, prefix='image_encoder.', source=init_encoder)
     dec = SAMPromptDecoder(preset='tiny')
     for p in dec.parameters():

@@ -69,6 +69,8 @@ def pretrain_toy_dinov2(img_dir: str, out_file: str, epochs: int = 30, batch_siz
     Returns:
         dict(first_loss, last_loss, seconds, images, steps).
     """
+    if epochs < 1:
+        raise ValueError(f'epochs must be >= 1, got {epochs}')
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     images = load_rgb_images(list_images(img_dir)[:max_images])
