@@ -16,8 +16,13 @@
 5. writes PNGs: each reference with its box, targets with predicted masks and scores;
 6. runs the training-free SAM + DINOv2 matcher (configs/matcher_toy.py, no training) on
    the same toy world for comparison (box/mask AP and AR).
+
+It also writes the k-shot reference sets that tools/infer.py and the README's examples use,
+data/toy_world/refs/refs_seed{42,123,33}.json (tools/misc/make_reference_sets.py with the
+toy thresholds --min-area 256 --border 4), unless they exist for this world.
 """
 import argparse
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -96,6 +101,22 @@ def make_encoders(args, sam_ckpt: str, dinov2_ckpt: str, new_world: bool) -> Non
         r = pretrain_toy_dinov2(img_dir, dinov2_ckpt, epochs=args.dino_epochs)
         print(f'[demo] DINO loss {r["first_loss"]:.3f} -> {r["last_loss"]:.3f} '
               f'({r["seconds"]:.0f}s)')
+
+
+def make_reference_files(root: str, new_world: bool) -> str:
+    """``ROOT/refs/refs_seed{42,123,33}.json`` from the train annotations, unless present
+    (remade for a new world), with the README's make_reference_sets.py command."""
+    out = osp.join(root, 'refs')
+    if osp.isfile(osp.join(out, 'refs_seed42.json')) and not new_world:
+        return out
+    path = osp.join(osp.dirname(osp.abspath(__file__)), 'misc', 'make_reference_sets.py')
+    spec = importlib.util.spec_from_file_location('make_reference_sets', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    print(f'[demo] k-shot reference sets -> {out}', flush=True)
+    tool.main([osp.join(root, 'annotations', 'instances_train.json'), '--out-dir', out,
+               '--min-area', '256', '--border', '4'])
+    return out
 
 
 def evaluate(cfg: Config, work_dir: str) -> tuple:
@@ -189,6 +210,7 @@ def main():
             other = suggest_toy_world_dir(args.data_root, toy_world_params())
             sys.exit(f'error: {e}\nFor the demo: python tools/demo.py --data-root {other} '
                      '(or --force to replace it).')
+    make_reference_files(args.data_root, new_world)
     cfg = point_config(Config.fromfile(args.config), args.data_root, args.work_dir,
                        args.epochs)
     sam_ckpt = cfg.model.backbone.checkpoint

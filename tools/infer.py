@@ -1,22 +1,30 @@
 """Find the classes of a references file in a folder of images; write COCO results (+ PNGs).
 
+    make demo   # trains work_dirs/demo/epoch_12.pth, writes data/toy_world/refs/refs_seed42.json
     python tools/infer.py configs/insam_detr_toy_ref_head.py work_dirs/demo/epoch_12.pth \
         --refs data/toy_world/refs/refs_seed42.json --ref-img-dir data/toy_world/train \
         --shots 5 --img-dir data/toy_world/val --out-dir work_dirs/infer --vis
 
-Writes OUT/results.json (COCO results: image_id, category_id, bbox xywh, score,
-segmentation RLE), OUT/images.json (the images with the ids used and the reference classes as
-categories: a GT-free COCO file the results load against), OUT/summary.json, and
-OUT/vis/*.png with --vis. Unreadable images are skipped, listed, and the run goes on.
+Every option, file and folder is checked before the model is built. Each image's results
+are appended to OUT/results.jsonl as soon as it is done; at the end OUT/results.json (COCO
+results: image_id, category_id, bbox xywh, score, segmentation RLE), OUT/images.json (the
+images with the ids used and the reference classes as categories: a GT-free COCO file the
+results load against) and OUT/summary.json are written atomically, and OUT/vis/*.png with
+--vis. An interrupted run (Ctrl-C) continues with the same command plus --resume; a folder
+holding an earlier run's outputs needs --resume or --overwrite. Unreadable images, and
+images the model cannot take (too thin, too large for --max-megapixels), are skipped and
+listed with their reason; the run goes on.
 """
 import argparse
-import json
-import os
+import logging
 import os.path as osp
+import shlex
 import sys
 import time
+import warnings
 
-from mmengine.config import DictAction
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated')  # mmengine's import
+from mmengine.config import DictAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -37,8 +45,15 @@ def parse_args(argv=None):
     imgs.add_argument('--img-dir', help='folder of images to process')
     imgs.add_argument('--images', nargs='+', help='image files and/or globs (quote globs)')
     imgs.add_argument('--image-ids-from', help='COCO JSON whose image ids to use (matched by '
-                      'file name), so the results can be scored against it')
+                      'path relative to --img-dir, and size), so the results can be scored')
+    imgs.add_argument('--max-megapixels', type=float, default=None,
+                      help='skip images needing more decoded pixels (default 250)')
     p.add_argument('--out-dir', required=True)
+    again = p.add_mutually_exclusive_group()
+    again.add_argument('--resume', action='store_true',
+                       help='continue the interrupted run in --out-dir')
+    again.add_argument('--overwrite', action='store_true',
+                       help='replace the outputs of an earlier run in --out-dir (vis/ too)')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda if available)')
     p.add_argument('--batch-size', type=int, default=4)
     p.add_argument('--score-thr', type=float, default=0.3,
@@ -48,90 +63,198 @@ def parse_args(argv=None):
     p.add_argument('--vis-score-thr', type=float, default=0.3,
                    help='draw detections scoring at least this (drawing is slow on CPU)')
     p.add_argument('--no-progress', action='store_true')
+    p.add_argument('-v', '--verbose', action='store_true',
+                   help='keep the logs of model building (weight initialisation, registry)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = p.parse_args(argv)
+    check_args(p, args)
+    return args
+
+
+def check_args(p: argparse.ArgumentParser, args) -> None:
+    """Option combinations and ranges (``p.error`` exits with code 2 and one line)."""
     if bool(args.refs) == bool(args.bank):
         p.error('give exactly one of --refs and --bank')
     if args.bank and (args.shots or args.ref_img_dir):
         p.error('--shots and --ref-img-dir apply to --refs (a bank holds its references)')
     if bool(args.img_dir) == bool(args.images):
         p.error('give exactly one of --img-dir and --images')
-    return args
+    for name in ('shots', 'max_dets', 'batch_size'):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            p.error(f'--{name.replace("_", "-")} must be >= 1, got {v}')
+    for name in ('score_thr', 'vis_score_thr'):
+        if not 0 <= getattr(args, name) <= 1:
+            p.error(f'--{name.replace("_", "-")} must be in [0, 1], got {getattr(args, name)}')
+    if args.max_megapixels is not None and not args.max_megapixels > 0:
+        p.error(f'--max-megapixels must be > 0, got {args.max_megapixels}')
+    if args.img_dir and not osp.isdir(args.img_dir):
+        p.error(f'--img-dir {args.img_dir!r} is not a folder')
+    if args.save_bank and osp.isdir(args.save_bank):
+        p.error(f'--save-bank {args.save_bank!r} is a folder; give a file name')
 
 
-def image_ids(results, names, ids_file):
-    """Image ids: those of ``ids_file`` by file name (then base name), else 1..N."""
-    if ids_file is None:
-        return list(range(1, len(results) + 1))
-    with open(ids_file) as f:
-        imgs = json.load(f)['images']
-    by_name = {im['file_name']: im['id'] for im in imgs}
-    by_base = {osp.basename(im['file_name']): im['id'] for im in imgs}
-    ids, nxt, unknown = [], max(by_name.values(), default=0) + 1, []
-    for name in names:
-        i = by_name.get(name, by_base.get(osp.basename(name)))
-        if i is None:
-            unknown.append(name)
-            i, nxt = nxt, nxt + 1
-        ids.append(i)
-    if unknown:
-        print(f'warning: {len(unknown)} images are not in {ids_file} and got new ids, e.g. '
-              f'{unknown[:3]}', file=sys.stderr)
-    return ids
+def preflight(args) -> dict:
+    """Everything that can be checked without the model, in that order; the outputs of an
+    earlier run are deleted (--overwrite) only once all checks passed."""
+    from mmengine.config import Config
+
+    from mmsamantics.apis.image_ids import image_names, match_image_ids
+    from mmsamantics.apis.inputs import expand_inputs
+    from mmsamantics.apis.preflight import check_bank_file, check_classes
+    from mmsamantics.apis.references import check_reference_images, read_coco_references
+    from mmsamantics.apis.run_dir import check_settings, prepare_out_dir
+    from mmsamantics.apis.target_images import header_hw
+    from mmsamantics.utils import MissingResourceError
+    for what, path in (('config', args.config), ('checkpoint', args.checkpoint)):
+        if path is not None and not osp.isfile(path):
+            raise MissingResourceError(f'{what} not found: {path!r}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    ignored: list = []
+    images = expand_inputs(args.img_dir or args.images, ignored)
+    names = image_names(images, args.img_dir)
+    sizes = [header_hw(p) for p in images] if args.image_ids_from else [None] * len(images)
+    ids, not_in_gt = match_image_ids(names, sizes, args.image_ids_from)
+    if args.refs:
+        refs, cat_ids = read_coco_references(args.refs, args.ref_img_dir, args.shots)
+        check_reference_images(refs, args.refs)
+        check_classes(args.classes, list(cat_ids), args.refs)
+    else:
+        check_classes(args.classes, check_bank_file(args.bank, cfg), args.bank)
+    settings = dict(
+        config=osp.abspath(args.config), checkpoint=args.checkpoint and osp.abspath(
+            args.checkpoint), refs=args.refs and osp.abspath(args.refs),
+        ref_img_dir=args.ref_img_dir, shots=args.shots, bank=args.bank and osp.abspath(
+            args.bank), classes=args.classes, cfg_options=str(args.cfg_options),
+        score_thr=args.score_thr, max_dets=args.max_dets, batch_size=args.batch_size,
+        device=args.device, max_megapixels=args.max_megapixels,
+        vis=args.vis, vis_score_thr=args.vis_score_thr, image_ids_from=args.image_ids_from,
+        images=names, image_ids=ids)
+    prepare_out_dir(args.out_dir, args.resume, args.overwrite)
+    check_settings(args.out_dir, settings, args.resume)
+    return dict(cfg=cfg, images=images, names=names, ids=ids, not_in_gt=not_in_gt,
+                ignored=ignored)
+
+
+def build(args, cfg):
+    """The inferencer with its references (the slow part: model build, encoding)."""
+    from mmsamantics.apis import InContextInferencer
+    from mmsamantics.apis.target_images import DEFAULT_MAX_MEGAPIXELS
+    from mmsamantics.utils.quiet_logs import quiet_logs
+    inf = InContextInferencer(cfg, args.checkpoint, device=args.device,
+                              max_megapixels=args.max_megapixels or DEFAULT_MAX_MEGAPIXELS,
+                              verbose=args.verbose)
+    if args.refs:
+        with quiet_logs(level=logging.ERROR):  # its warnings were shown by preflight
+            inf.add_references_from_coco(args.refs, args.ref_img_dir, args.shots)
+    else:
+        inf.load_bank(args.bank)
+    if args.save_bank:
+        inf.save_bank(args.save_bank)
+    return inf
+
+
+def record(res: dict, name: str, image_id: int, category_ids) -> dict:
+    """The results.jsonl line of one image."""
+    from mmsamantics.apis.outputs import coco_results
+    if 'skipped' in res:
+        return dict(index=res['index'], file=name, path=res['img_path'], skipped=res['skipped'])
+    return dict(index=res['index'], file=name, path=res['img_path'], image_id=image_id,
+                height=res['height'], width=res['width'],
+                detections=coco_results([res], [image_id], category_ids))
+
+
+def run(args, ctx: dict, state: dict) -> int:
+    """Infer the images not done yet, appending each to results.jsonl; then finish."""
+    from mmsamantics.apis.run_dir import RecordStream, remove_final
+    t0 = time.time()
+    stream = RecordStream(args.out_dir)
+    records = state['records'] = stream.read() if args.resume else {}
+    if args.resume:
+        print(f'resuming: {len(records)} of {len(ctx["images"])} images already done',
+              flush=True)
+    if len(records) < len(ctx['images']) or not stream.meta:
+        remove_final(args.out_dir)  # never leave complete-looking files of another run
+        inf = build(args, ctx['cfg'])
+        print(f'{len(inf.references)} references of {len(inf.classes)} classes ready '
+              f'({time.time() - t0:.1f}s)', flush=True)
+        vis_dir = osp.join(args.out_dir, 'vis') if args.vis else None
+        try:
+            stream.append(dict(meta=dict(classes=inf.classes, references=len(inf.references),
+                                         category_ids=dict(inf.category_ids))))
+            for res in inf.iter_predict(
+                    ctx['images'], batch_size=args.batch_size, score_thr=args.score_thr,
+                    max_dets=args.max_dets, classes=args.classes, vis_dir=vis_dir,
+                    vis_score_thr=args.vis_score_thr, show_progress=not args.no_progress,
+                    done=records):
+                i = res['index']
+                rec = record(res, ctx['names'][i], ctx['ids'][i], inf.category_ids)
+                stream.append(rec)
+                records[i] = rec
+        finally:
+            stream.close()
+    return finish(args, ctx, records, stream.meta, time.time() - t0)
+
+
+def finish(args, ctx: dict, records: dict, meta: dict, seconds: float) -> int:
+    """Write the final files atomically and report."""
+    from mmsamantics.apis.run_dir import write_final
+    summary = dict(seconds=round(seconds, 2), references=meta['references'],
+                   classes=meta['classes'],
+                   not_read=[dict(file=p, reason=r) for p, r in ctx['ignored']],
+                   images_not_in_ids_file=ctx['not_in_gt'])
+    write_final(args.out_dir, records, meta['category_ids'], summary)
+    done = [r for r in records.values() if 'skipped' not in r]
+    for r in sorted(records.values(), key=lambda r: r['index']):
+        if 'skipped' in r:
+            print(f'skipped {r["path"]}: {r["skipped"]}', file=sys.stderr)
+    if ctx['not_in_gt']:
+        print(f'warning: {len(ctx["not_in_gt"])} images are not in {args.image_ids_from} and '
+              f'got new ids (listed in summary.json), e.g. {ctx["not_in_gt"][:3]}',
+              file=sys.stderr)
+    n_det = sum(len(r['detections']) for r in done)
+    print(f'{len(done)} images, {n_det} detections, {len(records) - len(done)} skipped files, '
+          f'{seconds:.1f}s -> {osp.join(args.out_dir, "results.json")}')
+    if not done:
+        print('error: no image could be read', file=sys.stderr)
+        return 1
+    return 0
+
+
+def resume_command(argv) -> str:
+    """The command line that continues this run."""
+    argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != '--overwrite']
+    return shlex.join(['python', 'tools/infer.py', *argv] +
+                      ([] if '--resume' in argv else ['--resume']))
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmsamantics.apis import CheckpointMismatchError, InContextInferencer
-    from mmsamantics.apis.inputs import expand_inputs
-    from mmsamantics.apis.outputs import coco_images, coco_results
+    if not args.verbose:  # third-party deprecation notices, not about the user's run
+        warnings.filterwarnings('ignore', message='torch.meshgrid')
+    from mmsamantics.apis import CheckpointMismatchError
     from mmsamantics.utils import MissingResourceError
-    t0 = time.time()
+    state: dict = {}
     try:
-        images = expand_inputs(args.img_dir or args.images)  # fail fast, before the model
-        inf = InContextInferencer(args.config, args.checkpoint, device=args.device,
-                                  cfg_options=args.cfg_options)
-        if args.refs:
-            inf.add_references_from_coco(args.refs, args.ref_img_dir, args.shots)
+        ctx = preflight(args)
+        return run(args, ctx, state)
+    except KeyboardInterrupt:
+        from mmsamantics.apis.run_dir import RecordStream
+        n = len(RecordStream(args.out_dir).read()) if 'records' in state else 0
+        if n:
+            print(f'\ninterrupted: {n} images done, kept in '
+                  f'{osp.join(args.out_dir, "results.jsonl")}; continue with: '
+                  f'{resume_command(argv)}', file=sys.stderr)
         else:
-            inf.load_bank(args.bank)
-        if args.save_bank:
-            inf.save_bank(args.save_bank)
-        n_refs = len(inf.references)
-        print(f'{n_refs} references of {len(inf.classes)} classes ready '
-              f'({time.time() - t0:.1f}s)', flush=True)
-        vis_dir = osp.join(args.out_dir, 'vis') if args.vis else None
-        results = inf(images, batch_size=args.batch_size, score_thr=args.score_thr,
-                      max_dets=args.max_dets, classes=args.classes, vis_dir=vis_dir,
-                      vis_score_thr=args.vis_score_thr, show_progress=not args.no_progress)
+            print('\ninterrupted before any image was done; nothing to keep',
+                  file=sys.stderr)
+        return 130
     except (MissingResourceError, FileNotFoundError, ValueError, RuntimeError,
             CheckpointMismatchError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    root = args.img_dir
-    names = [osp.relpath(r['img_path'], root) if root else r['img_path'] for r in results]
-    ids = image_ids(results, names, args.image_ids_from)
-    os.makedirs(args.out_dir, exist_ok=True)
-    dets = coco_results(results, ids, inf.category_ids)
-    with open(osp.join(args.out_dir, 'results.json'), 'w') as f:
-        json.dump(dets, f)
-    with open(osp.join(args.out_dir, 'images.json'), 'w') as f:
-        json.dump(coco_images(results, ids, names, inf.category_ids), f)
-    summary = dict(inf.stats, total_seconds=round(time.time() - t0, 2), references=n_refs,
-                   classes=inf.classes,
-                   skipped_files=[dict(file=p, reason=r) for p, r in inf.failed])
-    with open(osp.join(args.out_dir, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
-    for p, r in inf.failed:
-        print(f'skipped {p}: {r}', file=sys.stderr)
-    s = inf.stats
-    print(f'{s["images"]} images, {s["detections"]} detections, {s["skipped"]} skipped files, '
-          f'{s["seconds"]:.1f}s ({s["images_per_s"]} images/s) -> '
-          f'{osp.join(args.out_dir, "results.json")}')
-    if not results:
-        print('error: no image could be read', file=sys.stderr)
-        return 1
-    return 0
 
 
 if __name__ == '__main__':

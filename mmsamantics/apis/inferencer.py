@@ -17,22 +17,26 @@ model's data preprocessor. The per-model-kind work lives in a :class:`ReferenceE
 import os.path as osp
 import time
 from collections import Counter, OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from contextlib import nullcontext
+from typing import Collection, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import Tensor
 
-from ..structures.reference_bank import load_reference_bank, save_reference_bank
+from ..structures.reference_bank import save_reference_bank
+from .categories import register_class
 from .inputs import ImageLike, expand_inputs, read_image
 from .model_loading import build_inference_model
-from .outputs import Drawer, select, to_result, vis_name
+from .outputs import Drawer, result_to_instances, select, to_result, vis_name
+from .preflight import read_bank
 from .reference_encoder import build_reference_encoder
-from .references import Reference, prompt_to_box, read_coco_references
+from .references import (Reference, check_reference_images, prompt_to_box,
+                         read_coco_references)
+from .target_images import DEFAULT_MAX_MEGAPIXELS, load_targets, target_scale
 
 
 class InContextInferencer:
@@ -45,23 +49,32 @@ class InContextInferencer:
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...; default CUDA when available.
         cfg_options: overrides merged into the config (as ``--cfg-options``).
         ref_batch_size: reference images per backbone pass when encoding references.
+        max_megapixels: targets that need more decoded pixels are skipped (memory); large
+            JPEGs are decoded at reduced size (:mod:`mmsamantics.apis.target_images`).
+        verbose: keep the INFO logs of model building (weight initialisation, registry);
+            by default they are DEBUG.
     """
 
     def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None,
                  device: Optional[str] = None, cfg_options: Optional[dict] = None,
-                 ref_batch_size: int = 4) -> None:
+                 ref_batch_size: int = 4, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+                 verbose: bool = False) -> None:
         cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
         self.cfg = cfg
-        self.model = build_inference_model(cfg, checkpoint, device)
+        self.model = build_inference_model(cfg, checkpoint, device, verbose=verbose)
         self.device = next(self.model.parameters()).device
         self.encoder = build_reference_encoder(self.model, cfg)
         self.pipeline = self.encoder.target_pipeline()
+        self.target_scale = target_scale(cfg, self.encoder.scale)
         self.ref_batch_size = ref_batch_size
+        self.max_megapixels = max_megapixels
         self.references: List[Reference] = []
         self._features: Dict[str, Tensor] = {}
+        self._ref_files: Dict[str, str] = {}  # key -> reference file it came from
         self.category_ids: 'OrderedDict[str, int]' = OrderedDict()
+        self._provisional: Set[str] = set()  # classes whose id was assigned, not given
         self.failed: List[Tuple[str, str]] = []
         self.stats: dict = {}
         self._drawer: Optional[Drawer] = None
@@ -72,45 +85,26 @@ class InContextInferencer:
         """Class names in registration order; label ``i`` is ``classes[i]``."""
         return list(self.category_ids)
 
-    @staticmethod
-    def _register_class(category_ids: 'OrderedDict[str, int]', name: str,
-                        category_id: Optional[int]) -> None:
-        """Add ``name`` to ``category_ids`` (next free id unless given), checking conflicts."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f'class names must be non-empty strings, got {name!r}')
-        known = category_ids.get(name)
-        if category_id is None:
-            if known is None:
-                category_ids[name] = max(category_ids.values(), default=0) + 1
-            return
-        if known is not None and known != category_id:
-            raise ValueError(f'class {name!r} already has category id {known}, not '
-                             f'{category_id}')
-        other = [n for n, c in category_ids.items() if c == category_id and n != name]
-        if other:
-            raise ValueError(f'category id {category_id} of {name!r} is already used by '
-                             f'{other[0]!r}')
-        category_ids[name] = int(category_id)
-
-    def _check_new(self, keys: Sequence[str],
-                   classes: Sequence[Tuple[str, Optional[int]]]) -> 'OrderedDict[str, int]':
-        """Category ids after adding ``classes``; raises before anything is changed."""
+    def _check_new(self, keys: Sequence[str], classes: Sequence[Tuple[str, Optional[int]]]
+                   ) -> Tuple['OrderedDict[str, int]', Set[str]]:
+        """Category ids (and provisional names) after adding ``classes``
+        (:mod:`mmsamantics.apis.categories`); raises before anything is changed."""
         counts = Counter(keys)
         dup = sorted(k for k, n in counts.items() if n > 1 or k in self._features)
         if dup:
             raise ValueError(f'reference keys must be unique; already used: {dup[:5]}')
-        cat_ids = OrderedDict(self.category_ids)
+        cat_ids, provisional = OrderedDict(self.category_ids), set(self._provisional)
         for name, cid in classes:
-            self._register_class(cat_ids, name, cid)
-        return cat_ids
+            register_class(cat_ids, provisional, name, cid)
+        return cat_ids, provisional
 
     def _add(self, entries: Sequence[Tuple[ImageLike, Reference]]) -> List[Reference]:
         """Encode ``(image, reference)`` entries, one backbone pass per image, and keep them.
 
         Nothing is kept if any reference fails (unreadable image, duplicate key).
         """
-        cat_ids = self._check_new([r.key for _, r in entries],
-                                  [(r.class_name, r.category_id) for _, r in entries])
+        cat_ids, provisional = self._check_new(
+            [r.key for _, r in entries], [(r.class_name, r.category_id) for _, r in entries])
         groups: 'OrderedDict[object, list]' = OrderedDict()
         for img, ref in entries:
             gid = img if isinstance(img, str) else id(img)
@@ -120,10 +114,11 @@ class InContextInferencer:
         for s in range(0, len(todo), self.ref_batch_size):
             chunk = todo[s:s + self.ref_batch_size]
             imgs = [read_image(img, 'reference image') for img, _ in chunk]
-            feats = self.encoder.encode(imgs, [refs for _, refs in chunk])
+            feats = self.encoder.encode(imgs, [refs for _, refs in chunk], self.ref_batch_size)
             for (_, refs), f in zip(chunk, feats):
-                new.update({r.key: t for r, t in zip(refs, f)})
-        self.category_ids = cat_ids
+                # copies: a kept view would hold the whole encoded batch alive
+                new.update({r.key: t.clone() for r, t in zip(refs, f)})
+        self.category_ids, self._provisional = cat_ids, provisional
         self._features.update(new)
         added = [r for _, r in entries]
         self.references += added
@@ -180,22 +175,25 @@ class InContextInferencer:
         ``shots`` (honours a ``shot`` rank) and ``classes``.
         """
         refs, _ = read_coco_references(path, img_dir, shots, classes)
-        missing = sorted({r['img_path'] for r in refs if not osp.isfile(r['img_path'])})
-        if missing:
-            raise FileNotFoundError(
-                f'{len(missing)} reference images of {path} not found, e.g. {missing[:3]}: '
-                'their file names are relative to img_dir (tools/infer.py --ref-img-dir; '
-                'default: the folder of the references file)')
+        check_reference_images(refs, path)
+        real = osp.realpath(path)
+        if any(self._ref_files.get(r['key']) == real for r in refs):
+            raise ValueError(f'the references of {path!r} are already registered')
+        for r in refs:  # keys are unique per file path: a same-named file keeps its own
+            if r['key'] in self._features:
+                r['key'] = f'{path}:{r["key"].rsplit(":", 1)[1]}'
         entries = [(r['img_path'], Reference(
             key=r['key'], class_name=r['class_name'], box=r['bbox'], source=r['img_path'],
             segmentation=r['segmentation'], img_hw=r['img_hw'],
             category_id=r['category_id'])) for r in refs]
-        return self._add(entries)
+        added = self._add(entries)
+        self._ref_files.update({r.key: real for r in added})
+        return added
 
     def clear_references(self) -> None:
         """Forget every reference and class."""
-        self.references, self._features = [], {}
-        self.category_ids = OrderedDict()
+        self.references, self._features, self._ref_files = [], {}, {}
+        self.category_ids, self._provisional = OrderedDict(), set()
 
     # ------------------------------------------------------------------ banks
     def save_bank(self, path: str) -> None:
@@ -224,7 +222,7 @@ class InContextInferencer:
             ValueError: a bank made with another model/SAM or preprocessing (signature), or
                 with features of another shape, or whose keys are already registered.
         """
-        bank = load_reference_bank(path)
+        bank = read_bank(path)
         sig = self.encoder.signature
         if bank['signature'] != sig:
             raise ValueError(
@@ -242,7 +240,7 @@ class InContextInferencer:
         present = set(bank['labels'])
         order = [c for c in meta.get('classes') or OrderedDict.fromkeys(bank['labels'])
                  if c in present]
-        self.category_ids = self._check_new(
+        self.category_ids, self._provisional = self._check_new(
             bank['keys'], [(n, cids.get(n)) for n in order + list(bank['labels'])])
         n = len(bank['keys'])
         boxes = meta.get('boxes') or [[0.0] * 4] * n
@@ -273,23 +271,13 @@ class InContextInferencer:
                 torch.stack([self._features[k] for k in keys]).to(self.device),
                 torch.as_tensor(np.stack([r.box for r in refs]), dtype=torch.float32))
 
-    def _load(self, items: List[Tuple[int, ImageLike]]):
-        """Read and transform a batch; unreadable images are skipped and recorded."""
-        loaded = []
-        for idx, image in items:
-            path = image if isinstance(image, str) else None
-            try:
-                img = read_image(image, 'image')
-            except (FileNotFoundError, ValueError) as e:
-                self.failed.append((path or f'<array {idx}>', str(e)))
-                print_log(f'skipped: {e}', logger='current', level=30)
-                continue
-            data = self.pipeline(dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2],
-                                      img_path=path, img_id=idx))
-            loaded.append((idx, path, img, data))
-        return loaded
-
     @torch.no_grad()
+    def _only_returned(self, score_thr: float, vis_thr: Optional[float], max_dets: int):
+        """Masks are decoded only for the detections this call returns or draws."""
+        keeping = getattr(getattr(self.model, 'mask_head', None), 'keeping', None)
+        thr = score_thr if vis_thr is None else min(score_thr, vis_thr)
+        return keeping(thr, max_dets) if keeping is not None else nullcontext()
+
     def predict(self, inputs, batch_size: int = 1, score_thr: float = 0.3,
                 max_dets: int = 100, classes: Optional[Sequence[str]] = None,
                 vis_dir: Optional[str] = None, vis_score_thr: Optional[float] = None,
@@ -314,50 +302,88 @@ class InContextInferencer:
             One dict per readable image, in input order (see
             :func:`mmsamantics.apis.outputs.to_result`): ``img_path``, ``index``,
             ``height``, ``width``, ``boxes`` (N, 4) xyxy, ``scores``, ``labels`` (names),
-            ``label_ids``, ``masks`` (COCO RLEs). Unreadable images are skipped with a
-            warning and listed in ``self.failed`` as (path, reason); ``self.stats`` holds
-            counts and seconds.
+            ``label_ids``, ``masks`` (COCO RLEs). Unreadable images, and images the model
+            cannot take (too thin, over ``max_megapixels``), are skipped with a warning and
+            listed in ``self.failed`` as (path, reason); ``self.stats`` holds counts and
+            seconds.
 
         Raises:
             RuntimeError: no reference registered. ValueError: unknown class, an empty
-            folder or a glob without match. FileNotFoundError: a single missing path.
+            folder or a glob without match, ``batch_size`` or ``max_dets`` < 1.
+            FileNotFoundError: a single missing path.
+        """
+        return [r for r in self.iter_predict(inputs, batch_size, score_thr, max_dets,
+                                             classes, vis_dir, vis_score_thr, show_progress)
+                if 'skipped' not in r]
+
+    def iter_predict(self, inputs, batch_size: int = 1, score_thr: float = 0.3,
+                     max_dets: int = 100, classes: Optional[Sequence[str]] = None,
+                     vis_dir: Optional[str] = None, vis_score_thr: Optional[float] = None,
+                     show_progress: bool = True, done: Collection[int] = ()
+                     ) -> Iterator[dict]:
+        """:meth:`predict` one image at a time, as each batch is done (to stream results).
+
+        Args:
+            done: indices of inputs already processed (a resumed run): not yielded, and
+                batches made only of them are not run. Batches keep the boundaries of a
+                full run (every ``batch_size`` inputs), so a resumed run computes exactly
+                what an uninterrupted one would.
+            Others: as :meth:`predict`.
+
+        Yields:
+            Per input in order, a result of :meth:`predict`, or ``{'index', 'img_path',
+            'skipped': reason}`` for an image that was skipped.
         """
         keys, labels, feats, boxes = self._query(classes)
         images = expand_inputs(inputs)
-        if batch_size < 1:
-            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-        self.failed = []
-        taken: set = set()
-        bar = ProgressBar(len(images)) if show_progress else None
-        results, t0 = [], time.perf_counter()
+        for name, v in (('batch_size', batch_size), ('max_dets', max_dets)):
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f'{name} must be an integer >= 1, got {v!r}')
+        self.failed, taken, done = [], set(), set(done)
+        names = [vis_name(im if isinstance(im, str) else None, i, taken)
+                 for i, im in enumerate(images)]
+        bar = ProgressBar(len(images) - len(done)) if show_progress else None
+        n_res = n_det = 0
+        self.stats = dict(images=0, skipped=0, detections=0, seconds=0.0, images_per_s=None)
+        t0 = time.perf_counter()
         self.model.eval()
         indexed = list(enumerate(images))
         for s in range(0, len(images), batch_size):
-            batch = self._load(indexed[s:s + batch_size])
+            todo = [i for i, _ in indexed[s:s + batch_size] if i not in done]
+            if not todo:
+                continue
+            batch, skipped = load_targets(indexed[s:s + batch_size], self.pipeline,
+                                          self.target_scale, self.max_megapixels)
+            results = {idx: dict(index=idx, img_path=p, skipped=why) for idx, p, why in skipped}
             if batch:
                 data = self.model.data_preprocessor(
-                    pseudo_collate([d for _, _, _, d in batch]), False)
-                preds = self.encoder.predict(data['inputs'], data['data_samples'], keys, labels,
-                                             feats, boxes)
-                for (idx, path, img, _), ds in zip(batch, preds):
+                    pseudo_collate([d for *_, d in batch]), False)
+                with torch.no_grad(), self._only_returned(score_thr, vis_score_thr, max_dets):
+                    preds = self.encoder.predict(data['inputs'], data['data_samples'], keys,
+                                                 labels, feats, boxes)
+                for (idx, path, img, ori, _), ds in zip(batch, preds):
                     pred = select(ds.pred_instances, score_thr, max_dets)
-                    results.append(to_result(pred, self.classes, path, idx, img.shape[:2]))
-                    if vis_dir is not None:
+                    if idx in todo and vis_dir is not None:
                         shown = pred if vis_score_thr is None else select(
                             pred, vis_score_thr, max_dets)
-                        self._draw(img, shown, osp.join(vis_dir, vis_name(path, idx, taken)))
-            if bar is not None:
-                for _ in range(min(batch_size, len(images) - s)):
+                        self._draw(img, shown, osp.join(vis_dir, names[idx]))
+                    results[idx] = to_result(pred, self.classes, path, idx, ori, img.shape[:2])
+            for idx in todo:
+                r = results[idx]
+                if 'skipped' in r:
+                    self.failed.append((r['img_path'], r['skipped']))
+                else:
+                    n_res, n_det = n_res + 1, n_det + len(r['scores'])
+                secs = time.perf_counter() - t0
+                self.stats = dict(images=n_res, skipped=len(self.failed), detections=n_det,
+                                  seconds=round(secs, 2),
+                                  images_per_s=round(n_res / secs, 3) if secs > 0 else None)
+                if bar is not None:
                     bar.update()
+                yield r
         if bar is not None:
             bar.file.write('\n')  # end the progress bar's line
             bar.file.flush()
-        secs = time.perf_counter() - t0
-        self.stats = dict(images=len(results), skipped=len(self.failed),
-                          detections=int(sum(len(r['scores']) for r in results)),
-                          seconds=round(secs, 2),
-                          images_per_s=round(len(results) / secs, 3) if secs > 0 else None)
-        return results
 
     __call__ = predict
 
@@ -370,11 +396,4 @@ class InContextInferencer:
 
     def visualize(self, image: ImageLike, result: dict, out_file: str) -> str:
         """Draw a result of :meth:`predict` (masks, boxes, names, scores) on its image."""
-        from mmengine.structures import InstanceData
-        from pycocotools import mask as mask_util
-        pred = InstanceData(bboxes=torch.as_tensor(result['boxes']),
-                            scores=torch.as_tensor(result['scores']),
-                            labels=torch.as_tensor(result['label_ids']))
-        if result['masks']:
-            pred.masks = torch.as_tensor(mask_util.decode(result['masks'])).permute(2, 0, 1)
-        return self._draw(read_image(image), pred, out_file)
+        return self._draw(read_image(image), result_to_instances(result), out_file)

@@ -18,6 +18,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import CheckpointLoader, load_checkpoint
 
 from ..utils.checkpoint import MissingResourceError, describe_mismatch, format_keys
+from ..utils.quiet_logs import quiet_logs
 
 
 def build_model(cfg: Config, checkpoint: Optional[str] = None, device: str = 'cpu'):
@@ -92,14 +93,16 @@ def load_detector_checkpoint(model: torch.nn.Module, path: str) -> None:
 
 
 def build_inference_model(cfg: Config, checkpoint: Optional[str] = None,
-                          device: Optional[str] = None):
+                          device: Optional[str] = None, verbose: bool = False):
     """The config's model on ``device`` (default: CUDA when available), eval mode, with the
-    checkpoint's weights checked key by key."""
+    checkpoint's weights checked key by key; weight-initialisation logs only if
+    ``verbose`` (:func:`mmsamantics.utils.quiet_logs.quiet_logs`)."""
     if device is None:
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise MissingResourceError(f'checkpoint not found: {checkpoint!r}')
-    model = build_model(cfg, None, device)
-    if checkpoint is not None:
-        load_detector_checkpoint(model, checkpoint)
+    with quiet_logs(verbose):
+        model = build_model(cfg, None, device)
+        if checkpoint is not None:
+            load_detector_checkpoint(model, checkpoint)
     return model.eval()

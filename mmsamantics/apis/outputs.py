@@ -3,7 +3,9 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
+import torch
 from mmengine.structures import InstanceData
 from pycocotools import mask as mask_util
 
@@ -28,8 +30,18 @@ def select(pred: InstanceData, score_thr: float, max_dets: int) -> InstanceData:
 
 
 def to_result(pred: InstanceData, classes: Sequence[str], img_path: Optional[str],
-              index: int, ori_shape: Tuple[int, int]) -> dict:
-    """One image's result.
+              index: int, ori_shape: Tuple[int, int],
+              work_shape: Optional[Tuple[int, int]] = None) -> dict:
+    """One image's result, in original pixels.
+
+    Args:
+        pred: detections on the image the model was given (``bboxes`` xyxy, ``scores``,
+            ``labels``, optional ``masks`` (N, Hw, Ww)).
+        classes: class names by label. img_path: None for an array. index: input position.
+        ori_shape: (H0, W0) of the original image.
+        work_shape: (Hw, Ww) of the (reduced) image the model was given, when it differs
+            from ``ori_shape``: boxes are scaled and masks resized (nearest) to (H0, W0),
+            one at a time (see :mod:`mmsamantics.apis.target_images`).
 
     Returns:
         dict with ``img_path`` (None for an array), ``index`` (position in the inputs),
@@ -38,11 +50,20 @@ def to_result(pred: InstanceData, classes: Sequence[str], img_path: Optional[str
         classes, ``masks`` (N COCO RLEs, or None when the model predicts boxes only).
     """
     label_ids = pred.labels.cpu().numpy().astype(np.int64)
+    boxes = pred.bboxes.cpu().numpy().astype(np.float32)
+    h0, w0 = (int(v) for v in ori_shape)
+    resized = work_shape is not None and tuple(work_shape) != (h0, w0)
+    if resized:
+        hw, ww = work_shape
+        boxes = np.clip(boxes * np.array([w0 / ww, h0 / hw] * 2, np.float32), 0,
+                        [w0, h0, w0, h0]).astype(np.float32)
     masks = None
     if 'masks' in pred:
-        masks = masks_to_rle(pred.masks.cpu().numpy().astype(bool))
-    return dict(img_path=img_path, index=index, height=int(ori_shape[0]),
-                width=int(ori_shape[1]), boxes=pred.bboxes.cpu().numpy().astype(np.float32),
+        m = pred.masks.cpu().numpy().astype(bool)
+        masks = ([masks_to_rle(cv2.resize(k.astype(np.uint8), (w0, h0),
+                                          interpolation=cv2.INTER_NEAREST)[None])[0]
+                  for k in m] if resized else masks_to_rle(m))
+    return dict(img_path=img_path, index=index, height=h0, width=w0, boxes=boxes,
                 scores=pred.scores.cpu().numpy().astype(np.float32),
                 labels=[classes[i] for i in label_ids], label_ids=label_ids, masks=masks)
 
@@ -102,3 +123,14 @@ def vis_name(path: Optional[str], index: int, taken: set) -> str:
         name, n = f'{stem}_{n}.png', n + 1
     taken.add(name)
     return name
+
+
+def result_to_instances(result: dict) -> InstanceData:
+    """A result dict of the inference API back to predictions: ``bboxes`` (N, 4) xyxy,
+    ``scores`` (N,), ``labels`` (N,) and, when the result has masks, ``masks`` (N, H, W)."""
+    pred = InstanceData(bboxes=torch.as_tensor(result['boxes']),
+                        scores=torch.as_tensor(result['scores']),
+                        labels=torch.as_tensor(result['label_ids']))
+    if result['masks']:
+        pred.masks = torch.as_tensor(mask_util.decode(result['masks'])).permute(2, 0, 1)
+    return pred

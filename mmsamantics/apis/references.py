@@ -16,6 +16,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
+from ..datasets.reference_validation import (check_reference_doc, clip_to_image, image_hw,
+                                             reference_box)
 from ..utils.files import read_json
 from ..utils.images import decode_coco_mask
 
@@ -57,16 +59,6 @@ class Reference:
         return self.mask
 
 
-def _check_box(box: np.ndarray, what: str) -> np.ndarray:
-    if box.shape != (4,) or not np.isfinite(box).all():
-        raise ValueError(f'{what}: a box is 4 finite numbers x1, y1, x2, y2; got {box.tolist()}')
-    x1, y1, x2, y2 = box
-    if not (x2 - x1 >= 1 and y2 - y1 >= 1):
-        raise ValueError(f'{what}: degenerate box {box.tolist()} (xyxy); give a box at least '
-                         '1 px wide and high inside the image')
-    return box
-
-
 def prompt_to_box(img_hw: Tuple[int, int], *, box: Optional[Sequence[float]] = None,
                   mask: Optional[np.ndarray] = None,
                   points: Optional[Sequence[Sequence[float]]] = None,
@@ -74,7 +66,7 @@ def prompt_to_box(img_hw: Tuple[int, int], *, box: Optional[Sequence[float]] = N
                   ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
     """The xyxy box of exactly one prompt, clipped to the image.
 
-    - ``box``: xyxy in pixels, taken as is (clipped).
+    - ``box``: xyxy in pixels, clipped to the image (fully outside it: an error).
     - ``mask``: (H, W) bool, the image's size; the tight box of its pixels
       (``[x_min, y_min, x_max + 1, y_max + 1]``, as COCO's bbox of a mask).
     - ``points``: (x, y) clicks on the object; their bounding box grown by ``point_margin``
@@ -94,8 +86,11 @@ def prompt_to_box(img_hw: Tuple[int, int], *, box: Optional[Sequence[float]] = N
     h, w = img_hw
     pts = None
     if box is not None:
-        b = np.asarray(box, np.float32).reshape(-1)
-        _check_box(b, what)
+        try:
+            b = np.asarray(box, np.float32).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f'{what}: box= must be 4 numbers x1, y1, x2, y2 in pixels, '
+                             f'got {box!r}') from None
     elif mask is not None:
         mask = np.asarray(mask).astype(bool)
         if mask.shape != (h, w):
@@ -111,8 +106,7 @@ def prompt_to_box(img_hw: Tuple[int, int], *, box: Optional[Sequence[float]] = N
         lo, hi = pts.min(0), pts.max(0)
         pad = np.maximum((hi - lo) * point_margin, POINT_MIN_PAD)
         b = np.concatenate([lo - pad, hi + pad]).astype(np.float32)
-    b = np.clip(b, 0, [w, h, w, h]).astype(np.float32)
-    return _check_box(b, f'{what} (clipped to the {w}x{h} image)'), mask, pts
+    return clip_to_image(b, (h, w), what), mask, pts
 
 
 def read_coco_references(path: str, img_dir: Optional[str] = None,
@@ -128,36 +122,37 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
         img_dir: folder the ``file_name`` s are relative to (default: the JSON's folder).
         shots: at most this many references per class: those with ``shot < shots`` when
             the annotations carry a ``shot`` rank (``make_reference_sets.py``), else the
-            first ``shots`` in file order.
+            first ``shots`` in file order. Classes with fewer get a warning.
         classes: keep only these classes (names).
+
+    Every annotation is checked by :mod:`mmsamantics.datasets.reference_validation`
+    (integer ids, 4-number boxes; boxes partly outside their image are clipped).
 
     Returns:
         (references, category ids): one dict per reference (``key``, ``class_name``,
         ``img_path``, ``bbox`` xyxy, ``segmentation`` and ``img_hw`` or None,
-        ``category_id``), grouped by class
-        in the order of ``categories``; and ``{class name: category id}`` of the classes
-        that have references.
+        ``category_id``, ``file``: ``path``), grouped by class in the order of
+        ``categories``; and ``{class name: category id}`` of the classes that have
+        references.
 
     Raises:
-        ValueError: unknown category or image id, degenerate box, unknown requested class,
-            no reference at all.
+        ValueError: malformed ids or boxes, unknown category or image id, a box fully
+            outside its image, an unknown requested class, no reference at all; each
+            names the file, the annotation id and the field.
     """
-    doc = _load_coco_json(path)
     if shots is not None and (isinstance(shots, bool) or int(shots) != shots or shots < 1):
         raise ValueError(f'shots must be an integer >= 1, got {shots!r}')
+    doc = read_json(path, 'reference file')
+    imgs, cats = check_reference_doc(doc, path)
     img_dir = osp.dirname(osp.abspath(path)) if img_dir is None else img_dir
-    cats = {c['id']: c['name'] for c in doc['categories']}
     names = list(cats.values())
-    if len(set(names)) != len(names):
-        raise ValueError(f'reference file {path!r}: category names are not unique: {names}')
     if classes is not None:
         unknown = [c for c in classes if c not in names]
         if unknown:
             raise ValueError(f'classes {unknown} are not categories of {path!r} ({names})')
-    imgs = {im['id']: im for im in doc['images']}
     src = osp.basename((doc.get('info') or {}).get('source_ann_file') or path)
-    refs, cat_ids = [], {}
-    for cid, anns in _annotations_per_category(doc, cats, imgs, path).items():
+    refs, cat_ids, short, none = [], {}, [], []
+    for cid, anns in _annotations_per_category(doc, cats).items():
         if classes is not None and cats[cid] not in classes:
             continue
         if anns and all('shot' in a for a in anns):
@@ -165,62 +160,60 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
             anns = [a for a in anns if shots is None or a['shot'] < shots]
         elif shots is not None:
             anns = anns[:shots]
+        if shots is not None and 0 < len(anns) < shots:
+            short.append(f'{cats[cid]!r}: {len(anns)}')
         for a in anns:
-            im = imgs[a['image_id']]
-            what = (f'reference file {path!r}: annotation {a.get("id")} '
-                    f'({cats[cid]!r}, image {im["file_name"]!r})')
-            refs.append(dict(_box_and_mask(a, im, what), key=f'{src}:{a["id"]}',
-                             class_name=cats[cid], img_path=osp.join(img_dir, im['file_name']),
-                             category_id=cid))
+            refs.append(dict(_box_and_mask(a, imgs[a['image_id']], path),
+                             key=f'{src}:{a["id"]}', class_name=cats[cid],
+                             img_path=osp.join(img_dir, imgs[a['image_id']]['file_name']),
+                             category_id=cid, file=path))
         if anns:
             cat_ids[cats[cid]] = cid
         else:
-            print_log(f'class {cats[cid]!r} has no usable reference in {path}; it will not be '
-                      'detected', logger='current', level=logging.WARNING)
+            none.append(cats[cid])
+    if none and refs:
+        print_log(f'{len(none)} classes have no usable reference in {path} and will not be '
+                  f'detected: {none}', logger='current', level=logging.WARNING)
+    if short:
+        print_log(f'{shots} shots asked, but {path} has fewer references for '
+                  f'{len(short)} classes, which use what they have: {", ".join(short)}',
+                  logger='current', level=logging.WARNING)
     if not refs:
         raise ValueError(f'reference file {path!r} holds no usable reference (non-crowd '
                          'annotation of a requested class)')
     return refs, cat_ids
 
 
-def _load_coco_json(path: str) -> dict:
-    """The parsed COCO JSON at ``path``, with ``images``, ``annotations`` and ``categories``."""
-    doc = read_json(path, 'reference file')
-    if not isinstance(doc, dict) or not all(k in doc for k in ('images', 'annotations',
-                                                                'categories')):
-        raise ValueError(f'reference file {path!r} must be COCO JSON with "images", '
-                         '"annotations" and "categories"')
-    return doc
-
-
-def _annotations_per_category(doc: dict, cats: Dict[int, str], imgs: Dict[int, dict],
-                              path: str) -> Dict[int, List[dict]]:
-    """Non-crowd annotations per category id, in file order; unknown ids are errors."""
+def _annotations_per_category(doc: dict, cats: Dict[int, str]) -> Dict[int, List[dict]]:
+    """Non-crowd annotations per category id, in file order (ids checked before)."""
     per_cat: Dict[int, List[dict]] = {c: [] for c in cats}
     for a in doc['annotations']:
-        if a.get('category_id') not in cats:
-            raise ValueError(f'reference file {path!r}: annotation {a.get("id")} has category '
-                             f'id {a.get("category_id")}, which is not in "categories" '
-                             f'({sorted(cats)})')
-        if a.get('image_id') not in imgs:
-            raise ValueError(f'reference file {path!r}: annotation {a.get("id")} refers to '
-                             f'image id {a.get("image_id")}, which is not in "images"')
         if not a.get('iscrowd', 0):
             per_cat[a['category_id']].append(a)
     return per_cat
 
 
-def _box_and_mask(ann: dict, im: dict, what: str) -> dict:
-    """``bbox`` (4,) xyxy, ``segmentation`` and ``img_hw`` (or None) of one annotation; the
-    box comes from the mask when the annotation has none."""
+def _box_and_mask(ann: dict, im: dict, path: str) -> dict:
+    """``bbox`` (4,) xyxy clipped to the image, ``segmentation`` and ``img_hw`` (or None) of
+    one annotation; the box comes from the mask when the annotation has none."""
     seg = ann.get('segmentation') or None
-    hw = (im['height'], im['width']) if 'height' in im and 'width' in im else None
+    hw = image_hw(im, path)
     if ann.get('bbox') is not None:
-        x, y, w, h = ann['bbox']
-        box = _check_box(np.array([x, y, x + w, y + h], np.float32), what)
+        box = reference_box(ann, im, path)
     elif seg is not None and hw is not None:
+        what = f'reference file {path!r}, annotation {ann.get("id")!r}, field \'segmentation\''
         box, _, _ = prompt_to_box(hw, mask=decode_coco_mask(seg, *hw), what=what)
     else:
-        raise ValueError(f'{what} has no bbox (nor a segmentation with the image\'s '
-                         'height and width)')
+        raise ValueError(f'reference file {path!r}, annotation {ann.get("id")!r}: has no '
+                         '"bbox" (nor a "segmentation" with the image\'s height and width)')
     return dict(bbox=box, segmentation=seg, img_hw=hw)
+
+
+def check_reference_images(refs: Sequence[dict], path: str) -> None:
+    """Raise FileNotFoundError naming the reference images of ``refs`` that do not exist."""
+    missing = sorted({r['img_path'] for r in refs if not osp.isfile(r['img_path'])})
+    if missing:
+        raise FileNotFoundError(
+            f'{len(missing)} reference images of {path} not found, e.g. {missing[:3]}: '
+            'their file names are relative to img_dir (tools/infer.py --ref-img-dir; '
+            'default: the folder of the references file)')

@@ -14,23 +14,15 @@ import torch
 from mmcv.transforms import Compose
 from mmengine.dataset import pseudo_collate
 
-from helpers import (REPO, TOY_CONFIG, decode, load_tool, toy_cfg, toy_overrides, train_refs,
-                     val_images)
+from helpers import (REPO, TOY_CONFIG, decode, load_tool, random_toy_checkpoint, toy_cfg,
+                     toy_overrides, train_refs, val_images)
 from mmsamantics.apis import CheckpointMismatchError, InContextInferencer, prompt_to_box
 
 
 @pytest.fixture(scope='module')
 def ckpt(toy_root, tmp_path_factory):
     """A full detector checkpoint with random weights (SAM included)."""
-    from mmengine.runner import save_checkpoint
-
-    from mmdet.registry import MODELS
-    torch.manual_seed(0)
-    model = MODELS.build(toy_cfg(toy_root).model)
-    model.init_weights()
-    path = str(tmp_path_factory.mktemp('ckpt') / 'model.pth')
-    save_checkpoint({'state_dict': model.state_dict(), 'meta': {}}, path)
-    return path
+    return random_toy_checkpoint(toy_root, str(tmp_path_factory.mktemp('ckpt') / 'model.pth'))
 
 
 @pytest.fixture(scope='module')
