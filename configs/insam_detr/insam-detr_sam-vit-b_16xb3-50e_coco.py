@@ -3,6 +3,8 @@
 _base_ = ['mmdet::deformable_detr/deformable-detr-refine_r50_16xb2-50e_coco.py',
           '../_base_/datasets/coco_in_context.py']
 custom_imports = dict(imports=['mmsamantics'], allow_failed_imports=False)
+# rank 0 evaluates alone (COCOeval up to 3x): the timeout of ../_base_/default_runtime.py
+env_cfg = dict(dist_cfg=dict(timeout=7200))
 
 # ---- paths and sizes: change these, not the dicts below ----
 # explicit, so the short name configs/insam_detr_coco.py writes here too (--work-dir wins)
@@ -53,7 +55,9 @@ model = dict(
         dict(type='FocalLossCost', weight=2.0),
         dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
         dict(type='IoUCost', iou_mode='giou', weight=2.0)])),
-    test_cfg=dict(max_per_img=100))
+    # oracle mode keeps max_per_pair per (image, class) pair, as the authors; open mode
+    # keeps max_per_img per image after merging the classes
+    test_cfg=dict(max_per_pair=100, max_per_img=100))
 
 train_pipeline = [
     dict(type='LoadImageChecked'),
@@ -83,6 +87,8 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
     'sampling_offsets': dict(lr_mult=0.1), 'reference_points': dict(lr_mult=0.1)}))
+# the authors validate once, after the last epoch (no per-epoch validation)
+train_cfg = dict(val_interval=_base_.train_cfg.max_epochs)
 custom_hooks = [dict(type='InContextEpochHook')]
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
 auto_scale_lr = dict(base_batch_size=48)

@@ -1,7 +1,7 @@
 # Training-free in-context detector (paper §6, Table 4): SAM ViT-H grid proposals scored by
 # DINOv2 ViT-L/14 cosine similarity to k-shot class prototypes. COCO val2017, all 80 classes.
 # Paper: box AP 13.3 / AR 39.9, mask AP 11.3 / AR 34.1. No training: python tools/test.py CONFIG
-_base_ = ['mmdet::_base_/default_runtime.py', '../_base_/datasets/coco_in_context.py']
+_base_ = ['../_base_/default_runtime.py', '../_base_/datasets/coco_in_context.py']
 custom_imports = dict(imports=['mmsamantics'], allow_failed_imports=False)
 
 # ---- paths and sizes: change these, not the dicts below ----
@@ -14,7 +14,7 @@ dinov2_checkpoint = 'checkpoints/dinov2_vitl14_pretrain.pth'
 img_size = 1024  # SAM input side
 dinov2_size = 518  # DINOv2 input side (37 x 37 tokens)
 points_per_side = 32
-# evaluation references: ref_seed of the dataset base (or --ref-set FILE --shots K)
+# evaluation references: the dataset base's 10-shot set file (or --ref-set FILE --shots K)
 feature_mode = 'dense'  # 'crop': one DINOv2 pass per proposal (InsDet), for comparison
 
 model = dict(

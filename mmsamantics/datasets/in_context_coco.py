@@ -28,7 +28,9 @@ from pycocotools.coco import COCO
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from ..utils.checkpoint import MissingResourceError
+from ..utils.files import read_json
 from .class_splits import FROM_ANN_FILE, ann_file_classes, split_classes
+from .reference_validation import check_reference_doc, reference_box
 
 MODES = ('train', 'oracle', 'open')
 # Evaluation controls that test whether a model uses its references at all: 'shuffled' gives
@@ -36,6 +38,7 @@ MODES = ('train', 'oracle', 'open')
 # references, sorted, each take the next one's), 'blank' replaces every reference image by a
 # constant one (same box and mask). A model that ignores its references scores the same.
 REF_CONTROLS = ('shuffled', 'blank')
+CLASS_SAMPLING = ('with_references', 'authors')  # see the class docstring
 
 
 @DATASETS.register_module()
@@ -63,6 +66,10 @@ class InContextCocoDataset(CocoDataset):
             ``'toy'``, ``'coco-20i-fold0-test'``...) or ``'ann_file'`` (every category of
             ``ann_file``). Default None: ``metainfo['classes']``, else all 80 COCO classes.
             Giving both ``class_split`` and a different ``metainfo['classes']`` is an error.
+        ref_flip_prob: training: mirror each reference with this probability (authors: 0.5,
+            their RandomFlip); default 0. Needs reference images; key suffix ``':flip'``.
+        class_sampling: training: ``'with_references'`` draws the target's classes among
+            those with a reference; ``'authors'`` draws among all, then drops the others.
         ref_control: None (normal), ``'shuffled'`` or ``'blank'`` (see ``REF_CONTROLS``);
             evaluation modes only. Keys of shuffled references are unchanged (their
             features do not depend on the class they are queried for); blank ones get a
@@ -84,6 +91,8 @@ class InContextCocoDataset(CocoDataset):
                  ref_set_file: Optional[str] = None,
                  class_split: Optional[str] = None,
                  ref_control: Optional[str] = None,
+                 ref_flip_prob: float = 0.0,
+                 class_sampling: str = 'with_references',
                  **kwargs) -> None:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
@@ -94,6 +103,10 @@ class InContextCocoDataset(CocoDataset):
             raise ValueError('ref_control is an evaluation control: use it with '
                              "mode='oracle' or 'open'")
         self.ref_control = ref_control
+        if not 0 <= ref_flip_prob <= 1 or class_sampling not in CLASS_SAMPLING:
+            raise ValueError(f'ref_flip_prob must be in [0, 1] (got {ref_flip_prob}) and '
+                             f'class_sampling one of {CLASS_SAMPLING} (got {class_sampling!r})')
+        self.ref_flip_prob, self.class_sampling = ref_flip_prob, class_sampling
         if shots < 1:
             raise ValueError(f'shots must be >= 1, got {shots}')
         self.mode = mode
@@ -165,15 +178,11 @@ class InContextCocoDataset(CocoDataset):
 
     def _load_reference_set_file(self) -> Dict[int, List[dict]]:
         """k-shot references per label from a reference-set JSON (first ``shots``)."""
-        import json
-
         from .reference_sets import load_reference_set
         path = self._rooted(self._ref_set_file)
+        doc = read_json(path, 'reference-set file')
+        imgs, cats = check_reference_doc(doc, path)  # before anything sorts its ids
         chosen = load_reference_set(path, self.shots)
-        with open(path) as f:
-            doc = json.load(f)
-        imgs = {im['id']: im for im in doc['images']}
-        cats = {c['id']: c['name'] for c in doc['categories']}
         src = (doc.get('info') or {}).get('source_ann_file') or osp.basename(path)
         prefix = self._rooted(self._ref_img_prefix) or self.data_prefix.get('img', '')
         name2label = {n: i for i, n in enumerate(self.metainfo['classes'])}
@@ -185,8 +194,7 @@ class InContextCocoDataset(CocoDataset):
             refs[label] = [dict(
                 img_path=osp.join(prefix, imgs[a['image_id']]['file_name']),
                 img_id=a['image_id'], label=label,
-                bbox=[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
-                      a['bbox'][1] + a['bbox'][3]],
+                bbox=reference_box(a, imgs[a['image_id']], path).tolist(),
                 key=f'{osp.basename(src)}:{a["id"]}', segmentation=a.get('segmentation'),
                 img_hw=(imgs[a['image_id']]['height'], imgs[a['image_id']]['width']))
                 for a in anns]
@@ -255,7 +263,7 @@ class InContextCocoDataset(CocoDataset):
             img = coco.imgs[ann['image_id']]
             pool[name2label[cat['name']]].append(dict(
                 img_path=osp.join(prefix, img['file_name']), img_id=ann['image_id'],
-                bbox=[x, y, x + w, y + h], label=name2label[cat['name']],
+                bbox=reference_box(ann, img, ann_file).tolist(), label=name2label[cat['name']],
                 key=f'{osp.basename(ann_file)}:{ann["id"]}',
                 segmentation=ann.get('segmentation'), img_hw=(img['height'], img['width'])))
         missing = [self.metainfo['classes'][i] for i in range(len(self.metainfo['classes']))
@@ -313,9 +321,12 @@ class InContextCocoDataset(CocoDataset):
             return [r for lb in labels for r in self.evaluation_references(lb)]
         rng = np.random.default_rng([self.ref_seed, self.epoch, idx])
         img_id = data_info['img_id']
-        pos = [lb for lb in present if self._has_other_ref(lb, img_id)]
+        authors = self.class_sampling == 'authors'  # draw first, drop the unreferenced after
+        pos = present if authors else [lb for lb in present if self._has_other_ref(lb, img_id)]
         if len(pos) > self.max_classes_per_image:
             pos = sorted(rng.choice(pos, self.max_classes_per_image, replace=False).tolist())
+        if authors:
+            pos = [lb for lb in pos if self._has_other_ref(lb, img_id)]
         labels = list(pos)
         if self.neg_classes_per_image > 0:
             absent = [lb for lb in self.ref_pool if lb not in present]
@@ -329,6 +340,9 @@ class InContextCocoDataset(CocoDataset):
                 if r['img_id'] != img_id or self._separate_refs:
                     refs.append(r)
                     break
+        if self.ref_flip_prob > 0:  # drawn last: the other draws do not move
+            refs = [dict(r, flip=True, key=f'{r["key"]}:flip')
+                    if rng.random() < self.ref_flip_prob else r for r in refs]
         return refs
 
     def evaluation_references(self, label: int) -> List[dict]:
@@ -368,6 +382,7 @@ class InContextCocoDataset(CocoDataset):
     def prepare_data(self, idx: int):
         data_info = self.get_data_info(idx)
         data_info['references'] = copy.deepcopy(self.sample_references(idx, data_info))
+        data_info['query_mode'] = self.mode
         if self.mode == 'train' and not data_info['references']:
             return None  # no class of this image has a reference: BaseDataset draws another
         return self.pipeline(data_info)

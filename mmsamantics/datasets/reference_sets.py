@@ -15,7 +15,10 @@ An annotation is **eligible** as a reference when it is
 - isolated: box IoU <= ``max_iou`` with EVERY other instance of its image (any class,
   crowd regions included), so the reference box shows one object.
 
-**Selection** (:func:`select_reference_set`), per class, independently of the others:
+Two selections write the same file format. ``authors`` (the default of
+``tools/misc/make_reference_sets.py``; :mod:`~mmsamantics.datasets.reference_selection`)
+reproduces the authors' references id for id. ``per-class`` (:func:`select_reference_set`)
+uses the filters above and chooses per class, independently of the others:
 
 1. the eligible annotations of the class, in ascending annotation id;
 2. shuffled by ``np.random.default_rng([seed, category_id]).permutation`` (a stream per
@@ -28,9 +31,10 @@ An annotation is **eligible** as a reference when it is
 
 Output file (COCO format, readable by pycocotools)::
 
-    info:        description, source_ann_file, seed, max_shots, filters{...},
-                 selection (the procedure above), classes_without_references [names],
-                 shots_available {name: n}, eligible_images {name: m}
+    info:        description, source_ann_file, seed, max_shots, selection ('authors' or
+                 'per-class'), procedure (in words), filters{every threshold},
+                 classes_without_references [names], shots_available {name: n}; per-class
+                 adds eligible_images {name: m}, authors excluded_ids, annotations_scanned
     images:      the source image dicts of the images used only
     annotations: the chosen source annotations unchanged (original id, image_id, bbox,
                  area, segmentation, category_id, iscrowd) plus ``shot`` (``area`` is
@@ -54,9 +58,9 @@ from ..utils.files import read_json
 
 CocoLike = Union[str, os.PathLike, dict]
 MAKE_HINT = ('Create it with `python tools/misc/make_reference_sets.py '
-             'data/coco/annotations/instances_train2017.json --out-dir DIR` (toy world: '
-             '`... data/toy_world/annotations/instances_train.json --out-dir '
-             'data/toy_world/references --min-area 256 --border 4`).')
+             'data/coco/annotations/instances_train2017.json --out-dir data/coco/references` '
+             '(toy world: `... data/toy_world/annotations/instances_train.json --out-dir '
+             'data/toy_world/refs_authors --min-area 256 --border 4 --frame 6`).')
 SELECTION = ('per class: eligible annotations by ascending id, permuted by '
              'numpy.random.default_rng([seed, category_id]).permutation, first candidate '
              'per image kept until max_shots, then sorted by area descending (ties: id) '
@@ -241,9 +245,50 @@ def _keep_isolated(ok: np.ndarray, img_ids: np.ndarray, boxes: np.ndarray,
         ok[rows] = iou.max(axis=1) <= max_iou
 
 
+def check_selection_args(seed: int, max_shots: int) -> None:
+    """Refuse a seed that is not a non-negative integer and ``max_shots < 1``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f'seed must be a non-negative integer, got {seed!r}')
+    if isinstance(max_shots, bool) or not isinstance(max_shots, (int, np.integer)) \
+            or max_shots < 1:
+        raise ValueError(f'max_shots must be an integer >= 1, got {max_shots!r}')
+
+
+def reference_set_file(coco: dict, path: Optional[str], per_class: Dict[int, List[dict]],
+                       seed: int, max_shots: int, info: dict) -> dict:
+    """The reference-set dict (module docstring) of the chosen annotations.
+
+    Args:
+        coco: the source COCO dict. path: its file, for the messages and ``info``.
+        per_class: category id -> chosen annotations, already in ``shot`` order; the file
+            lists the classes in this order.
+        info: selection-specific ``info`` fields (``selection``, ``filters``...).
+    """
+    names = {c['id']: c['name'] for c in coco['categories']}
+    chosen = [dict(a, area=_ann_area(a), shot=k)
+              for kept in per_class.values() for k, a in enumerate(kept)]
+    if not chosen:
+        raise ValueError(f'no annotation of {path or "the input"} passes the reference '
+                         f'filters {info.get("filters", "(defaults)")}; loosen them (e.g. '
+                         '--min-area, --border for small images) or check the file.')
+    used = {a['image_id'] for a in chosen}
+    head = dict(
+        description='mmsamantics k-shot evaluation reference set (create_eval_jsons filters)',
+        source_ann_file=osp.basename(path) if path else None,
+        seed=int(seed), max_shots=int(max_shots))
+    tail = dict(classes_without_references=[names[c] for c, v in per_class.items() if not v],
+                shots_available={names[c]: len(v) for c, v in per_class.items()})
+    return dict(info=dict(head, **info, **tail),
+                images=sorted((im for im in coco['images'] if im['id'] in used),
+                              key=lambda im: im['id']),
+                annotations=chosen,
+                categories=list(coco['categories']))
+
+
 def select_reference_set(coco: CocoLike, seed: int, max_shots: int = 10,
                          **filters) -> dict:
-    """Choose up to ``max_shots`` references per class (procedure: module docstring).
+    """Choose up to ``max_shots`` references per class, each class on its own stream
+    (procedure: module docstring; ``--selection per-class`` of make_reference_sets.py).
 
     Args:
         coco: COCO instances dict, pycocotools ``COCO`` or path (the TRAIN annotations).
@@ -255,16 +300,11 @@ def select_reference_set(coco: CocoLike, seed: int, max_shots: int = 10,
     Returns:
         A COCO-format dict (see the module docstring for its fields).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f'seed must be a non-negative integer, got {seed!r}')
-    if isinstance(max_shots, bool) or not isinstance(max_shots, (int, np.integer)) \
-            or max_shots < 1:
-        raise ValueError(f'max_shots must be an integer >= 1, got {max_shots!r}')
+    check_selection_args(seed, max_shots)
     coco, path = _load_coco(coco)
     eligible = eligible_references(coco, **filters)
     names = {c['id']: c['name'] for c in coco['categories']}
-    chosen: List[dict] = []
-    shots_available, eligible_images, without = {}, {}, []
+    per_class = {}
     for cat_id, cands in eligible.items():
         rng = np.random.default_rng([int(seed), cat_id])
         kept, seen = [], set()
@@ -274,30 +314,14 @@ def select_reference_set(coco: CocoLike, seed: int, max_shots: int = 10,
                 kept.append(cands[j])
                 if len(kept) == max_shots:
                     break
-        kept.sort(key=lambda a: (-_ann_area(a), a['id']))
-        chosen += [dict(a, area=_ann_area(a), shot=k) for k, a in enumerate(kept)]
-        shots_available[names[cat_id]] = len(kept)
-        eligible_images[names[cat_id]] = len({a['image_id'] for a in cands})
-        if not kept:
-            without.append(names[cat_id])
-    if not chosen:
-        raise ValueError(f'no annotation of {path or "the input"} passes the reference '
-                         f'filters {filters or "(defaults)"}; loosen them (e.g. --min-area, '
-                         '--border for small images) or check the file.')
-    used = {a['image_id'] for a in chosen}
+        per_class[cat_id] = sorted(kept, key=lambda a: (-_ann_area(a), a['id']))
     defaults = dict(min_area=32 * 32, max_area_frac=0.5, max_aspect=5.0, border=10,
                     max_iou=0.35, classes=None)
-    info = dict(
-        description='mmsamantics k-shot evaluation reference set (create_eval_jsons filters)',
-        source_ann_file=osp.basename(path) if path else None,
-        seed=int(seed), max_shots=int(max_shots), filters=dict(defaults, **filters),
-        selection=SELECTION, classes_without_references=without,
-        shots_available=shots_available, eligible_images=eligible_images)
-    return dict(info=info,
-                images=sorted((im for im in coco['images'] if im['id'] in used),
-                              key=lambda im: im['id']),
-                annotations=chosen,
-                categories=list(coco['categories']))
+    info = dict(selection='per-class', procedure=SELECTION,
+                filters=dict(defaults, **filters),
+                eligible_images={names[c]: len({a['image_id'] for a in v})
+                                 for c, v in eligible.items()})
+    return reference_set_file(coco, path, per_class, seed, max_shots, info)
 
 
 def load_reference_set(path: str, shots: int) -> Dict[int, List[dict]]:

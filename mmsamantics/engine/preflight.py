@@ -53,8 +53,10 @@ def _dataset_files(ds: dict) -> Iterator[Tuple[str, str, bool]]:
     if ds.get('ref_img_prefix'):
         yield 'reference image folder', _join(root, ds['ref_img_prefix']), True
     if ds.get('ref_set_file'):
-        yield ('reference set (create: tools/misc/make_reference_sets.py)',
-               _join(root, ds['ref_set_file']), False)
+        path = _join(root, ds['ref_set_file'])
+        src = _join(root, ds.get('ref_ann_file') or ds.get('ann_file') or 'TRAIN_ANN_FILE')
+        yield (f'reference set (create: python tools/misc/make_reference_sets.py {src} '
+               f'--out-dir {osp.dirname(path) or "."})', path, False)
     for t in ds.get('pipeline', []) or []:
         if isinstance(t, dict) and t.get('cache_dir'):
             yield ('SAM feature cache (create: tools/misc/cache_embeddings.py)',

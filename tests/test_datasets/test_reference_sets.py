@@ -173,7 +173,8 @@ def test_cli_on_toy_world(toy_root, tmp_path, capsys):
     ann = osp.join(toy_root, 'annotations/instances_train.json')
     out = str(tmp_path / 'refs')
     tool.main([ann, '--out-dir', out, '--seeds', '42', '123', '--max-shots', '3',
-               '--min-area', '256', '--border', '4', '--classes-file',
+               '--min-area', '256', '--border', '4', '--selection', 'per-class',
+               '--classes-file',
                osp.join(toy_root, 'annotations/splits.json'), '--split', 'novel'])
     printed = capsys.readouterr().out
     assert 'red star' in printed and 'eligible images' in printed

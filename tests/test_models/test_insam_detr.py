@@ -109,7 +109,8 @@ def test_predict_labels_are_reference_classes(setup):
         pred = ds.pred_instances
         queried = set(ds.ref_instances.labels.tolist())
         assert set(pred.labels.tolist()) <= queried
-        assert len(pred) <= cfg.model.test_cfg.max_per_img
+        # oracle mode: every (image, class) pair keeps min(max_per_pair=100, queries)
+        assert len(pred) == min(100, cfg.model.num_queries) * len(queried)
         assert pred.masks.shape[1:] == ds.ori_shape
         assert (pred.bboxes[:, 2:] <= torch.tensor(ds.ori_shape[::-1]) + 1e-3).all()
         assert torch.all(pred.scores[:-1] >= pred.scores[1:])  # merged by score ranking

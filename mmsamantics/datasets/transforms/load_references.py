@@ -8,6 +8,7 @@ from mmengine.logging import print_log
 from mmdet.registry import TRANSFORMS
 from ...utils.images import (decode_coco_mask, fill_box, load_image_checked, rescale,
                              resize_mask)
+from ..reference_validation import clip_to_image
 
 
 def decode_reference_mask(ref: dict) -> Optional[np.ndarray]:
@@ -31,7 +32,8 @@ class LoadInContextReferences(BaseTransform):
     """Read ``results['references']`` images, resize them like the targets, scale their boxes.
 
     Required keys: ``references`` (list of dicts with ``img_path``, ``bbox`` xyxy in original
-    pixels, ``label``, ``key``), as produced by :class:`InContextCocoDataset`.
+    pixels, ``label``, ``key``, optionally ``flip``: mirror the reference horizontally), as
+    produced by :class:`InContextCocoDataset`.
 
     Added keys:
         ref_imgs (list[np.ndarray]): R resized (h_r, w_r, 3) BGR uint8 images.
@@ -72,25 +74,30 @@ class LoadInContextReferences(BaseTransform):
         refs = results.get('references', [])
         imgs, boxes, masks, cache = [], [], [], {}
         for r in refs:
-            x1, y1, x2, y2 = r['bbox']
-            if not (x2 - x1 >= 1 and y2 - y1 >= 1):
-                raise ValueError(f'reference {r.get("key")} of {r["img_path"]!r} has a '
-                                 f'degenerate box {r["bbox"]}; give a box at least 1 px wide '
-                                 'and high')
+            # clipped to its image when its size is known; fully outside or degenerate: error
+            box = clip_to_image(r['bbox'], r.get('img_hw'),
+                                f'reference {r.get("key")} of {r["img_path"]!r}')
             if not self.load_images:
-                if r.get('blank'):
-                    raise ValueError('blank references (the reference control) are never in a '
-                                     'reference bank: evaluate them without --ref-bank')
-                boxes.append(np.asarray(r['bbox'], np.float32))
+                if r.get('blank') or r.get('flip'):
+                    raise ValueError('blank or flipped references are never in a reference '
+                                     'bank: evaluate blank ones without --ref-bank, train '
+                                     'flipped ones from images')
+                boxes.append(box)
                 continue
             src = ('blank', *r['img_hw']) if r.get('blank') else r['img_path']
             if src not in cache:
                 cache[src] = rescale(self._read(r), self.scale)
             img, s = cache[src]
+            box = box * s
+            mask = self._resized_mask(r, img.shape[:2], box) if self.with_mask else None
+            if r.get('flip'):  # horizontal, as mmdet's RandomFlip (dataset's ref_flip_prob)
+                img, mask = img[:, ::-1].copy(), None if mask is None else mask[:, ::-1].copy()
+                box = np.array([img.shape[1] - box[2], box[1], img.shape[1] - box[0], box[3]],
+                               np.float32)
             imgs.append(img)
-            boxes.append(np.asarray(r['bbox'], np.float32) * s)
+            boxes.append(box)
             if self.with_mask:
-                masks.append(self._resized_mask(r, img.shape[:2], boxes[-1]))
+                masks.append(mask)
         results['ref_imgs'] = imgs
         results['ref_bboxes'] = np.asarray(boxes, np.float32).reshape(-1, 4)
         results['ref_labels'] = np.asarray([r['label'] for r in refs], np.int64)

@@ -6,7 +6,8 @@ from mmengine.structures import InstanceData
 from mmdet.datasets.transforms import PackDetInputs
 from mmdet.registry import TRANSFORMS
 
-_CACHE_META = ('feat_cache_signature', 'feat_cache_input_size', 'feat_cache_stride')
+_CACHE_META = ('feat_cache_signature', 'feat_cache_input_size', 'feat_cache_stride',
+               'ref_tokens_signature')
 
 
 @TRANSFORMS.register_module()
@@ -43,6 +44,7 @@ class PackInContextDetInputs(PackDetInputs):
             ds.ref_tokens = torch.from_numpy(results['ref_tokens'])
         meta = dict(ref_keys=list(results['ref_keys']),
                     ref_img_shapes=[tuple(im.shape[:2]) for im in results['ref_imgs']])
-        meta.update({k: results[k] for k in _CACHE_META if k in results})
+        # query_mode ('oracle' / 'open'): the detector caps detections per pair or per image
+        meta.update({k: results[k] for k in _CACHE_META + ('query_mode',) if k in results})
         ds.set_metainfo(meta)
         return packed

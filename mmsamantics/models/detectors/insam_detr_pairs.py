@@ -33,7 +33,7 @@ class ReferencePairs:
         return cls(idx, idx, like.new_zeros(0, dims))
 
 
-def kshot_groups(img_idx: Tensor, labels: Tensor) -> Tuple[Tensor, List[Tensor]]:
+def kshot_groups(img_idx: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
     """Group references into (target, class) pairs: k references of one class on one
     target are its k shots.
 
@@ -41,24 +41,35 @@ def kshot_groups(img_idx: Tensor, labels: Tensor) -> Tuple[Tensor, List[Tensor]]
         img_idx: (R,) target of each reference. labels: (R,) its class.
 
     Returns:
-        (pairs (P, 2) long (target, class) sorted, per pair the indices of its references);
-        the order is explicit: nothing relies on set or ``unique`` ordering.
+        (pairs (P, 2) long (target, class) sorted lexicographically, inverse (R,) the pair
+        of each reference); the order is explicit: nothing relies on set ordering, and
+        the grouping stays on the device (no per-reference host sync).
     """
-    pair_ids = sorted({(int(b), int(lb)) for b, lb in zip(img_idx, labels)})
-    groups = [((img_idx == b) & (labels == lb)).nonzero()[:, 0] for b, lb in pair_ids]
-    return torch.tensor(pair_ids, dtype=torch.long, device=labels.device).reshape(-1, 2), groups
+    keys = torch.stack([img_idx.to(labels.device), labels], 1).long()
+    pairs, inverse = torch.unique(keys, dim=0, sorted=True, return_inverse=True)
+    return pairs.reshape(-1, 2), inverse
+
+
+def group_mean(x: Tensor, inverse: Tensor, num_groups: int) -> Tensor:
+    """(R, ...) rows -> (G, ...) mean of the rows of each group (``inverse`` (R,))."""
+    sums = x.new_zeros(num_groups, *x.shape[1:]).index_add_(0, inverse, x)
+    counts = torch.bincount(inverse, minlength=num_groups).clamp(min=1)
+    return sums / counts.to(x.dtype).view(-1, *[1] * (x.dim() - 1))
 
 
 def pair_samples(batch_data_samples: SampleList, pairs: ReferencePairs,
                  with_gt: bool) -> SampleList:
     """One data sample per pair; its GT = the pair class's instances, relabelled 0."""
-    out = []
+    out, host_labels = [], {}
     for b, lb in zip(pairs.img_idx.tolist(), pairs.labels.tolist()):
         src = batch_data_samples[b]
         ds = DetDataSample(metainfo=src.metainfo)
         if with_gt:
             gt = src.gt_instances
-            sel = gt[gt.labels == lb]
+            if b not in host_labels:  # one device->host copy per target, not per pair
+                host_labels[b] = gt.labels.cpu()
+            rows = (host_labels[b] == lb).nonzero()[:, 0]
+            sel = gt[rows.to(gt.labels.device)]
             sel.labels = torch.zeros_like(sel.labels)
             ds.gt_instances = sel
         out.append(ds)
@@ -66,20 +77,37 @@ def pair_samples(batch_data_samples: SampleList, pairs: ReferencePairs,
 
 
 def merge_pairs(per_pair: List[InstanceData], pairs: ReferencePairs, num_imgs: int,
-                like: Tensor, max_per_img: int) -> List[InstanceData]:
-    """Concatenate each image's per-class results (label = the pair's class) and keep the
-    top ``max_per_img`` by score; an image without pairs gets empty results."""
+                like: Tensor, max_per_pair: int = 100,
+                max_per_img: Optional[int] = None) -> List[InstanceData]:
+    """Each image's results: the top ``max_per_pair`` of every (image, class) pair (label =
+    the pair's class), concatenated and ranked by score, then cut to ``max_per_img``.
+
+    The authors keep 100 detections per pair and concatenate them (oracle protocol): COCOeval
+    already keeps at most 100 per (image, category), so a per-image cut after merging could
+    only lower AP. ``max_per_img`` is for open mode, where every class is queried and an
+    image's detections compete like a detector's.
+
+    Args:
+        per_pair: P results, in the order of ``pairs``. pairs: their (image, class) pairs.
+        num_imgs: images of the batch. like: a tensor on the output device.
+        max_per_pair: detections kept per pair. max_per_img: per image after merging; None
+            keeps every pair's.
+
+    Returns:
+        ``num_imgs`` InstanceData (bboxes (N, 4), scores (N,), labels (N,)) sorted by score
+        descending; an image without pairs gets empty results.
+    """
     merged = []
     for b in range(num_imgs):
         parts = []
         for res, ib, lb in zip(per_pair, pairs.img_idx.tolist(), pairs.labels.tolist()):
             if ib == b:
+                res = res[res.scores.argsort(descending=True)[:max_per_pair]]
                 res.labels = torch.full_like(res.labels, lb)
                 parts.append(res)
         if parts:
             res = InstanceData.cat(parts)
-            keep = res.scores.argsort(descending=True)[:max_per_img]
-            res = res[keep]
+            res = res[res.scores.argsort(descending=True)[:max_per_img]]
         else:
             res = InstanceData(bboxes=like.new_zeros(0, 4), scores=like.new_zeros(0),
                                labels=torch.zeros(0, dtype=torch.long, device=like.device))
@@ -134,8 +162,9 @@ def gather_references(batch_data_samples: SampleList,
         if ref_keys is None or len(ref_keys) != len(r):
             raise ValueError('each reference needs a box and a key: use '
                              'LoadInContextReferences + PackInContextDetInputs')
-        if 'ref_tokens' in ds:
-            check_signature(ds.metainfo.get('feat_cache_signature'),
+        if 'ref_tokens' in ds:  # pre-encoded: with cached or with image targets
+            meta = ds.metainfo
+            check_signature(meta.get('ref_tokens_signature', meta.get('feat_cache_signature')),
                             'the cached reference tokens')
             out.given.append(ds.ref_tokens.float())
         else:
