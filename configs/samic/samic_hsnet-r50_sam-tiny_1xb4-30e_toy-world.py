@@ -37,10 +37,12 @@ test_pipeline = [
     dict(type='Resize', scale=(img_size, img_size), keep_ratio=True),
     dict(type='LoadInContextReferences', scale=(img_size, img_size), with_mask=True),
     heatmaps, dict(type='PackSAMICInputs')]
+# _delete_: the COCO-format toy world, not the base's COCO-20i episode datasets
 train_dataloader = dict(num_workers=0, batch_sampler=None, dataset=dict(
-    _base_.toy_train, data_root=samic_root, max_classes_per_image=3, pipeline=train_pipeline))
+    _base_.toy_train, _delete_=True, data_root=samic_root, max_classes_per_image=3,
+    pipeline=train_pipeline))
 val_dataloader = dict(batch_size=4, num_workers=0,
-                      dataset=dict(_base_.toy_val, data_root=samic_root,
+                      dataset=dict(_base_.toy_val, _delete_=True, data_root=samic_root,
                                    pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = [

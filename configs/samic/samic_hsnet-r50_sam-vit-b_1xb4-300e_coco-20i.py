@@ -1,9 +1,9 @@
 # SAMIC (Nagendra et al., §3; paper: COCO-20i 53.1 mIoU 1-shot): an HSNet prompter (frozen ImageNet
-# ResNet-50, 2.57M trainable parameters) places SAM point prompts. COCO-20i fold `fold`:
-# train on the 60 other classes, test 1-shot on the fold's 20 classes (class ids
-# fold + 4k, the PANet/HSNet split). Adam 1e-3, batch 4, <= 300 epochs, early stopping
-# when the training loss has not improved for 10 epochs (paper).
-_base_ = ['mmdet::_base_/default_runtime.py', '../_base_/datasets/coco_in_context.py']
+# ResNet-50, 2.57M trainable parameters) places SAM point prompts. COCO-20i fold `fold`
+# (COCO 2014): train on the 60 other classes, test 1-shot on the fold's 20 classes (ids
+# fold + 4k) with HSNet's 1,000 fixed episodes. Adam 1e-3, batch 4, <= 300 epochs, early
+# stopping when the training loss has not improved for 10 epochs (paper).
+_base_ = ['../_base_/default_runtime.py', '../_base_/datasets/coco20i_fss.py']
 custom_imports = dict(imports=['mmsamantics'], allow_failed_imports=False)
 
 # ---- paths and sizes: change these, not the dicts below ----
@@ -14,8 +14,8 @@ sam_checkpoint = 'checkpoints/sam_vit_b_01ec64.pth'
 resnet_checkpoint = 'checkpoints/resnet50_imagenet.pth'  # torchvision/timm state dict
 img_size = 1024   # SAM input
 hsnet_size = 224  # prompter input and heatmap side (paper: 224)
-fold = 0  # edit here: the class splits below are named when the file is read
-shots = 1
+# the fold and k are dataset fields: --cfg-options test_dataloader.dataset.fold=1
+# test_dataloader.dataset.shots=5 (training: train_/val_dataloader.dataset.fold too)
 
 model = dict(
     type='SAMIC',
@@ -54,21 +54,16 @@ test_pipeline = [  # target masks only for the heatmap-level mIoU
     dict(type='PackSAMICInputs'),
 ]
 train_dataloader = dict(
-    batch_size=4, num_workers=4, persistent_workers=False,
+    batch_size=4, num_workers=4, persistent_workers=False, batch_sampler=None,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=dict(_base_.coco_train, class_split=f'coco-20i-fold{fold}-train',
-                 max_classes_per_image=1, pipeline=train_pipeline))
+    dataset=dict(_base_.coco20i_train, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1, num_workers=2, persistent_workers=False, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(_base_.coco_val, class_split=f'coco-20i-fold{fold}-test', shots=shots,
-                 pipeline=test_pipeline))
+    dataset=dict(_base_.coco20i_test, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = [
-    dict(type='FewShotSegMetric', ann_file=_base_.coco_val_ann),
-    dict(type='InContextCocoMetric', metric=['bbox', 'segm'], ann_file=_base_.coco_val_ann),
-]
+# episode mIoU / FB-IoU against each episode's own ground truth (no annotation file)
+val_evaluator = [dict(type='FewShotSegMetric')]
 test_evaluator = val_evaluator
 
 max_epochs = 300

@@ -23,7 +23,7 @@ import copy
 import json
 import os.path as osp
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from ..utils.checkpoint import MissingResourceError
 
@@ -34,6 +34,7 @@ COCO_NOVEL_CLASSES = [
 # the value of ``class_split`` that means "every category of the annotation file"
 FROM_ANN_FILE = 'ann_file'
 _FOLD_SPLIT = re.compile(r'(coco-20i|pascal-5i)-fold([0-3])-(train|test)')
+NUM_FOLDS = 4  # PASCAL-5i and COCO-20i
 CLASS_SPLIT_NAMES = ('coco', 'coco-base', 'coco-novel', 'voc', 'toy', 'toy-base',
                      'toy-novel') + tuple(
     f'{d}-fold{f}-{s}' for d in ('coco-20i', 'pascal-5i') for f in range(4)
@@ -75,13 +76,36 @@ def split_classes(name: str) -> List[str]:
         raise ValueError(f'unknown class split {name!r}; known: {", ".join(CLASS_SPLIT_NAMES)}'
                          f' (or {FROM_ANN_FILE!r}: every category of the annotation file)')
     dataset, fold, part = m.group(1), int(m.group(2)), m.group(3)
-    if dataset == 'coco-20i':
-        names = coco_classes()
-        test = names[fold::4]
-    else:
-        names = voc_classes()
-        test = names[5 * fold:5 * fold + 5]
+    names = coco_classes() if dataset == 'coco-20i' else voc_classes()
+    test = fold_classes(names, fold, interleaved=dataset == 'coco-20i')
     return test if part == 'test' else [n for n in names if n not in test]
+
+
+def check_fold(fold: int) -> int:
+    """``fold`` if it is one of 0..3, else a ValueError saying so."""
+    if not isinstance(fold, int) or isinstance(fold, bool) or not 0 <= fold < NUM_FOLDS:
+        raise ValueError(f'unknown fold {fold!r}: PASCAL-5i and COCO-20i have folds 0..'
+                         f'{NUM_FOLDS - 1} (set e.g. --cfg-options '
+                         'test_dataloader.dataset.fold=1)')
+    return fold
+
+
+def fold_classes(names: Sequence[str], fold: int, interleaved: bool) -> List[str]:
+    """The test classes of ``fold`` over ``names`` (4 folds of ``len(names) / 4``).
+
+    Args:
+        names: every class of the data set, in its id order.
+        fold: 0..3.
+        interleaved: COCO-20i, fold i = ``{i + 4k}`` (0-based); else PASCAL-5i, fold i =
+            the i-th block of consecutive classes (``5i + 1 .. 5i + 5`` of VOC's 1-based ids).
+    """
+    check_fold(fold)
+    if len(names) % NUM_FOLDS:
+        raise ValueError(f'{len(names)} classes cannot form {NUM_FOLDS} equal folds')
+    if interleaved:
+        return list(names[fold::NUM_FOLDS])
+    n = len(names) // NUM_FOLDS
+    return list(names[fold * n:(fold + 1) * n])
 
 
 def named_class_splits(name: str) -> Dict[str, List[str]]:

@@ -11,6 +11,13 @@ Following the HSNet / PANet protocol:
     FB-IoU = (IoU_fg + IoU_bg) / 2, where IoU_fg / IoU_bg sum |P & G| and |P | G| of the
              foreground / background over ALL episodes
 
+Samples of the few-shot episode datasets (:class:`PascalFiveIDataset`,
+:class:`CocoTwentyIDataset`, :class:`FSS1000Dataset`) carry their own ground truth
+(``fss_episode``: the query's class mask and its ignore mask, e.g. PASCAL's 255 boundary
+pixels); ignored pixels count in no intersection and no union, foreground or background,
+as in HSNet's evaluation. mIoU is then the mean over the dataset's classes (the fold's),
+each IoU summed over that class's episodes.
+
 Besides the SAM masks (``mIoU``, ``FB-IoU``), when the detector returns heatmaps the same
 numbers are computed for the prompter alone (``heatmap_mIoU``, ``heatmap_FB-IoU``): the
 predicted heatmap >= ``heatmap_thr`` against the ground-truth fixation map
@@ -28,6 +35,7 @@ from mmengine.logging import print_log
 from pycocotools.coco import COCO
 
 from mmdet.registry import METRICS
+from ..datasets.fss_episodes import EPISODE_KEY, decode_mask
 from ..utils.checkpoint import MissingResourceError
 
 
@@ -35,10 +43,12 @@ def _np(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def _episode(pred: np.ndarray, gt: np.ndarray) -> tuple:
-    """(fg inter, fg union, bg inter, bg union) of two bool masks."""
-    return (int((pred & gt).sum()), int((pred | gt).sum()),
-            int((~pred & ~gt).sum()), int((~pred | ~gt).sum()))
+def _episode(pred: np.ndarray, gt: np.ndarray, ignore: Optional[np.ndarray] = None
+             ) -> tuple:
+    """(fg inter, fg union, bg inter, bg union) of two bool masks, without ``ignore``."""
+    valid = np.ones_like(gt) if ignore is None else ~ignore
+    return (int((pred & gt & valid).sum()), int(((pred | gt) & valid).sum()),
+            int((~pred & ~gt & valid).sum()), int(((~pred | ~gt) & valid).sum()))
 
 
 @METRICS.register_module()
@@ -93,6 +103,27 @@ class FewShotSegMetric(BaseMetric):
             gt |= m
         return gt
 
+    def _prediction(self, ds: dict, label: int, hw: tuple) -> np.ndarray:
+        """(H0, W0) bool union of the predicted masks of ``label`` above ``score_thr``."""
+        pred = ds['pred_instances']
+        sel = (_np(pred['scores']) >= self.score_thr) & (_np(pred['labels']) == label)
+        return (_np(pred['masks'])[sel].astype(bool).any(0) if sel.any()
+                else np.zeros(hw, bool))
+
+    def _episode_results(self, ds: dict, labels: List[int]) -> list:
+        """The mask episode of a few-shot episode sample, against its own ground truth."""
+        ep = ds[EPISODE_KEY]
+        if labels != [ep['label']]:
+            raise ValueError(f'episode of class {ep["label"]} but the model answered for '
+                             f'classes {labels}: each episode sample queries one class')
+        gt, ignore = decode_mask(ep['gt']), decode_mask(ep['ignore'])
+        hw = tuple(ds['ori_shape'][:2])
+        if gt.shape != hw:
+            raise ValueError(f'episode ground truth {gt.shape} vs predictions {hw}; '
+                             'evaluate with rescale=True (original size)')
+        return [('mask', ep['label']) + _episode(self._prediction(ds, ep['label'], hw), gt,
+                                                 ignore)]
+
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         for ds in data_samples:
             if 'heatmap_labels' not in ds:
@@ -100,16 +131,13 @@ class FewShotSegMetric(BaseMetric):
                                '(heatmap_labels): use it with the SAMIC detector')
             labels = _np(ds['heatmap_labels']).tolist()
             res = []
-            if self.coco is not None:
-                pred = ds['pred_instances']
-                masks = _np(pred['masks']).astype(bool)
-                keep = _np(pred['scores']) >= self.score_thr
-                plabels = _np(pred['labels'])
+            if EPISODE_KEY in ds:
+                res += self._episode_results(ds, labels)
+            elif self.coco is not None:
                 hw = tuple(ds['ori_shape'][:2])
-                for lb in labels:
-                    sel = keep & (plabels == lb)
-                    p = masks[sel].any(0) if sel.any() else np.zeros(hw, bool)
-                    res.append(('mask', lb) + _episode(p, self._gt_mask(ds['img_id'], lb, hw)))
+                res += [('mask', lb) + _episode(self._prediction(ds, lb, hw),
+                                                self._gt_mask(ds['img_id'], lb, hw))
+                        for lb in labels]
             if 'gt_heatmaps' in ds and 'pred_heatmaps' in ds:
                 ref_labels = _np(ds['ref_instances']['labels']).tolist()
                 gt_maps, maps = _np(ds['gt_heatmaps']), _np(ds['pred_heatmaps'])
@@ -122,6 +150,18 @@ class FewShotSegMetric(BaseMetric):
                     g = gt_maps[ref_labels.index(lb)] > 0.5
                     res.append(('heatmap', lb) + _episode(maps[q] >= self.heatmap_thr, g))
             self.results.append(res)
+
+    @staticmethod
+    def _log_classes(num_episodes: int, iou: Dict[int, float], classes: List[str]) -> None:
+        """Episode and class counts, each class's IoU, and the classes never queried (a
+        short episode list can miss some: they are not in the mean)."""
+        per = ', '.join(f'{classes[lb]}: {v:.3f}' for lb, v in sorted(iou.items()))
+        print_log(f'episodes: {num_episodes}, classes: {len(iou)} (IoU {per})',
+                  logger='current')
+        missing = [c for lb, c in enumerate(classes) if lb not in iou]
+        if missing and len(classes) <= 100:
+            print_log(f'classes without any episode (not in the mIoU): {missing}',
+                      logger='current', level=30)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         out: Dict[str, float] = {}
@@ -144,7 +184,7 @@ class FewShotSegMetric(BaseMetric):
                 if vals:
                     out[f'{split}_{key}mIoU'] = float(np.mean(vals))
             if src == 'mask':
-                print_log(f'episodes: {len(eps)}, classes: {len(iou)}', logger='current')
+                self._log_classes(len(eps), iou, classes)
         if not out:
             raise ValueError('FewShotSegMetric got no episode: give ann_file (mask IoU) or '
                              'target heatmaps (GenerateSaliencyHeatmaps with_gt=True) in the '

@@ -3,6 +3,7 @@ import numpy as np
 import torch
 
 from mmdet.registry import TRANSFORMS
+from ..fss_episodes import EPISODE_KEY
 from .pack_in_context_inputs import PackInContextDetInputs
 
 
@@ -25,4 +26,6 @@ class PackSAMICInputs(PackInContextDetInputs):
         if 'gt_heatmaps' in results:
             ds.gt_heatmaps = torch.from_numpy(np.ascontiguousarray(results['gt_heatmaps']))
         ds.set_metainfo(dict(ref_img_shapes=list(results['ref_img_shapes'])))
+        if EPISODE_KEY in results:
+            ds.set_metainfo({EPISODE_KEY: results[EPISODE_KEY]})
         return packed
