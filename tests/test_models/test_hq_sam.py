@@ -76,8 +76,9 @@ def test_interm_and_embedding_equal_hq_image_encoder(ref):
     with torch.no_grad():
         ref_emb, ref_interm = ref['base'].image_encoder(ref['x'])
     assert interm.shape == (2, 16, 16, 96)  # channels-last, as HQ-SAM
-    torch.testing.assert_close(interm, ref_interm[0], atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(emb, ref_emb, atol=1e-6, rtol=1e-6)
+    # fused SDPA attention vs HQ-SAM's explicit matmuls: equal to float rounding
+    torch.testing.assert_close(interm, ref_interm[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(emb, ref_emb, atol=1e-5, rtol=1e-5)
     # the first global block (1) is also level 0; the default output stays plain SAM's
     torch.testing.assert_close(levels[0], interm.permute(0, 3, 1, 2))
     plain = SAMImageEncoder(preset='tiny', checkpoint=ref['path'])
@@ -220,5 +221,7 @@ def test_insam_detr_from_hq_toy_config(toy_root):
     for ds in out:
         pred = ds.pred_instances
         assert set(pred.labels.tolist()) <= set(ds.ref_instances.labels.tolist())
-        assert len(pred) <= cfg.model.test_cfg.max_per_img
+        # oracle mode: every (image, class) pair keeps min(max_per_pair=100, queries)
+        assert len(pred) == min(100, cfg.model.num_queries) * len(
+            set(ds.ref_instances.labels.tolist()))
         assert pred.masks.shape[1:] == ds.ori_shape and pred.masks.dtype == torch.bool

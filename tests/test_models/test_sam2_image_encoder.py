@@ -242,5 +242,7 @@ def test_insam_detr_from_sam2_toy_config(toy_root):
     for ds in out:
         pred = ds.pred_instances
         assert set(pred.labels.tolist()) <= set(ds.ref_instances.labels.tolist())
-        assert len(pred) <= cfg.model.test_cfg.max_per_img
+        # oracle mode: every (image, class) pair keeps min(max_per_pair=100, queries)
+        assert len(pred) == min(100, cfg.model.num_queries) * len(
+            set(ds.ref_instances.labels.tolist()))
         assert pred.masks.shape[1:] == ds.ori_shape and pred.masks.dtype == torch.bool

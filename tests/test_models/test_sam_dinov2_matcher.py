@@ -45,7 +45,9 @@ def test_reference_features_are_masked_dinov2_averages(setup):
 
 def test_predictions_are_consistent(setup):
     _, model, _, batch = setup
+    model.profile_stages = True  # per-stage timers (off by default: they sync a GPU)
     out = model.predict(batch['inputs'], batch['data_samples'])
+    model.profile_stages = False
     for ds in out:
         p = ds.pred_instances
         h, w = ds.metainfo['ori_shape'][:2]

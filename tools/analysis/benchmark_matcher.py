@@ -75,6 +75,7 @@ def time_image(model, data: dict, mode: str) -> Dict[str, float]:
     model.reference_store.reset()  # references are cached once per key: time the target alone
     model.reference_features(data['data_samples'])  # (each mode encodes its own)
     model.stage_times.clear()
+    model.profile_stages = True
     with torch.no_grad():
         out = model.predict(data['inputs'], data['data_samples'])
     n = len(out[0].pred_instances)

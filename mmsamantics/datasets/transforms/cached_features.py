@@ -112,7 +112,10 @@ class LoadCachedReferenceTokens(BaseTransform):
     """Look up the SAM tokens of ``results['references']`` in the cache (no image is read).
 
     Added keys: ``ref_tokens`` (R, T, D), ``ref_labels`` (R,), ``ref_keys`` (R,),
-    ``ref_bboxes`` (R, 4) (original pixels; informative only) and ``ref_imgs`` = [].
+    ``ref_bboxes`` (R, 4) (original pixels; informative only), ``ref_imgs`` = [] and
+    ``ref_tokens_signature`` (the cache's). Independent of the target: with
+    :class:`LoadCachedSAMFeatures` or with images (``LoadImageChecked`` + ``Resize``), where
+    a training step then runs SAM on the targets only.
 
     Args:
         cache_dir: directory written by ``tools/misc/cache_embeddings.py``.
@@ -153,7 +156,8 @@ class LoadCachedReferenceTokens(BaseTransform):
         results['ref_bboxes'] = np.asarray([r['bbox'] for r in refs],
                                            np.float32).reshape(-1, 4)
         results['ref_imgs'] = []
-        results.update(_cache_metainfo(self.cache))
+        # its own key: the target may be an image (only cached features set feat_cache_*)
+        results['ref_tokens_signature'] = m['signature']
         return results
 
     def __repr__(self) -> str:

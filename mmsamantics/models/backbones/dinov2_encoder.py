@@ -18,6 +18,7 @@ from torch import Tensor
 from mmdet.registry import MODELS
 from ...utils.checkpoint import load_state_dict_file, load_strict
 from ...utils.frozen import freeze
+from ..layers.precision import check_frozen_autocast, frozen_autocast, micro_batched
 
 DINOV2_MODELS = {  # preset -> (timm model name, timm kwargs overrides)
     'vit_s14': ('vit_small_patch14_dinov2', {}),
@@ -53,6 +54,10 @@ class DINOv2Encoder(BaseModule):
         random_seed: seed of the random initialisation (used without a checkpoint), so
             random-weight runs in different processes share weights, and a reference bank
             made by one is valid in the other.
+        frozen_autocast: ``'auto'`` (bf16 on GPUs, fp32 on the CPU), ``'bf16'`` or
+            ``'off'``; tokens are returned as float32 (timm's attention already calls
+            ``scaled_dot_product_attention``).
+        micro_batch: images per call (0 = never split).
     """
 
     def __init__(self,
@@ -61,6 +66,8 @@ class DINOv2Encoder(BaseModule):
                  img_size: int = 518,
                  timm_kwargs: Optional[dict] = None,
                  random_seed: int = 0,
+                 frozen_autocast: str = 'auto',
+                 micro_batch: int = 4,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         import timm
@@ -78,6 +85,8 @@ class DINOv2Encoder(BaseModule):
             self.vit = timm.create_model(name, pretrained=False, img_size=img_size,
                                          dynamic_img_size=True, num_classes=0, **kwargs)
         self.embed_dim = self.vit.embed_dim
+        self.frozen_autocast = check_frozen_autocast(frozen_autocast)
+        self.micro_batch = micro_batch
         if checkpoint is not None:
             self._load(checkpoint)
         freeze(self.vit)
@@ -130,6 +139,8 @@ class DINOv2Encoder(BaseModule):
         size = tuple(size or (self.img_size, self.img_size))
         if x.shape[-2:] != size:
             x = F.interpolate(x, size, mode='bilinear', align_corners=False, antialias=True)
-        tokens = self.vit.forward_features(x)[:, self.vit.num_prefix_tokens:]
+        with frozen_autocast(self.frozen_autocast, x.device):
+            tokens = micro_batched(self.vit.forward_features, x, self.micro_batch)
+        tokens = tokens[:, self.vit.num_prefix_tokens:].float()
         b, _, c = tokens.shape
         return tokens.transpose(1, 2).reshape(b, c, size[0] // 14, size[1] // 14)

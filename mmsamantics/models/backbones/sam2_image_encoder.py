@@ -23,6 +23,8 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 from ...utils.checkpoint import load_state_dict_file, load_strict
 from ...utils.frozen import freeze
+from ..layers.precision import (check_frozen_autocast, frozen_autocast, micro_batched,
+                                to_float)
 from ..sam.sam2_presets import get_sam2_preset, sam2_checkpoint_hint
 from .input_size import check_square_input
 
@@ -47,6 +49,10 @@ class SAM2ImageEncoder(BaseModule):
             stride-32 level is computed by SAM 2's neck but dropped by its ``scalp=1``).
         frozen: keep every weight frozen (the paper's setting).
         preset_overrides: change preset fields (e.g. ``image_size``) for experiments.
+        frozen_autocast: precision of the frozen encoder: ``'auto'`` (bf16 on GPUs, fp32 on
+            the CPU), ``'bf16'`` or ``'off'``; features are returned as float32. (Hiera's
+            attention already calls ``scaled_dot_product_attention``.)
+        micro_batch: images per encoder call (0 = never split).
 
     Returns of ``forward``: ``(*level_feats, embedding)``: one (B, D, S/s, S/s) tensor per
     ``out_levels`` entry, then the embedding :class:`SAM2PromptDecoder` consumes: with
@@ -61,6 +67,8 @@ class SAM2ImageEncoder(BaseModule):
                  out_levels: Sequence[int] = (1, 2, 3),
                  frozen: bool = True,
                  preset_overrides: Optional[dict] = None,
+                 frozen_autocast: str = 'auto',
+                 micro_batch: int = 4,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         p = get_sam2_preset(preset, **(preset_overrides or {}))
@@ -98,6 +106,8 @@ class SAM2ImageEncoder(BaseModule):
                    if k.startswith('image_encoder.') or k == 'no_mem_embed'}
             load_strict(self, own or state, source=checkpoint)
         self.frozen = frozen
+        self.frozen_autocast = check_frozen_autocast(frozen_autocast)
+        self.micro_batch = micro_batch
         if frozen:
             freeze(self)
 
@@ -110,6 +120,12 @@ class SAM2ImageEncoder(BaseModule):
     def forward(self, x: Tensor) -> Tuple[Union[Tensor, SAM2Embedding], ...]:
         """Args: x (B, 3, S, S). Returns ``(*level_feats (B, D, S/s, S/s), embedding)``."""
         check_square_input(x, self.img_size, f'SAM 2 {self.preset}')
+        if not self.frozen:  # trained: the caller's precision, one call
+            return self._forward(x)
+        with frozen_autocast(self.frozen_autocast, x.device):
+            return to_float(micro_batched(self._forward, x, self.micro_batch))
+
+    def _forward(self, x: Tensor) -> Tuple[Union[Tensor, SAM2Embedding], ...]:
         with torch.set_grad_enabled(not self.frozen and torch.is_grad_enabled()):
             enc = self.image_encoder
             # trunk + neck directly (not enc.forward) to keep the level that scalp drops

@@ -19,9 +19,12 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 from ...utils.checkpoint import load_state_dict_file, load_strict
 from ...utils.frozen import freeze
+from ..layers.precision import (check_frozen_autocast, frozen_autocast, micro_batched,
+                                to_float)
 from ..sam.hq_sam_prompt_decoder import hq_checkpoint_hint
 from ..sam.presets import checkpoint_hint, get_preset
 from .input_size import check_square_input
+from .sam_vit_attention import SDPAAttention
 
 # SAM: (B, D, h, w); HQ-SAM: (embedding (B, D, h, w), interm (B, h, w, C))
 SAMEmbedding = Union[Tensor, Tuple[Tensor, Tensor]]
@@ -46,6 +49,13 @@ class SAMImageEncoder(BaseModule):
         preset_overrides: change preset fields (e.g. ``img_size``) for experiments.
         hq_interm: also return the early ViT feature HQ-SAM's decoder needs (see Returns);
             False (default) keeps plain SAM's output.
+        attention: ``'sdpa'`` (default: one fused ``scaled_dot_product_attention`` call per
+            block, :class:`SDPAAttention`) or ``'explicit'`` (``segment_anything``'s
+            matmul-softmax-matmul); equal to float rounding.
+        frozen_autocast: precision of the frozen encoder: ``'auto'`` (bf16 on GPUs, fp32 on
+            the CPU), ``'bf16'`` or ``'off'``; features are returned as float32.
+        micro_batch: images per encoder call (a larger batch is split; 0 = never split),
+            bounding the attention memory of one call.
 
     Returns of ``forward``: a tuple ``(*block_feats, embedding)``: ``len(out_indices)``
     tensors (B, C, h, w), then what SAM's decoder consumes: the neck embedding (B, D, h, w),
@@ -61,6 +71,9 @@ class SAMImageEncoder(BaseModule):
                  frozen: bool = True,
                  preset_overrides: Optional[dict] = None,
                  hq_interm: bool = False,
+                 attention: str = 'sdpa',
+                 frozen_autocast: str = 'auto',
+                 micro_batch: int = 4,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         p = get_preset(preset, **(preset_overrides or {}))
@@ -87,7 +100,10 @@ class SAMImageEncoder(BaseModule):
             hint = hq_checkpoint_hint(preset) if hq_interm else checkpoint_hint(preset)
             state = load_state_dict_file(checkpoint, hint)
             load_strict(self.encoder, state, 'image_encoder.', source=checkpoint)
+        SDPAAttention.convert(self.encoder, attention)
         self.frozen = frozen
+        self.frozen_autocast = check_frozen_autocast(frozen_autocast)
+        self.micro_batch = micro_batch
         if frozen:
             freeze(self.encoder)
 
@@ -102,6 +118,12 @@ class SAMImageEncoder(BaseModule):
         embedding being (B, D, h, w), or ``(embedding, interm (B, h, w, C))`` with
         ``hq_interm``."""
         check_square_input(x, self.img_size, f'SAM {self.preset}')
+        if not self.frozen:  # trained: the caller's precision, one call
+            return self._forward(x)
+        with frozen_autocast(self.frozen_autocast, x.device):
+            return to_float(micro_batched(self._forward, x, self.micro_batch))
+
+    def _forward(self, x: Tensor) -> Tuple[SAMEmbedding, ...]:
         with torch.set_grad_enabled(not self.frozen and torch.is_grad_enabled()):
             enc = self.encoder
             h = enc.patch_embed(x)  # (B, h, w, C)

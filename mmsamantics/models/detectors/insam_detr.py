@@ -25,9 +25,11 @@ from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from ...structures import ReferenceStore, cache_signature
 from ...utils.images import preprocess_images, reference_image_batches
+from ..layers.deformable_attention import FP32DeformableAttention
 from ..layers.pair_shared_linear import PairIndex, PairSharedLinear
+from .insam_detr_batching import decode_pairs, decoder_im2col_step, head_fp32
 from .insam_detr_pairs import (GatheredReferences, ReferencePairs, gather_references,
-                               kshot_groups, merge_pairs, pair_samples)
+                               group_mean, kshot_groups, merge_pairs, pair_samples)
 from .reference_store_mixin import ReferenceStoreMixin
 
 
@@ -87,6 +89,10 @@ class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
                  num_class_codes: int = 0,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # the head ranks one pair's queries: it keeps max_per_pair (merge_pairs the rest)
+        self.bbox_head.test_cfg = dict(self.test_cfg or {}, max_per_img=min(
+            (self.test_cfg or {}).get('max_per_pair', 100), self.num_queries))
+        FP32DeformableAttention.convert(self)  # mmcv's CUDA kernel takes no bf16
         if self.as_two_stage:
             raise ValueError('InSAM-DETR adds the reference to learned content queries; '
                              'the two-stage variant has none (set as_two_stage=False)')
@@ -250,15 +256,14 @@ class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
         refs = gather_references(batch_data_samples, self.reference_store.check_signature)
         if not len(refs):
             return ReferencePairs.empty(self.query_embedding.weight, self.embed_dims)
-        pairs, groups = kshot_groups(refs.img_idx, refs.labels)
+        pairs, inverse = kshot_groups(refs.img_idx, refs.labels)
         if self.reference_encoder == 'class_code':
             return ReferencePairs(pairs[:, 0], pairs[:, 1], self.class_codes(pairs[:, 1]))
         tokens = self._gathered_tokens(refs)
         if self.kshot_average == 'tokens':
-            embeds = self.token_merge(torch.stack([tokens[g].mean(0) for g in groups]))
+            embeds = self.token_merge(group_mean(tokens, inverse, len(pairs)))
         else:
-            per_ref = self.token_merge(tokens)
-            embeds = torch.stack([per_ref[g].mean(0) for g in groups])
+            embeds = group_mean(self.token_merge(tokens), inverse, len(pairs))
         return ReferencePairs(pairs[:, 0], pairs[:, 1], embeds)
 
     def _gathered_tokens(self, refs: GatheredReferences) -> Tensor:
@@ -307,13 +312,11 @@ class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
                                                    enc_out['spatial_shapes'],
                                                    ref_embeds=pairs.embeds)
         decoder_inputs.update(tmp_dec_in)
-        if self.share_value_proj == 'always' or (self.share_value_proj == 'inference'
-                                                 and not torch.is_grad_enabled()):
-            self._pair_index.set(idx)
-        try:
-            head_inputs.update(self.forward_decoder(**decoder_inputs))
-        finally:
-            self._pair_index.clear()
+        share = self.share_value_proj == 'always' or (self.share_value_proj == 'inference'
+                                                      and not torch.is_grad_enabled())
+        head_inputs.update(decode_pairs(self.forward_decoder, decoder_inputs, idx,
+                                        decoder_im2col_step(self.decoder),
+                                        self._pair_index if share else None))
         if getattr(self.bbox_head, 'takes_reference', False):  # ReferenceAwareDETRHead
             head_inputs['ref_embeds'] = pairs.embeds
         return head_inputs
@@ -341,9 +344,8 @@ class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
                              'sample needs at least one reference (InContextCocoDataset '
                              'skips targets whose classes have none)')
         head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs)
-        return self.bbox_head.loss(
-            **head_inputs,
-            batch_data_samples=pair_samples(batch_data_samples, pairs, with_gt=True))
+        return head_fp32(self.bbox_head.loss, head_inputs,
+                         batch_data_samples=pair_samples(batch_data_samples, pairs, True))
 
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None) -> Tuple[Tensor, ...]:
@@ -360,12 +362,14 @@ class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
         per_pair: List[InstanceData] = []
         if len(pairs):
             head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs)
-            per_pair = self.bbox_head.predict(
-                **head_inputs, rescale=rescale,
+            per_pair = head_fp32(
+                self.bbox_head.predict, head_inputs, rescale=rescale,
                 batch_data_samples=pair_samples(batch_data_samples, pairs, False))
-        max_per_img = self.test_cfg.get('max_per_img', 100) if self.test_cfg else 100
+        cfg = self.test_cfg or {}  # oracle: 100 per (image, class) pair as the authors
+        open_mode = batch_data_samples[0].metainfo.get('query_mode') != 'oracle'
         results = merge_pairs(per_pair, pairs, len(batch_data_samples), batch_inputs,
-                              max_per_img)
+                              cfg.get('max_per_pair', 100),
+                              cfg.get('max_per_img', 100) if open_mode else None)
         if self.predict_masks:
             if embedding is None:
                 raise ValueError('masks need the SAM embedding, which this feature cache does '

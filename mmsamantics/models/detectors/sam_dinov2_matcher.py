@@ -35,6 +35,8 @@ from mmdet.structures import SampleList
 from ...structures import ReferenceStore, weights_fingerprint
 from ...utils.images import (fill_box, preprocess_images, reference_image_batches,
                              reference_mask)
+from ..layers.precision import fp32_region
+from ..mask_heads.sam_box_prompt_mask_head import _image_slice
 from .reference_store_mixin import ReferenceStoreMixin
 from ..matching import (class_prototypes, cosine_scores, crop_region_features, grid_weights,
                         mask_nms, masks_to_boxes, weighted_token_average)
@@ -111,7 +113,9 @@ class SAMDINOv2Matcher(ReferenceStoreMixin, BaseDetector):
             cache_device=ref_cache_device, namespace=self._feature_mode,
             made_with='DINOv2, feature mode or preprocessing')
         self._warned_box_refs = False
-        # seconds per stage, accumulated over predict calls (benchmark_matcher.py reads it)
+        # seconds per stage, accumulated over predict calls while profile_stages is set
+        # (benchmark_matcher.py sets it and reads them)
+        self.profile_stages = False
         self.stage_times: Dict[str, float] = {}
         self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
 
@@ -143,6 +147,11 @@ class SAMDINOv2Matcher(ReferenceStoreMixin, BaseDetector):
 
     @contextmanager
     def _timed(self, stage: str, like: Tensor) -> Iterator[None]:
+        """Adds the block's seconds to ``stage_times`` when ``profile_stages`` is set (a
+        GPU is synchronised around each stage, so it stays off outside benchmarks)."""
+        if not self.profile_stages:
+            yield
+            return
         if like.is_cuda:
             torch.cuda.synchronize(like.device)
         t = time.perf_counter()
@@ -188,13 +197,15 @@ class SAMDINOv2Matcher(ReferenceStoreMixin, BaseDetector):
         Returns:
             (N, C) masked averages of DINOv2 tokens.
         """
-        if self.feature_mode == 'dense':
-            if dense is None:
-                dense = self.dense_map(images[0], valid)
-            m = self.valid_masks(masks, valid, images.shape[-1])
-            return weighted_token_average(dense, grid_weights(m, dense.shape[-2:]))
-        return crop_region_features(self.feature_extractor, images, masks, self.crop_size,
-                                    self.crop_batch_size)
+        with fp32_region(images.device):  # pooling in float32 (DINOv2 sets its own dtype)
+            if self.feature_mode == 'dense':
+                if dense is None:
+                    dense = self.dense_map(images[0], valid)
+                m = self.valid_masks(masks, valid, images.shape[-1])
+                return weighted_token_average(dense.float(),
+                                              grid_weights(m, dense.shape[-2:]))
+            return crop_region_features(self.feature_extractor, images, masks,
+                                        self.crop_size, self.crop_batch_size).float()
 
     def _encode_references(self, images: Tensor, masks: Tensor,
                            shapes: Optional[List[Tuple[int, int]]] = None) -> Tensor:
@@ -308,15 +319,17 @@ class SAMDINOv2Matcher(ReferenceStoreMixin, BaseDetector):
             meta = ds.metainfo
             ori = tuple(meta['ori_shape'][:2]) if rescale else tuple(meta['img_shape'][:2])
             with self._timed('proposals', batch_inputs):
-                props = self.proposal_generator(self.mask_head.decoder, embedding[i:i + 1],
+                props = self.proposal_generator(self.mask_head.decoder,
+                                                _image_slice(embedding, i),
                                                 tuple(meta['img_shape'][:2]))
             with self._timed('features', batch_inputs):
                 feats = self.region_features(batch_inputs[i:i + 1], props.masks,
                                              tuple(meta['img_shape'][:2]))
-            with self._timed('matching', batch_inputs):
-                keep, scores, labels = self.match(feats, props.iou_scores, props.masks, *refs[i])
+            with self._timed('matching', batch_inputs), fp32_region(batch_inputs.device):
+                keep, scores, labels = self.match(feats, props.iou_scores.float(),
+                                                  props.masks, *refs[i])
             with self._timed('masks', batch_inputs):
-                masks = self.mask_head.postprocess(props.logits[keep][:, None],
+                masks = self.mask_head.postprocess(props.logits[keep][:, None].float(),
                                                    tuple(meta['img_shape'][:2]), ori)
                 res = InstanceData(bboxes=masks_to_boxes(masks), scores=scores, labels=labels,
                                    masks=masks)

@@ -28,6 +28,8 @@ from mmdet.structures import SampleList
 from mmdet.structures.mask import mask2bbox
 from segment_anything.utils.amg import remove_small_regions
 from ...structures import ReferenceStore
+from ..layers.precision import fp32_region
+from ..mask_heads.sam_box_prompt_mask_head import _image_slice
 from ..matching import mask_nms
 from ..samic.hsnet import crop_resize
 from ..samic.peaks import extract_peaks
@@ -208,7 +210,8 @@ class SAMIC(BaseDetector):
             raise ValueError(f'target heatmaps are {tuple(gt.shape[-2:])}, the prompter '
                              f'predicts {tuple(pred.shape[-2:])}: set '
                              'GenerateSaliencyHeatmaps(size=...) to the prompter input_size')
-        return self.loss_heatmap(pred, gt)
+        with fp32_region(pred.device):  # the saliency losses' logs and sums in float32
+            return self.loss_heatmap(pred.float(), gt)
 
     # ------------------------------------------------------------------ predict
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
@@ -220,6 +223,7 @@ class SAMIC(BaseDetector):
         region and ``heatmap_labels`` (Q_b,), the class of each queried heatmap.
         """
         pred, img_idx, labels = self._pair_heatmaps(batch_inputs, batch_data_samples)
+        pred = pred.float()  # heatmaps leave autocast as float32 (peaks, metrics)
         cfg = self.test_cfg
         embeds = (self.backbone(batch_inputs)[-1]
                   if cfg['use_sam'] and len(img_idx) else None)
@@ -235,7 +239,7 @@ class SAMIC(BaseDetector):
             ds.heatmap_labels = torch.tensor(q_labels, dtype=torch.long)
             meta = ds.metainfo
             ori = tuple(meta['ori_shape'][:2]) if rescale else tuple(meta['img_shape'][:2])
-            res = [self._segment(embeds[b:b + 1], m, lb, meta, ori)
+            res = [self._segment(_image_slice(embeds, b), m, lb, meta, ori)
                    for m, lb in zip(maps, q_labels)] if embeds is not None else []
             ds.pred_instances = self._merge(res, ori, batch_inputs.device)
         return batch_data_samples
@@ -249,10 +253,10 @@ class SAMIC(BaseDetector):
             return None
         h, w = meta['img_shape'][:2]
         s = heatmap.shape[-1]
-        pts = torch.from_numpy(peaks.points).to(embed.device)
+        pts = torch.from_numpy(peaks.points).to(heatmap.device)
         # heatmap pixel centre -> SAM input pixel index (SAM adds 0.5 itself)
         pts = (pts + 0.5) * pts.new_tensor([w / s, h / heatmap.shape[-2]]) - 0.5
-        values = torch.from_numpy(peaks.values).to(embed.device)
+        values = torch.from_numpy(peaks.values).to(heatmap.device)
         dec = self.mask_head.decoder
         if cfg['prompt_mode'] == 'per_component':
             low, iou = dec.predict_point_masks(embed, pts[:, None], None,
@@ -262,7 +266,7 @@ class SAMIC(BaseDetector):
             values = values.max()[None]
         best = iou.argmax(1)
         ar = torch.arange(len(best), device=best.device)
-        low, iou = low[ar, best][:, None], iou[ar, best]
+        low, iou = low[ar, best][:, None].float(), iou[ar, best].float()
         masks = self.mask_head.postprocess(low, (h, w), ori)
         if cfg['min_region_area'] > 0:
             masks = self._clean(masks, cfg['min_region_area'])

@@ -3,7 +3,8 @@
 Shape shorthand: N boxes of one image, D prompt width, h = w = S / 16, (H0, W0) the
 original image size, (Hi, Wi) the resized input size before padding.
 """
-from typing import List, Optional, Sequence, Union
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +16,16 @@ from mmdet.registry import MODELS
 
 # SAM: a (B, D, h, w) tensor; SAM 2: (image_embed, feat_s0, feat_s1), each batch-first
 Embedding = Union[Tensor, Sequence[Tensor]]
+
+# Boxes per SAM mask-decoder call. The decoder's image side is shared by the prompts only up
+# to its first image update (SharedImageMaskDecoder); the rest is per-box work that a large
+# batch does not reduce, and on a CPU a large batch falls out of cache, while one box per
+# call repeats the per-call work (dense positional encoding, prompt encoder). Measured with
+# tools/analysis/benchmark_box_decoding.py (ViT-B geometry, 100 boxes, 1 CPU thread, two
+# runs): 2 per call took 0.75-0.76x the CPU time of the one-box loop, 4: 0.70-0.82x, 100 in
+# one call 1.10-1.24x. On GPUs one call of up to 100 boxes (2 GB peak at fp32) keeps the
+# device busy (not measured yet).
+BOXES_PER_CALL = dict(cpu=2, cuda=100)
 
 
 def _image_slice(embedding: Embedding, i: int) -> Embedding:
@@ -40,6 +51,12 @@ class SAMBoxPromptMaskHead(BaseModule):
             SAM's predicted IoU of the mask.
         chunk_size: boxes upsampled at a time to bound memory (100 full-size float masks of a
             1024 px input would take 400 MB).
+        boxes_per_call: boxes per SAM decoder call: an int, or a dict by device type
+            (default :data:`BOXES_PER_CALL`; a type it does not name decodes all at once).
+        score_thr: detections scoring below are dropped BEFORE their masks are decoded
+            (for a caller that would drop them anyway; COCO evaluation keeps all: -inf).
+        max_per_img: at most this many best-scoring detections get masks and are kept
+            (0 = all).
     """
 
     def __init__(self,
@@ -47,6 +64,9 @@ class SAMBoxPromptMaskHead(BaseModule):
                  mask_threshold: float = 0.0,
                  score_mode: str = 'box',
                  chunk_size: int = 32,
+                 boxes_per_call: Union[int, Dict[str, int], None] = None,
+                 score_thr: float = float('-inf'),
+                 max_per_img: int = 0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if score_mode not in ('box', 'box_x_iou'):
@@ -55,6 +75,53 @@ class SAMBoxPromptMaskHead(BaseModule):
         self.mask_threshold = mask_threshold
         self.score_mode = score_mode
         self.chunk_size = chunk_size
+        self.boxes_per_call = dict(BOXES_PER_CALL) if boxes_per_call is None else boxes_per_call
+        self.score_thr = score_thr
+        self.max_per_img = max_per_img
+
+    def calls(self, num_boxes: int, device: torch.device) -> List[slice]:
+        """Slices of ``num_boxes`` boxes, one per decoder call (see ``boxes_per_call``)."""
+        n = self.boxes_per_call
+        if isinstance(n, dict):
+            n = n.get(device.type, num_boxes)
+        n = max(1, int(n or num_boxes))
+        return [slice(s, min(s + n, num_boxes)) for s in range(0, num_boxes, n)]
+
+    def decode_boxes(self, image_embedding: Embedding, boxes: Tensor) -> Tuple[Tensor, Tensor]:
+        """SAM masks of N boxes on ONE image in :meth:`calls` decoder calls.
+
+        Args:
+            image_embedding: the image's embedding, batch dim 1 (tensor or SAM 2 tuple).
+            boxes: (N, 4) xyxy in model-input pixels.
+
+        Returns:
+            (low-res logits (N, 1, 4h, 4w), IoU predictions (N, 1)), as one call's.
+        """
+        parts = [self.decoder.predict_masks(image_embedding, boxes[s])
+                 for s in self.calls(len(boxes), boxes.device)]
+        if len(parts) == 1:
+            return parts[0]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    @contextmanager
+    def keeping(self, score_thr: float, max_per_img: int = 0) -> Iterator[None]:
+        """Within the block, masks are decoded only for detections scoring at least
+        ``score_thr`` (the ``max_per_img`` best; 0 = all), the others are dropped: for a
+        caller that returns only those (an inference API with a score threshold)."""
+        saved = self.score_thr, self.max_per_img
+        self.score_thr, self.max_per_img = score_thr, max_per_img
+        try:
+            yield
+        finally:
+            self.score_thr, self.max_per_img = saved
+
+    def keep_returned(self, res: InstanceData) -> InstanceData:
+        """The detections a caller keeps (``score_thr``, ``max_per_img``), best first."""
+        if self.score_thr == float('-inf') and not self.max_per_img:
+            return res
+        keep = (res.scores >= self.score_thr).nonzero()[:, 0]
+        keep = keep[res.scores[keep].argsort(descending=True)]
+        return res[keep[:self.max_per_img] if self.max_per_img else keep]
 
     def postprocess(self, low_res: Tensor, input_size: tuple, ori_size: tuple) -> Tensor:
         """(N, 1, 4h, 4w) logits -> (N, H0, W0) bool masks, as ``Sam.postprocess_masks``."""
@@ -84,6 +151,7 @@ class SAMBoxPromptMaskHead(BaseModule):
         """
         device = (image_embeddings if isinstance(image_embeddings, Tensor)
                   else image_embeddings[0]).device
+        results_list = [self.keep_returned(r) for r in results_list]
         for i, (res, meta) in enumerate(zip(results_list, batch_img_metas)):
             ori = meta['ori_shape'][:2]
             if len(res) == 0:
@@ -91,8 +159,7 @@ class SAMBoxPromptMaskHead(BaseModule):
                 continue
             scale = res.bboxes.new_tensor(meta['scale_factor']).repeat(2)
             boxes = res.bboxes * scale  # to model-input pixels, as SamPredictor.apply_boxes
-            low_res, iou = self.decoder.predict_masks(_image_slice(image_embeddings, i),
-                                                      boxes)
+            low_res, iou = self.decode_boxes(_image_slice(image_embeddings, i), boxes)
             res.masks = self.postprocess(low_res, meta['img_shape'][:2], ori)
             if self.score_mode == 'box_x_iou':
                 res.scores = res.scores * iou[:, 0].clamp(0, 1)

@@ -4,6 +4,7 @@ Shape shorthand: N masks of H x W.
 """
 from typing import Optional
 
+import numpy as np
 import torch
 from segment_anything.utils.amg import batched_mask_to_box
 from torch import Tensor
@@ -47,14 +48,15 @@ def mask_nms(masks: Tensor, scores: Tensor, iou_thr: float,
     if labels is not None:
         lab = labels[order]
         iou = iou * (lab[:, None] == lab[None]).float()
-    # row i suppresses j > i; the iou matrix is computed once, the greedy pass is O(N^2)
-    # boolean work on it (cheap next to the mask products for N <= a few thousand)
-    dup = (iou > iou_thr).triu(diagonal=1)
-    keep = torch.ones(len(order), dtype=torch.bool, device=masks.device)
+    # row i suppresses j > i; the iou matrix is computed once on the masks' device, the
+    # greedy pass runs on one host copy of it (a per-row ``if keep[i]`` on a GPU tensor
+    # would wait for the device N times); O(N^2) boolean work, cheap next to the products
+    dup = (iou > iou_thr).triu(diagonal=1).cpu().numpy()
+    keep = np.ones(len(order), dtype=bool)
     for i in range(len(order)):
         if keep[i]:
             keep &= ~dup[i]
-    return order[keep]
+    return order[torch.from_numpy(keep).to(order.device)]
 
 
 def masks_to_boxes(masks: Tensor) -> Tensor:

@@ -7,13 +7,14 @@ from typing import Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
-from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransformer
+from segment_anything.modeling import PromptEncoder, TwoWayTransformer
 from torch import Tensor
 
 from mmdet.registry import MODELS
 from ...utils.checkpoint import load_state_dict_file, load_strict
 from ...utils.frozen import freeze
 from .presets import checkpoint_hint, get_preset
+from .shared_image_mask_decoder import SharedImageMaskDecoder
 
 
 @MODELS.register_module()
@@ -42,7 +43,8 @@ class SAMPromptDecoder(BaseModule):
         self.prompt_encoder = PromptEncoder(
             embed_dim=d, image_embedding_size=(side, side),
             input_image_size=(p['img_size'], p['img_size']), mask_in_chans=16)
-        self.mask_decoder = MaskDecoder(
+        # SAM's MaskDecoder, sharing the image side across prompts (same weights and keys)
+        self.mask_decoder = SharedImageMaskDecoder(
             num_multimask_outputs=3,
             transformer=TwoWayTransformer(depth=p['decoder_depth'], embedding_dim=d,
                                           mlp_dim=p['decoder_mlp_dim'],
@@ -64,14 +66,18 @@ class SAMPromptDecoder(BaseModule):
         return super().train(False)  # frozen: always eval
 
     def _decode(self, image_embedding: Tensor, sparse: Tensor, dense: Tensor,
-                multimask_output: bool) -> Tuple[Tensor, Tensor]:
-        """SAM's mask decoder on encoded prompts: (low-res logits, IoU predictions)."""
-        return self.mask_decoder(
-            image_embeddings=image_embedding,
-            image_pe=self.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask_output)
+                multimask_output: Optional[bool]) -> Tuple[Tensor, Tensor]:
+        """SAM's mask decoder on encoded prompts: (low-res logits, IoU predictions).
+
+        ``multimask_output=None`` returns all M outputs (the single-mask token first), which
+        SAM's decoder computes in any case: one pass instead of two for both kinds.
+        """
+        kwargs = dict(image_embeddings=image_embedding,
+                      image_pe=self.prompt_encoder.get_dense_pe(),
+                      sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense)
+        if multimask_output is None:
+            return self.mask_decoder.predict_masks(**kwargs)
+        return self.mask_decoder(multimask_output=multimask_output, **kwargs)
 
     @torch.no_grad()
     def predict_masks(self, image_embedding: Tensor, boxes: Tensor,
@@ -92,7 +98,8 @@ class SAMPromptDecoder(BaseModule):
     @torch.no_grad()
     def predict_point_masks(self, image_embedding: Tensor, points: Tensor,
                             point_labels: Optional[Tensor] = None,
-                            multimask_output: bool = True) -> Tuple[Tensor, Tensor]:
+                            multimask_output: Optional[bool] = True,
+                            boxes: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Masks for N point prompts (each of P points) on ONE image, one batched call.
 
         Args:
@@ -100,16 +107,18 @@ class SAMPromptDecoder(BaseModule):
             points: (N, P, 2) xy coordinates in model-input pixels (after the resize).
             point_labels: (N, P) SAM labels (1 foreground, 0 background); default all 1.
             multimask_output: SAM's 3 multimask outputs (its advice for a single point)
-                instead of the single mask.
+                instead of the single mask; None: all 4 (single mask first).
+            boxes: optional (N, 4) xyxy box per prompt in model-input pixels, decoded with
+                its points (SAM's combined point + box prompt).
 
         Returns:
-            (low_res_logits (N, K, 4h, 4w), iou_predictions (N, K)), K = 3 or 1.
+            (low_res_logits (N, K, 4h, 4w), iou_predictions (N, K)), K = 3, 1 or 4.
         """
         if points.dim() != 3 or points.shape[-1] != 2:
             raise ValueError(f'points must be (N, P, 2), got {tuple(points.shape)}')
         if point_labels is None:
             point_labels = torch.ones(points.shape[:2], dtype=torch.int, device=points.device)
-        sparse, dense = self.prompt_encoder(points=(points, point_labels), boxes=None,
+        sparse, dense = self.prompt_encoder(points=(points, point_labels), boxes=boxes,
                                             masks=None)
         return self._decode(image_embedding, sparse, dense, multimask_output)
 

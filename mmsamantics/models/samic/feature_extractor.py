@@ -18,6 +18,8 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 from ...utils.checkpoint import load_state_dict_file, load_strict
 from ...utils.frozen import freeze
+from ..layers.precision import (check_frozen_autocast, frozen_autocast, micro_batched,
+                                to_float)
 
 RESNET_HINT = ('Save ImageNet ResNet weights as a plain state dict, e.g. '
                '`torch.save(torchvision.models.resnet50(weights="IMAGENET1K_V1").state_dict(), '
@@ -46,14 +48,20 @@ class SAMICResNetFeatures(BaseModule):
         stages: 1-based stages whose blocks are returned (paper: 2, 3, 4).
         checkpoint: local ImageNet state dict (torchvision / timm ``resnet{depth}`` keys;
             ``fc.*`` is ignored), loaded strictly; None = random weights.
+        frozen_autocast: ``'auto'`` (bf16 on GPUs, fp32 on the CPU), ``'bf16'`` or
+            ``'off'``; features are returned as float32.
+        micro_batch: images per call (0 = never split).
     """
 
     def __init__(self, depth: int = 50, stages: Sequence[int] = (2, 3, 4),
-                 checkpoint: Optional[str] = None, init_cfg: Optional[dict] = None) -> None:
+                 checkpoint: Optional[str] = None, frozen_autocast: str = 'auto',
+                 micro_batch: int = 4, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not stages or any(s not in (1, 2, 3, 4) for s in stages):
             raise ValueError(f'stages must be a non-empty subset of 1..4, got {stages}')
         self.stages = tuple(sorted(stages))
+        self.frozen_autocast = check_frozen_autocast(frozen_autocast)
+        self.micro_batch = micro_batch
         self.resnet = MODELS.build(dict(type='ResNet', depth=depth, num_stages=4,
                                         out_indices=(3,), norm_eval=True,
                                         norm_cfg=dict(type='BN', requires_grad=False)))
@@ -87,6 +95,10 @@ class SAMICResNetFeatures(BaseModule):
     def forward(self, x: Tensor) -> List[Tensor]:
         """Args: x (N, 3, H, W) ImageNet-normalised RGB. Returns the pre-ReLU outputs
         (N, Cf_i, H / s_i, W / s_i) of every block of ``stages``, shallow to deep."""
+        with frozen_autocast(self.frozen_autocast, x.device):
+            return to_float(micro_batched(self._forward, x, self.micro_batch))
+
+    def _forward(self, x: Tensor) -> List[Tensor]:
         r = self.resnet
         x = r.maxpool(r.relu(r.norm1(r.conv1(x))))
         feats = []
