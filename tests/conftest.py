@@ -19,3 +19,14 @@ def _mmdet_scope():
     from mmengine.registry import init_default_scope
     import mmsamantics  # noqa: F401
     init_default_scope('mmdet')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA: skipped without it (tools/gpu_selfcheck.sh runs them)."""
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='needs a CUDA GPU (tools/gpu_selfcheck.sh runs these)')
+    for item in items:
+        if 'gpu' in item.keywords:
+            item.add_marker(skip)

@@ -4,21 +4,33 @@
 #   mmpretrain 1.2.0, segment-anything 1.0, sam2 1.1.0, then `pip install -e .`.
 #
 # Idempotent: a stamp file records the hash of this script and of requirements/; when it
-# matches, nothing is done. mmcv 2.1.0 is only published as a source distribution; it is built
-# once (about 20 min on 2 CPU cores) and the wheel is cached OUTSIDE the repository, in
-# $MMSAM_WHEEL_CACHE/torch<version>-cp<python>-<cpu|cuda>/ (docs/install.md).
+# matches the script, the requirements AND the build kind of mmcv's ops (cpu, or CUDA version
+# + GPU architectures), nothing is done. mmcv 2.1.0 is only published as a source
+# distribution; it is built once (about 20 min on 2 CPU cores) and the wheel is cached OUTSIDE
+# the repository, in $MMSAM_WHEEL_CACHE/torch<version>-cp<python>-cpu/ or
+# .../torch<version>-cp<python>-cu<CUDA>-sm<archs>/ (docs/install.md, docs/gpu.md).
 #
 # Usage:
 #   bash tools/setup_env.sh                     set up (or confirm) the environment
+#   bash tools/setup_env.sh --cuda              build mmcv's CUDA ops (= MMSAM_FORCE_CUDA=1)
+#   bash tools/setup_env.sh --plan              print the build kind, the wheel cache folder
+#                                               and whether the stamp is current; change nothing
 #   bash tools/setup_env.sh --check-mmcv-source DIR
 #       only fetch the mmcv sdist into DIR, patch it and read its metadata with the venv's
 #       build tools (no compile): a quick guard that the source route still works
+#
+# Build kind: CUDA ops when a GPU is visible (nvidia-smi) or MMSAM_FORCE_CUDA=1 (a build node
+# without a GPU); they need nvcc. A visible GPU without nvcc stops with the fix (install the
+# CUDA toolkit, or MMSAM_FORCE_CPU=1 for CPU ops on purpose).
 #
 # Environment variables:
 #   MMSAM_VENV         venv folder                       (default: <repo>/.venv)
 #   MMSAM_PYTHON       python used to create the venv    (default: python3)
 #   MMSAM_WHEEL_CACHE  folder of cached mmcv wheels      (default: ~/.cache/mmsamantics/wheels)
-#   MMSAM_FORCE_CPU=1  build mmcv CPU ops even when nvcc and a GPU are present
+#   MMSAM_FORCE_CPU=1  build mmcv CPU ops even when a GPU is present
+#   MMSAM_FORCE_CUDA=1 build mmcv CUDA ops even when no GPU is visible (needs nvcc)
+#   TORCH_CUDA_ARCH_LIST  GPU architectures of the CUDA build, e.g. "8.0;9.0"
+#                      (default: those of the visible GPUs; required without a visible GPU)
 #   CXX                C++ compiler for the mmcv build   (default: c++)
 set -euo pipefail
 
@@ -88,8 +100,43 @@ check_build_tools() {  # only needed when mmcv is compiled here
     "python$py_version-dev" "python$py_version-devel"
 }
 
-cached_wheel() {  # prints the cached mmcv wheel for this python/torch/flavour, if any
+cached_wheel() {  # prints the cached mmcv wheel for this python/torch/build kind, if any
   ls "$1"/mmcv-$MMCV_VERSION-*.whl 2>/dev/null | head -n1 || true
+}
+
+# --- build kind: cpu, or cu<CUDA>-sm<archs> ------------------------------------------------
+gpu_visible() { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }
+
+nvcc_version() {  # "12.8" from nvcc --version, empty without nvcc
+  command -v nvcc >/dev/null || return 0
+  nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n1
+}
+
+visible_archs() {  # "8.0;9.0": compute capabilities of the visible GPUs, sorted, unique
+  nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null \
+    | tr -d ' ' | grep -E '^[0-9]+\.[0-9]+$' | sort -u -V | paste -sd ';' - || true
+}
+
+decide_kind() {  # sets cuda_ops (0/1), kind (cpu | cu12.8-sm80_90) and exports the arch list
+  local force_cpu=${MMSAM_FORCE_CPU:-0} force_cuda=${MMSAM_FORCE_CUDA:-0} nv archs
+  [[ $force_cpu == 1 && $force_cuda == 1 ]] \
+    && die "MMSAM_FORCE_CPU=1 and MMSAM_FORCE_CUDA=1 (or --cuda) contradict each other: unset one"
+  cuda_ops=0
+  kind=cpu
+  if [[ $force_cpu == 1 ]] || { [[ $force_cuda != 1 ]] && ! gpu_visible; }; then
+    return 0
+  fi
+  nv=$(nvcc_version)
+  [[ -n $nv ]] || die "$([[ $force_cuda == 1 ]] && echo 'MMSAM_FORCE_CUDA=1 (or --cuda) asks for' || echo 'a GPU is visible (nvidia-smi): building') mmcv's CUDA ops, which needs nvcc, and none is on the PATH: install the CUDA toolkit whose version matches torch's (python -c 'import torch; print(torch.version.cuda)') and put its bin/ on the PATH, or set MMSAM_FORCE_CPU=1 to build CPU-only ops on purpose (training on a GPU then needs --allow-pytorch-deform-attn)"
+  archs=${TORCH_CUDA_ARCH_LIST:-}
+  if [[ -z $archs ]]; then
+    archs=$(visible_archs)
+    [[ -n $archs ]] || die "no GPU architecture to build mmcv's CUDA ops for: set TORCH_CUDA_ARCH_LIST, e.g. TORCH_CUDA_ARCH_LIST=\"8.0;9.0\" (A100 8.0, L4/L40 8.9, H100/H200 9.0)"
+  fi
+  export TORCH_CUDA_ARCH_LIST=$archs
+  cuda_ops=1
+  # "8.0;9.0+PTX" -> sm80_90+PTX: the folder name of the wheel cache
+  kind=cu$nv-sm$(echo "$archs" | tr -s ' ;,' '___' | tr -d '.' | sed 's/^_//; s/_$//')
 }
 
 # --- the mmcv source route ------------------------------------------------------------------
@@ -127,7 +174,7 @@ build_mmcv() {  # build_mmcv WHEEL_DIR CUDA_OPS
   local wdir=$1 cuda_ops=$2
   build=$(mktemp -d)
   fetch_mmcv_source "$build"
-  step "building mmcv $MMCV_VERSION from source with $flavour ops (about 20 min on 2 cores, once; cached in $wdir)" \
+  step "building mmcv $MMCV_VERSION from source with $kind ops (about 20 min on 2 cores, once; cached in $wdir)" \
     "read the compiler output above (a missing header or compiler feature); or build the wheel on another machine and copy it into $wdir (docs/install.md)"
   (cd "$build/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 FORCE_CUDA=$cuda_ops MAX_JOBS=${MAX_JOBS:-$(nproc)} \
     CFLAGS=-g0 CXX="$cxx" "$vpy" -m pip wheel -q --no-build-isolation --no-deps -w "$wdir" .) \
@@ -135,38 +182,55 @@ build_mmcv() {  # build_mmcv WHEEL_DIR CUDA_OPS
 }
 
 # --- main -----------------------------------------------------------------------------------
+usage="usage: tools/setup_env.sh [--cuda] [--plan] [--check-mmcv-source DIR]"
 mode=setup
-if [[ ${1:-} == --check-mmcv-source ]]; then
-  mode=check
-  [[ -n ${2:-} ]] || die "usage: tools/setup_env.sh --check-mmcv-source DIR"
-  check_dir=$2
-elif [[ -n ${1:-} ]]; then
-  die "unknown argument '$1' (usage: tools/setup_env.sh [--check-mmcv-source DIR])"
-fi
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --check-mmcv-source)
+      mode=check
+      [[ -n ${2:-} ]] || die "usage: tools/setup_env.sh --check-mmcv-source DIR"
+      check_dir=$2
+      shift ;;
+    --cuda) MMSAM_FORCE_CUDA=1 ;;
+    --plan) mode=plan ;;
+    *) die "unknown argument '$1' ($usage)" ;;
+  esac
+  shift
+done
 
+# the stamp names the build kind: a venv set up with CPU ops is not "up to date" for a later
+# run that sees a GPU (or is asked for CUDA ops)
+cuda_ops=0
+kind=cpu
+[[ $mode == check ]] || decide_kind
 stamp_hash=$(cat "$0" "$repo"/requirements/*.txt "$repo/setup.py" | sha256sum | cut -c1-16)
-stamp=$venv/.mmsamantics-setup-$stamp_hash
+stamp=$venv/.mmsamantics-setup-$stamp_hash-$kind
 if [[ $mode == setup && -f $stamp ]]; then
-  echo "[setup] environment $venv is up to date (stamp $stamp_hash)"
+  echo "[setup] environment $venv is up to date (stamp $stamp_hash, mmcv ops: $kind)"
   exit 0
 fi
 
 step "checking prerequisites" "install what the line above names"
 check_python
 torch_tag=torch$TORCH_VERSION-cp${py_version/./}
-cuda_ops=0
-if [[ ${MMSAM_FORCE_CPU:-0} != 1 ]] && command -v nvcc >/dev/null && command -v nvidia-smi >/dev/null \
-   && nvidia-smi -L >/dev/null 2>&1; then
-  cuda_ops=1
+wdir=$cache/$torch_tag-$kind
+if [[ $mode == plan ]]; then
+  archs_note=$([[ $cuda_ops == 1 ]] && echo " (TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST)" || true)
+  echo "[setup] plan: mmcv ops $kind$archs_note; wheel cache $wdir; stamp $stamp $([[ -f $stamp ]] && echo '(current)' || echo '(missing: the next run sets up)')"
+  exit 0
 fi
-flavour=$([[ $cuda_ops == 1 ]] && echo cuda || echo cpu)
-wdir=$cache/$torch_tag-$flavour
+# the kind of the installed mmcv, written after a successful run; CUDA ops are reused only
+# when built for the same CUDA version and architectures
+kind_file=$venv/.mmsamantics-mmcv-kind
 have_mmcv=0
 [[ -x $venv/bin/python ]] && "$venv/bin/python" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 2>/dev/null && have_mmcv=1
+if [[ $have_mmcv == 1 && $cuda_ops == 1 && $(cat "$kind_file" 2>/dev/null) != "$kind" ]]; then
+  have_mmcv=0
+fi
 if [[ $mode == check || ( $have_mmcv == 0 && -z $(cached_wheel "$wdir") ) ]]; then
   check_build_tools
 fi
-echo "[setup] $py (Python $py_version); mmcv: $([[ $have_mmcv == 1 ]] && echo installed || { [[ -n $(cached_wheel "$wdir") ]] && echo "cached wheel in $wdir" || echo "to build from source ($flavour ops)"; })"
+echo "[setup] $py (Python $py_version); mmcv: $([[ $have_mmcv == 1 ]] && echo installed || { [[ -n $(cached_wheel "$wdir") ]] && echo "cached wheel in $wdir" || echo "to build from source ($kind ops)"; })"
 
 step "virtual environment: $venv" "check that '$py -m venv' works and that the folder is writable"
 [[ -x $venv/bin/python ]] || "$py" -m venv "$venv" || die "could not create a venv in $venv with $py: install python$py_version-venv (Debian/Ubuntu) and check the folder is writable"
@@ -231,6 +295,24 @@ print(f"torch {torch.__version__} (cuda available: {torch.cuda.is_available()}),
       f"mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, mmdet {mmdet.__version__}, "
       f"mmsamantics {mmsamantics.__version__}")
 EOF
+if [[ $cuda_ops == 1 ]]; then
+  # CUDA ops really compiled in; with a GPU visible to torch, one deformable-attention op
+  # runs on it against the PyTorch path (a wheel of another architecture fails here)
+  "$vpy" - <<'EOF' || die "mmcv's CUDA ops do not work here (see the message above): delete the wheel in $wdir and run this script again (set TORCH_CUDA_ARCH_LIST to this GPU's architecture if the message names one)"
+import sys
+import torch
+from mmsamantics.engine.gpu_stack import GPUStackError, check_gpu_stack, mmcv_cuda_version
+if mmcv_cuda_version() is None:
+    sys.exit('mmcv was built without CUDA ops')
+try:  # 'cpu' on a build node without a GPU; raises when torch cannot use a visible GPU
+    what = check_gpu_stack()
+except GPUStackError as e:
+    sys.exit(str(e))
+print(f'GPU check: {what} on {torch.cuda.get_device_name()}' if what != 'cpu' else
+      f'mmcv CUDA ops (CUDA {mmcv_cuda_version()}) built; no GPU here to run them on')
+EOF
+fi
+echo "$kind" > "$venv/.mmsamantics-mmcv-kind"
 rm -f "$venv"/.mmsamantics-setup-*
 touch "$stamp"
 step "done: activate with 'source $venv/bin/activate'"

@@ -47,6 +47,10 @@ def parse_args():
     p.add_argument('--metrics-out', help='write the metrics to this JSON file (rank 0)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings')
+    p.add_argument('--allow-pytorch-deform-attn', action='store_true',
+                   help="on a GPU whose mmcv was built without CUDA ops, run mmcv's "
+                   'pure-PyTorch deformable attention and focal loss (slow) instead of '
+                   'stopping (docs/gpu.md)')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return p.parse_args()

@@ -23,6 +23,10 @@ def parse_args():
                    help='resume from this checkpoint, or from the latest one in work_dir')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, e.g. train_cfg.max_epochs=2')
+    p.add_argument('--allow-pytorch-deform-attn', action='store_true',
+                   help="on a GPU whose mmcv was built without CUDA ops, run mmcv's "
+                   'pure-PyTorch deformable attention and focal loss (slow) instead of '
+                   'stopping (docs/gpu.md)')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return p.parse_args()

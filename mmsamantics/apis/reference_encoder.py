@@ -67,13 +67,15 @@ class ReferenceEncoder:
         """Shape F of one reference's features."""
         raise NotImplementedError
 
-    def encode(self, images: Sequence[np.ndarray],
-               refs: Sequence[Sequence[Reference]]) -> List[Tensor]:
+    def encode(self, images: Sequence[np.ndarray], refs: Sequence[Sequence[Reference]],
+               batch_size: int = 4) -> List[Tensor]:
         """Features of the references of each image.
 
         Args:
             images: (H_i, W_i, 3) BGR uint8 images.
             refs: the references on each image (boxes in original pixels).
+            batch_size: reference images per backbone pass (memory: a SAM ViT-H image
+                holds ~3 GB of fp32 activations).
 
         Returns:
             Per image, a (n_i, *F) tensor in the order of ``refs[i]``.
@@ -81,8 +83,8 @@ class ReferenceEncoder:
         dicts = [dict(key=r.key, img=img, bbox=r.box,
                       mask=r.instance_mask() if self.with_masks else None)
                  for img, rs in zip(images, refs) for r in rs]
-        _, feats = self.model.encode_references(dicts, batch_size=max(1, len(images)),
-                                                scale=self.scale)
+        _, feats = self.model.encode_references(
+            dicts, batch_size=max(1, min(batch_size, len(images))), scale=self.scale)
         return list(feats.split([len(rs) for rs in refs]))
 
     def predict(self, inputs: Tensor, data_samples: SampleList, keys: List[str],

@@ -1,8 +1,11 @@
 """Running the package with mmengine: hooks, and what train/test tools need before the
-Runner starts (config loading, preflight of files, CPU distributed launch)."""
+Runner starts (config loading, preflight of files and of the GPU stack, CPU distributed
+launch)."""
 from .hooks import InContextEpochHook, TrainLossEarlyStoppingHook
-from .launch import load_tool_config, setup_cpu_distributed
+from .gpu_stack import GPUStackError, check_gpu_stack, use_pytorch_ops
+from .launch import load_tool_config, prepare_device, set_local_device, setup_cpu_distributed
 from .preflight import check_resources, missing_resources
 
 __all__ = ['InContextEpochHook', 'TrainLossEarlyStoppingHook', 'load_tool_config',
-           'setup_cpu_distributed', 'check_resources', 'missing_resources']
+           'setup_cpu_distributed', 'prepare_device', 'set_local_device', 'GPUStackError',
+           'check_gpu_stack', 'use_pytorch_ops', 'check_resources', 'missing_resources']

@@ -1,9 +1,55 @@
 """What tools/train.py and tools/test.py need beyond mmdet's versions of them."""
 import os
+import sys
+from typing import Optional
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.logging import print_log
+
+from .gpu_stack import GPUStackError, check_gpu_stack, visible_nvidia_gpus
+
+
+def set_local_device() -> Optional[torch.device]:
+    """``torch.cuda.set_device(LOCAL_RANK)``: each torchrun process on its own GPU.
+
+    Without it every process of a node opens (and allocates on) GPU 0. A no-op without
+    CUDA.
+
+    Returns:
+        ``cuda:LOCAL_RANK``, or None without CUDA.
+
+    Raises:
+        RuntimeError: ``LOCAL_RANK`` is not below the number of visible GPUs.
+    """
+    if not torch.cuda.is_available():
+        return None
+    local_rank, count = int(os.environ.get('LOCAL_RANK', 0)), torch.cuda.device_count()
+    if not 0 <= local_rank < count:
+        raise RuntimeError(f'LOCAL_RANK={local_rank} but this node has {count} visible '
+                           f'GPU(s): start at most {count} processes per node '
+                           '(--nproc_per_node) or widen CUDA_VISIBLE_DEVICES')
+    torch.cuda.set_device(local_rank)
+    return torch.device('cuda', local_rank)
+
+
+def prepare_device(allow_pytorch_deform_attn: bool = False) -> str:
+    """Bind this process to its GPU, then check the GPU stack (:func:`check_gpu_stack`).
+
+    Binding first: the check runs a kernel on the current GPU, and under torchrun every
+    process would otherwise create a context on GPU 0. Stops the tool (``SystemExit``) with
+    the check's one-line message naming the fix.
+
+    Returns:
+        What will run, e.g. ``'cuda (mmcv CUDA ops, CUDA 12.8)'`` or ``'cpu'``.
+    """
+    try:
+        set_local_device()
+        what = check_gpu_stack(allow_pytorch_deform_attn)
+    except (GPUStackError, RuntimeError) as e:
+        sys.exit(f'error: {e}')
+    return what
 
 
 def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
@@ -12,10 +58,15 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
     mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its DDP wrapper passes
     ``device_ids=[local_rank]``; both fail on CPU. Without CUDA, initialise a gloo process
     group first (the Runner then skips its own init) and wrap the model with
-    ``device_ids=None``. With CUDA nothing changes.
+    ``device_ids=None``. With CUDA nothing changes. A machine whose GPUs torch cannot use
+    is refused (never a silent CPU run): see :func:`check_gpu_stack`.
     """
     if launcher != 'pytorch' or torch.cuda.is_available():
         return  # slurm/mpi launchers are for GPU clusters: mmengine handles them
+    if visible_nvidia_gpus():
+        check_gpu_stack()  # raises GPUStackError with the fix
+    if int(os.environ.get('RANK', 0)) == 0:
+        print_log('no GPU on this machine: CPU processes over gloo', logger='current')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
                                 world_size=int(os.environ['WORLD_SIZE']))
@@ -41,6 +92,7 @@ def load_tool_config(args, phase: str):
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     cfg = Config.fromfile(args.config)
+    prepare_device(getattr(args, 'allow_pytorch_deform_attn', False))
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

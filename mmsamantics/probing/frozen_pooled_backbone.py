@@ -8,6 +8,11 @@ Every probe backbone follows the project's frozen pattern (STYLE rule 5): weight
 linear head trains), and the forward pass under ``torch.no_grad()`` so no graph is kept for
 an encoder nobody trains. The output is a one-element tuple ``((B, C),)``, the form
 mmpretrain's ``ImageClassifier`` hands to ``LinearClsHead`` (which reads ``feats[-1]``).
+
+A probe batch (128 images in the paper's runs) reaches the encoder ``micro_batch`` images at
+a time: one SAM ViT-B global-attention logit tensor at 1024 px is 805 MB per image, so a
+whole batch in one call would need tens of GB. The result is the same (eval mode, no batch
+statistics).
 """
 from typing import Optional, Tuple
 
@@ -15,6 +20,7 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..models.layers.precision import micro_batched
 from ..utils.frozen import freeze
 
 
@@ -24,10 +30,20 @@ class FrozenPooledBackbone(BaseModule):
     Subclasses build ``self.encoder`` (the frozen part), set ``self.out_channels`` (C) and
     ``self.img_size`` (S, or None when any size is accepted), then call
     :meth:`_freeze`; they implement :meth:`pool`.
+
+    Args:
+        micro_batch: images per encoder call (0 = the whole batch at once).
+        init_cfg: mmengine init config (unused: the encoder keeps its weights).
     """
 
     out_channels: int
     img_size: Optional[int] = None
+
+    def __init__(self, micro_batch: int = 4, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if micro_batch < 0:
+            raise ValueError(f'micro_batch must be >= 0 (0 = no split), got {micro_batch}')
+        self.micro_batch = micro_batch
 
     def _freeze(self) -> None:
         freeze(self)
@@ -56,4 +72,4 @@ class FrozenPooledBackbone(BaseModule):
                 'configs do it in the pipeline, and pad to a square with the data '
                 f'preprocessor\'s pad_size_divisor={self.img_size} for SAM / SAM 2).')
         with torch.no_grad():
-            return (self.pool(x).float(), )
+            return (micro_batched(self.pool, x, self.micro_batch).float(), )

@@ -25,14 +25,16 @@ class SAM2ProbeBackbone(FrozenPooledBackbone):
         preset: ``hiera_t`` / ``hiera_s`` / ``hiera_b+`` / ``hiera_l`` / ``tiny``.
         checkpoint: local path of an official SAM 2(.1) checkpoint, or None (random).
         preset_overrides: change preset fields (e.g. ``image_size``).
+        micro_batch: images per encoder call (0 = the whole batch at once).
     """
 
     def __init__(self,
                  preset: str = 'hiera_b+',
                  checkpoint: Optional[str] = None,
                  preset_overrides: Optional[dict] = None,
+                 micro_batch: int = 4,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(micro_batch=micro_batch, init_cfg=init_cfg)
         self.encoder = SAM2ImageEncoder(preset=preset, checkpoint=checkpoint, out_levels=(),
                                         frozen=True, preset_overrides=preset_overrides)
         self.out_channels = self.encoder.out_channels[-1]

@@ -24,14 +24,16 @@ class SAMProbeBackbone(FrozenPooledBackbone):
         preset: ``vit_b`` / ``vit_l`` / ``vit_h`` / ``tiny``.
         checkpoint: local path of an official SAM checkpoint, or None for random weights.
         preset_overrides: change preset fields (e.g. ``img_size`` for the toy configs).
+        micro_batch: images per encoder call (0 = the whole batch at once).
     """
 
     def __init__(self,
                  preset: str = 'vit_b',
                  checkpoint: Optional[str] = None,
                  preset_overrides: Optional[dict] = None,
+                 micro_batch: int = 4,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(micro_batch=micro_batch, init_cfg=init_cfg)
         # out_indices=(): only the neck embedding is computed and returned
         self.encoder = SAMImageEncoder(preset=preset, checkpoint=checkpoint, out_indices=(),
                                        frozen=True, preset_overrides=preset_overrides)

@@ -58,6 +58,7 @@ class TimmProbeBackbone(FrozenPooledBackbone):
         timm_kwargs: extra ``timm.create_model`` arguments (``img_size=224`` for DINOv2,
             whose timm default is 518; ``embed_dim`` / ``depth`` / ``num_heads`` for tiny
             random models).
+        micro_batch: images per encoder call (0 = the whole batch at once).
     """
 
     def __init__(self,
@@ -65,8 +66,9 @@ class TimmProbeBackbone(FrozenPooledBackbone):
                  feature: str = 'cls',
                  checkpoint: Optional[str] = None,
                  timm_kwargs: Optional[dict] = None,
+                 micro_batch: int = 4,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(micro_batch=micro_batch, init_cfg=init_cfg)
         import timm
         if feature not in FEATURES:
             raise ValueError(f'feature must be one of {FEATURES}, got {feature!r}')

@@ -9,6 +9,8 @@ import os.path as osp
 import stat
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -87,4 +89,108 @@ def test_unknown_argument(tmp_path):
     res = run_setup('--frobnicate', MMSAM_VENV=str(tmp_path / 'venv'))
     assert res.returncode == 1
     assert last_line(res.stderr) == ("[setup] ERROR: unknown argument '--frobnicate' (usage: "
-                              'tools/setup_env.sh [--check-mmcv-source DIR])')
+                                     'tools/setup_env.sh [--cuda] [--plan] '
+                                     '[--check-mmcv-source DIR])')
+
+
+# --- build kind: CPU or CUDA ops, the wheel cache key and the stamp --------------------------
+def fake_tools(tmp_path, nvcc: str = None, gpus=()):
+    """A PATH of fake ``nvcc`` / ``nvidia-smi`` (only what is given) and the system tools.
+
+    Args:
+        nvcc: the CUDA release nvcc reports (e.g. '12.8'), or None for no nvcc.
+        gpus: compute capabilities of the visible GPUs; empty: no nvidia-smi.
+    """
+    bin_dir = tempfile.mkdtemp(prefix='bin', dir=tmp_path)
+    tools = {}
+    if nvcc:
+        tools['nvcc'] = f'echo "Cuda compilation tools, release {nvcc}, V{nvcc}.1"'
+    if gpus:
+        listing = ''.join(f'GPU {i}: NVIDIA H100 (UUID: GPU-{i})\\n' for i in range(len(gpus)))
+        caps = ''.join(f'{c}\\n' for c in gpus)
+        tools['nvidia-smi'] = (f'case "$1" in -L) printf "{listing}";; '
+                               f'*) printf "{caps}";; esac')
+    for name, body in tools.items():
+        path = Path(bin_dir, name)
+        path.write_text(f'#!/bin/sh\n{body}\n')
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return f'{bin_dir}:/usr/bin:/bin'
+
+
+def plan(tmp_path, *args, nvcc=None, gpus=(), **env):
+    env = dict(MMSAM_VENV=str(tmp_path / 'venv'), MMSAM_PYTHON=sys.executable,
+               MMSAM_WHEEL_CACHE=str(tmp_path / 'wheels'),
+               PATH=fake_tools(tmp_path, nvcc, gpus), **env)
+    for var in ('MMSAM_FORCE_CPU', 'MMSAM_FORCE_CUDA', 'TORCH_CUDA_ARCH_LIST'):
+        env.setdefault(var, '')
+    return run_setup('--plan', *args, **env)
+
+
+def py_tag() -> str:
+    return f'cp{sys.version_info.major}{sys.version_info.minor}'
+
+
+def test_cpu_plan_keeps_the_cpu_cache(tmp_path):
+    """No GPU: CPU ops, cached where CI seeds the CPU wheel (torch<ver>-cp<py>-cpu)."""
+    res = plan(tmp_path)
+    assert res.returncode == 0, res.stderr
+    line = last_line(res.stdout)
+    assert line.startswith(f'[setup] plan: mmcv ops cpu; wheel cache {tmp_path}/wheels/'
+                           f'torch2.14.1-{py_tag()}-cpu; stamp {tmp_path}/venv/.mmsamantics-setup-')
+    assert line.endswith('-cpu (missing: the next run sets up)')
+
+
+def test_visible_gpu_keys_the_cache_by_cuda_and_arch(tmp_path):
+    res = plan(tmp_path, nvcc='12.8', gpus=('9.0', '8.0', '9.0'))
+    assert res.returncode == 0, res.stderr
+    assert f'mmcv ops cu12.8-sm80_90 (TORCH_CUDA_ARCH_LIST=8.0;9.0); wheel cache ' \
+        f'{tmp_path}/wheels/torch2.14.1-{py_tag()}-cu12.8-sm80_90; stamp ' in res.stdout
+
+
+def test_forced_cuda_honours_the_arch_list(tmp_path):
+    res = plan(tmp_path, '--cuda', nvcc='13.0', TORCH_CUDA_ARCH_LIST='8.0;9.0+PTX')
+    assert res.returncode == 0, res.stderr
+    assert f'torch2.14.1-{py_tag()}-cu13.0-sm80_90+PTX;' in res.stdout
+
+
+def test_forced_cuda_without_gpu_needs_an_arch_list(tmp_path):
+    res = plan(tmp_path, nvcc='13.0', MMSAM_FORCE_CUDA='1')
+    assert res.returncode == 1
+    assert last_line(res.stderr) == (
+        "[setup] ERROR: no GPU architecture to build mmcv's CUDA ops for: set "
+        'TORCH_CUDA_ARCH_LIST, e.g. TORCH_CUDA_ARCH_LIST="8.0;9.0" (A100 8.0, L4/L40 8.9, '
+        'H100/H200 9.0)')
+
+
+def test_visible_gpu_without_nvcc_stops_with_the_fix(tmp_path):
+    """Never a silent CPU build on a GPU machine; CPU ops only when asked for."""
+    res = plan(tmp_path, gpus=('9.0', ))
+    assert res.returncode == 1
+    assert last_line(res.stderr).startswith(
+        "[setup] ERROR: a GPU is visible (nvidia-smi): building mmcv's CUDA ops, which needs "
+        'nvcc, and none is on the PATH: install the CUDA toolkit')
+    assert 'or set MMSAM_FORCE_CPU=1' in last_line(res.stderr)
+    assert not (tmp_path / 'venv').exists()
+    forced = plan(tmp_path, gpus=('9.0', ), MMSAM_FORCE_CPU='1')
+    assert forced.returncode == 0 and 'mmcv ops cpu;' in forced.stdout
+
+
+def test_contradicting_switches(tmp_path):
+    res = plan(tmp_path, '--cuda', MMSAM_FORCE_CPU='1')
+    assert res.returncode == 1
+    assert 'contradict each other' in last_line(res.stderr)
+
+
+def test_cpu_stamp_does_not_skip_a_gpu_run(tmp_path):
+    """A venv set up with CPU ops is current for CPU runs only."""
+    stamp = last_line(plan(tmp_path).stdout).split('; stamp ')[1].split(' ')[0]
+    (tmp_path / 'venv').mkdir()
+    open(stamp, 'w').close()
+    assert last_line(plan(tmp_path).stdout).endswith('-cpu (current)')
+    env = dict(MMSAM_VENV=str(tmp_path / 'venv'), MMSAM_PYTHON=sys.executable,
+               MMSAM_FORCE_CPU='', MMSAM_FORCE_CUDA='', TORCH_CUDA_ARCH_LIST='')
+    cpu = run_setup(PATH=fake_tools(tmp_path, None, ()), **env)
+    assert cpu.returncode == 0
+    assert last_line(cpu.stdout).startswith(f'[setup] environment {tmp_path}/venv is up to date')
+    gpu = run_setup(PATH=fake_tools(tmp_path, None, ('9.0', )), **env)
+    assert gpu.returncode == 1 and 'a GPU is visible' in last_line(gpu.stderr)

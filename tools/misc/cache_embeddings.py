@@ -17,6 +17,7 @@ from mmengine.config import Config, DictAction
 import mmsamantics  # noqa: F401
 from mmsamantics.apis import build_dataset, build_feature_cache, build_model, cache_items
 from mmsamantics.datasets import FeatureCache
+from mmsamantics.engine import set_local_device
 from mmsamantics.utils import MissingResourceError
 
 
@@ -50,7 +51,14 @@ def main() -> None:
         cfg.merge_from_dict(args.cfg_options)
     device = args.device
     if device == 'cuda':
-        device = f'cuda:{os.environ.get("LOCAL_RANK", 0)}'
+        try:  # every torchrun process on its own GPU (cuda:LOCAL_RANK), not all on GPU 0
+            local = set_local_device()
+        except RuntimeError as e:
+            sys.exit(f'error: {e}')
+        if local is None:
+            sys.exit('error: --device cuda but torch sees no GPU (python -c "import torch; '
+                     'print(torch.cuda.is_available())"): see docs/gpu.md')
+        device = str(local)
     try:
         model = build_model(cfg, args.checkpoint, device)
         dataset = build_dataset(cfg, args.split)

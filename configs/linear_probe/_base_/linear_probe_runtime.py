@@ -5,6 +5,8 @@ _base_ = ['mmpretrain::_base_/default_runtime.py']
 
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmsamantics.probing'], allow_failed_imports=False)
+# rank 0 evaluates alone: the timeout of ../../_base_/default_runtime.py
+env_cfg = dict(dist_cfg=dict(timeout=7200))
 
 model = dict(
     type='ImageClassifier',
