@@ -35,12 +35,14 @@ setup(
     license='Apache-2.0',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'demo')),
     include_package_data=True,
+    package_data={'mmsamantics.app': ['static/*']},  # the annotation tool's page
     python_requires='>=3.9',
     install_requires=parse_requirements('requirements/runtime.txt'),
     extras_require={
         'mim': parse_requirements('requirements/mminstall.txt'),
         'tests': parse_requirements('requirements/tests.txt'),
         'optional': parse_requirements('requirements/optional.txt'),
+        'app': parse_requirements('requirements/app.txt'),
     },
     zip_safe=False,
 )

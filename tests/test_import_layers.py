@@ -30,6 +30,7 @@ LAYERS: Dict[str, int] = {
     'probing': 6,       # linear probing on mmpretrain
     'prompt_study': 6,  # box-prompt study, SAMBoxPrompter
     'wsss': 6,          # SAM pseudo-labels for WSSS
+    'app': 6,           # the annotation tool (web server on the inference API)
     ROOT: 7,
 }
 MAX_FILE_LINES = 400
