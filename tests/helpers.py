@@ -75,6 +75,24 @@ def matcher_cfg(root: str, **extra) -> Config:
     return cfg
 
 
+PERSAM_CONFIG = osp.join(REPO, 'configs', 'persam_toy.py')
+
+
+def persam_cfg(root: str, **extra) -> Config:
+    """The toy config on ``root`` with a random tiny SAM (whose logits lie around -0.02:
+    a lower mask threshold gives it non-empty masks; every peak is kept)."""
+    cfg = Config.fromfile(PERSAM_CONFIG)
+    root = root.rstrip('/') + '/'
+    cfg.merge_from_dict({
+        'test_dataloader.dataset.data_root': root,
+        'test_evaluator.ann_file': root + 'annotations/instances_val.json',
+        'test_evaluator.class_splits_file': root + 'annotations/splits.json',
+        'model.backbone.checkpoint': None, 'model.mask_head.decoder.checkpoint': None,
+        'model.mask_head.mask_threshold': -0.05,
+        'model.test_cfg.score_thr': -1.0, **extra})
+    return cfg
+
+
 # ---------------------------------------------------------------- pipeline steps by type
 def _step_type(step) -> str:
     """The ``type`` of a config step (a dict) or the class name of a built transform."""
@@ -178,6 +196,20 @@ def train_refs(root: str, num_classes: int = 2, shots: int = 2):
     raise AssertionError('toy world without enough references')
 
 
+def random_toy_checkpoint(root: str, path: str) -> str:
+    """Save a full toy detector checkpoint (SAM included) with the random weights of
+    ``torch.manual_seed(0)`` to ``path``; return ``path``."""
+    import torch
+    from mmengine.runner import save_checkpoint
+
+    from mmdet.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(toy_cfg(root).model)
+    model.init_weights()
+    save_checkpoint({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return path
+
+
 def decode(rles) -> np.ndarray:
     """COCO RLEs -> N x H x W bool masks (an empty array for no RLE)."""
     from pycocotools import mask as mask_util
@@ -208,3 +240,38 @@ def numpy_topk(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
     """Percentage of rows whose label is among the k highest scores."""
     top = np.argsort(-scores, axis=1, kind='stable')[:, :k]
     return 100.0 * float(np.mean([labels[i] in top[i] for i in range(len(labels))]))
+
+
+# ---------------------------------------------------------------- inferencer vs pipeline
+def inferencer_vs_pipeline(inf, img: str, refs: list, steps: Optional[list] = None):
+    """(inferencer result of ``img``, the model's own prediction through its test pipeline)
+    for references ``refs`` (``train_refs`` items) registered as masks with keys
+    ``direct{i}``; ``steps`` replaces the test pipeline (e.g. without target annotations)."""
+    import mmcv
+    import torch
+    from mmcv.transforms import Compose
+    from mmengine.dataset import pseudo_collate
+    from mmsamantics.utils.images import decode_coco_mask
+    for i, (path, name, _, _, ann) in enumerate(refs):
+        h, w = mmcv.imread(path).shape[:2]
+        inf.add_reference(path, name, mask=decode_coco_mask(ann['segmentation'], h, w),
+                          key=f'direct{i}')
+    res = inf(img, score_thr=-1.0, max_dets=1000, show_progress=False)[0]
+    label = {c: i for i, c in enumerate(inf.classes)}
+    pipe = Compose(steps or inf.cfg.test_dataloader.dataset.pipeline)
+    data = pipe(dict(img_path=img, img_id=0, references=[
+        dict(img_path=p, bbox=b, label=label[n], key=f'direct{i}',
+             segmentation=a['segmentation'], img_hw=mmcv.imread(p).shape[:2])
+        for i, (p, n, b, _, a) in enumerate(refs)]))
+    data = inf.model.data_preprocessor(pseudo_collate([data]), False)
+    with torch.no_grad():
+        pred = inf.model.predict(data['inputs'], data['data_samples'])[0].pred_instances
+    return res, pred
+
+
+def assert_same_predictions(inf, res: dict, pred) -> None:
+    """The inferencer's result ``res`` equals the model's own ``pred`` (non-empty)."""
+    assert len(res['scores']) == len(pred) > 0
+    np.testing.assert_allclose(res['scores'], pred.scores.numpy(), atol=1e-4)
+    assert res['labels'] == [inf.classes[i] for i in pred.labels.tolist()]
+    assert (decode(res['masks']) == pred.masks.numpy()).mean() > 0.999

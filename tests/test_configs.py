@@ -11,7 +11,9 @@ from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, 'configs')
-FAMILIES = ('insam_detr', 'matcher', 'samic', 'linear_probe')
+FAMILIES = ('insam_detr', 'matcher', 'samic', 'linear_probe', 'persam')
+# test-only (training-free) families: no schedule part in their file names
+TEST_ONLY = ('matcher_', 'persam_')
 # short name -> canonical file (the names users type; tests and tools/demo.py use them)
 ALIASES = {
     'insam_detr_coco.py': 'insam_detr/insam-detr_sam-vit-b_16xb3-50e_coco.py',
@@ -22,6 +24,8 @@ ALIASES = {
     'matcher_toy.py': 'matcher/matcher_sam-tiny_dinov2-tiny_toy-world.py',
     'samic_coco.py': 'samic/samic_hsnet-r50_sam-vit-b_1xb4-300e_coco-20i.py',
     'samic_toy.py': 'samic/samic_hsnet-r50_sam-tiny_1xb4-30e_toy-world.py',
+    'persam_coco.py': 'persam/persam_sam-vit-h_coco.py',
+    'persam_toy.py': 'persam/persam_sam-tiny_toy-world.py',
 }
 # {algo}_{backbone}[_{backbone}]_{N}xb{M}-{sched}_{dataset}[_{variant}].py; the
 # training-free matcher is test-only and has no schedule part (mmdet's habit for such files)
@@ -65,7 +69,7 @@ def test_alias_is_one_line_and_equals_its_canonical_file(alias):
 def test_canonical_name_and_own_work_dir(rel):
     name = osp.basename(rel)
     assert NAME.fullmatch(name), name
-    if not name.startswith('matcher_'):
+    if not name.startswith(TEST_ONLY):
         assert SCHEDULE.search(name), f'{name}: no _{{N}}xb{{M}}-{{E}}e_ part'
     # set in the file itself, not inherited: a config based on another one must not write
     # into the other one's folder

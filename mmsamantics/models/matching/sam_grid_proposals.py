@@ -102,17 +102,19 @@ class SAMGridProposals:
         """Proposals of one image.
 
         Args:
-            decoder: a :class:`SAMPromptDecoder` (``predict_point_masks``, ``img_size``).
-            embedding: (1, D, h, w) SAM embedding of the image.
+            decoder: a :class:`SAMPromptDecoder` or :class:`SAM2PromptDecoder`
+                (``predict_point_masks``, ``img_size``).
+            embedding: (1, D, h, w) SAM embedding of the image, or SAM 2's tuple.
             input_size: (H_i, W_i) valid region of the padded S x S input.
 
         Returns:
             :class:`Proposals`, possibly empty.
         """
-        pts = self.grid(input_size, embedding.device)
-        side = embedding.shape[-1] * 4
+        image_embed = embedding if isinstance(embedding, Tensor) else embedding[0]  # SAM 2
+        pts = self.grid(input_size, image_embed.device)
+        side = image_embed.shape[-1] * 4
         scale = side / decoder.img_size
-        valid = torch.zeros(side, side, dtype=torch.bool, device=embedding.device)
+        valid = torch.zeros(side, side, dtype=torch.bool, device=image_embed.device)
         valid[:int(-(-input_size[0] * scale // 1)), :int(-(-input_size[1] * scale // 1))] = True
         kept = []
         for chunk in pts.split(self.points_per_batch):

@@ -1,7 +1,8 @@
 """Frozen SAM 2 prompt encoder + mask decoder, the SAM 2 counterpart of ``SAMPromptDecoder``.
 
-Shape shorthand: N prompts (boxes), D prompt width (256; tiny 64), h = w = S / 16 the
-embedding side, M mask tokens (4 = 1 single-mask + 3 multimask tokens).
+Shape shorthand: N prompts (boxes or point sets), P points per prompt, D prompt width (256;
+tiny 64), h = w = S / 16 the embedding side, M mask tokens (4 = 1 single-mask + 3 multimask
+tokens).
 
 The embedding comes from :class:`SAM2ImageEncoder`: ``(image_embed (B, D, h, w), feat_s0
 (B, D, 4h, 4w), feat_s1 (B, D, 2h, 2w))`` with raw FPN features (``conv_s0``/``conv_s1``,
@@ -118,14 +119,51 @@ class SAM2PromptDecoder(BaseModule):
             (low_res_logits (N, K, 4h, 4w), iou_predictions (N, K)), K = 1 or 3; logits are
             not clamped (the predictor clamps only the low-res copy it returns).
         """
-        image_embed, high_res = self._split(image_embedding)
         sparse, dense = self._prompts(boxes)
+        return self._decode(image_embedding, sparse, dense, multimask_output)
+
+    def _decode(self, image_embedding: SAM2Embedding, sparse: Tensor, dense: Tensor,
+                multimask_output: bool) -> Tuple[Tensor, Tensor]:
+        """SAM 2's mask decoder on N encoded prompts of ONE image: (logits, IoU)."""
+        image_embed, high_res = self._split(image_embedding)
         masks, iou, _, _ = self.mask_decoder(
             image_embeddings=image_embed, image_pe=self.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
             multimask_output=multimask_output, repeat_image=True,
             high_res_features=high_res)
         return masks, iou
+
+    @torch.no_grad()
+    def predict_point_masks(self, image_embedding: SAM2Embedding, points: Tensor,
+                            point_labels: Optional[Tensor] = None,
+                            multimask_output: bool = True) -> Tuple[Tensor, Tensor]:
+        """Masks for N point prompts (each of P points) on ONE image, one batched call, as
+        ``SAM2ImagePredictor.predict(point_coords=..., point_labels=...)``; the same call
+        as :meth:`SAMPromptDecoder.predict_point_masks`, so point-prompting detectors
+        (the matcher's grid proposals, SAMIC) run on SAM 2 unchanged.
+
+        Args:
+            image_embedding: the embedding of one image from :class:`SAM2ImageEncoder`.
+            points: (N, P, 2) xy coordinates in model-input pixels.
+            point_labels: (N, P) labels (1 foreground, 0 background); default all 1.
+            multimask_output: the 3 multimask outputs (advised for a single point) instead
+                of the single mask.
+
+        Returns:
+            (low_res_logits (N, K, 4h, 4w), iou_predictions (N, K)), K = 3 or 1; logits not
+            clamped.
+        """
+        if points.dim() != 3 or points.shape[-1] != 2:
+            raise ValueError(f'points must be (N, P, 2), got {tuple(points.shape)}')
+        if point_labels is None:
+            point_labels = torch.ones(points.shape[:2], dtype=torch.int, device=points.device)
+        if point_labels.shape != points.shape[:2]:
+            raise ValueError(f'point_labels must be (N, P) = {tuple(points.shape[:2])}, got '
+                             f'{tuple(point_labels.shape)}')
+        # as the predictor: no boxes argument, so the prompt encoder pads a "not a point"
+        sparse, dense = self.prompt_encoder(points=(points, point_labels), boxes=None,
+                                            masks=None)
+        return self._decode(image_embedding, sparse, dense, multimask_output)
 
     @torch.no_grad()
     def mask_tokens(self, image_embeddings: SAM2Embedding, boxes: Tensor) -> Tensor:
