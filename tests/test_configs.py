@@ -26,6 +26,8 @@ ALIASES = {
     'samic_toy.py': 'samic/samic_hsnet-r50_sam-tiny_1xb4-30e_toy-world.py',
     'persam_coco.py': 'persam/persam_sam-vit-h_coco.py',
     'persam_toy.py': 'persam/persam_sam-tiny_toy-world.py',
+    'sam3_coco.py': 'sam3/sam3-exemplar_sam3_coco.py',
+    'sam3_toy.py': 'sam3/sam3-exemplar_sam3-tiny_toy-world.py',
 }
 # {algo}_{backbone}[_{backbone}]_{N}xb{M}-{sched}_{dataset}[_{variant}].py; the
 # training-free matcher is test-only and has no schedule part (mmdet's habit for such files)

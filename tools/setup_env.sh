@@ -265,9 +265,9 @@ step "mmengine, mmdet, mmpretrain, segment-anything (--no-deps: they declare GUI
   "check that PyPI is reachable"
 pip install -q --no-deps mmengine==0.10.7 mmdet==3.3.0 mmpretrain==1.2.0 segment-anything==1.0
 
-step "sam2 1.1.0 (SAM2_BUILD_CUDA=0, no build isolation so it does not pull another torch)" \
+step "sam2 1.1.0 and sam3 0.1.4 (SAM2_BUILD_CUDA=0, no build isolation so it does not pull another torch)" \
   "check that PyPI is reachable and the venv holds setuptools<81"
-SAM2_BUILD_CUDA=0 pip install -q --no-deps --no-build-isolation sam2==1.1.0
+SAM2_BUILD_CUDA=0 pip install -q --no-deps --no-build-isolation sam2==1.1.0 sam3==0.1.4
 
 # --- mmcv 2.1.0 with ops ---------------------------------------------------------------------
 mkdir -p "$wdir" || die "cannot create the wheel cache $wdir: set MMSAM_WHEEL_CACHE to a writable folder"

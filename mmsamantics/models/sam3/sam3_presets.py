@@ -1,0 +1,183 @@
+"""Build SAM 3's image model (``sam3.model.sam3_image.Sam3Image``) from size presets.
+
+The ``full`` preset is the released SAM 3 detector (``sam3.model_builder`` with its own
+dimensions). The ``tiny`` preset assembles the same ``sam3`` classes with small widths and
+depths so a CPU test runs in seconds; it has random weights and exists for tests only.
+
+CPU: the ``full`` preset needs CUDA — ``sam3`` precomputes its decoder's box-position
+coordinates and its position encodings on ``"cuda"`` when built for a fixed resolution, and
+its box RoI pooling (``SequenceGeometryEncoder(boxes_pool=True)``) pins host memory. The
+``tiny`` preset passes no resolution (the caches fill lazily on the input's device) and
+turns box pooling off (boxes enter by direct projection and position encoding only).
+
+Imports: ``sam3.model_builder`` imports the video predictor too, which needs ``psutil``;
+the tokenizer needs ``ftfy`` (and its ``wcwidth``) and ``regex``. ``sam3`` is installed
+with ``--no-deps`` (its ``typing_extensions<4.16`` pin is not needed at import time).
+"""
+import gzip
+import os.path as osp
+from typing import Dict
+
+import torch.nn as nn
+
+# The width every part of the tiny preset shares: SAM 3 uses one d_model (256) for the
+# neck, encoder, decoder, geometry encoder and heads.
+SAM3_PRESETS: Dict[str, dict] = {
+    'full': dict(resolution=1008),
+    'tiny': dict(resolution=112, d_model=32, vit_dim=32, vit_depth=2, vit_heads=2,
+                 text_width=32, text_layers=1, text_heads=2, layers=1, heads=2,
+                 ffn=64, num_queries=20),
+}
+BPE_URL = ('https://github.com/facebookresearch/sam3/blob/main/assets/'
+           'bpe_simple_vocab_16e6.txt.gz')
+CKPT_URL = 'https://huggingface.co/facebook/sam3 (sam3.pt, gated: accept the licence)'
+
+
+def check_bpe_path(bpe_path: str) -> None:
+    """Refuse a missing tokenizer vocabulary with where to get it."""
+    if not bpe_path or not osp.isfile(bpe_path):
+        raise FileNotFoundError(
+            f'SAM 3 tokenizer vocabulary not found at {bpe_path!r} (the sam3 wheel does not '
+            f'ship it; even exemplar-only prompts encode the text "visual"): download '
+            f'{BPE_URL} and set bpe_path in the config to its local path')
+
+
+def write_tiny_bpe(path: str) -> str:
+    """Write a valid, tiny BPE vocabulary (header line, no merges) for tests.
+
+    With no merges the tokenizer falls back to the 512 byte-level tokens plus
+    start/end of text (514 ids); the tiny text encoder sizes its table from it.
+    """
+    with gzip.open(path, 'wt', encoding='utf-8') as fh:
+        fh.write('#version: tiny')  # no trailing newline: an empty line is a merge
+    return path
+
+
+def _mha(dim: int, heads: int, batch_first: bool = False) -> nn.Module:
+    from sam3.model.model_misc import MultiheadAttentionWrapper
+    return MultiheadAttentionWrapper(num_heads=heads, dropout=0.0, embed_dim=dim,
+                                     batch_first=batch_first)
+
+
+def _tiny_backbone(p: dict, bpe_path: str) -> nn.Module:
+    from sam3.model.necks import Sam3DualViTDetNeck
+    from sam3.model.position_encoding import PositionEmbeddingSine
+    from sam3.model.text_encoder_ve import VETextEncoder
+    from sam3.model.tokenizer_ve import SimpleTokenizer
+    from sam3.model.vitdet import ViT
+    from sam3.model.vl_combiner import SAM3VLBackbone
+    vit = ViT(img_size=p['resolution'], pretrain_img_size=p['resolution'], patch_size=14,
+              embed_dim=p['vit_dim'], depth=p['vit_depth'], num_heads=p['vit_heads'],
+              qkv_bias=True, use_abs_pos=True, tile_abs_pos=True,
+              global_att_blocks=tuple(range(p['vit_depth'])), rel_pos_blocks=(),
+              use_rope=True, use_interp_rope=True, window_size=4,
+              pretrain_use_cls_token=True, retain_cls_token=False, ln_pre=True,
+              bias_patch_embed=False, use_act_checkpoint=False)
+    pos = PositionEmbeddingSine(num_pos_feats=p['d_model'], normalize=True)
+    neck = Sam3DualViTDetNeck(trunk=vit, position_encoding=pos, d_model=p['d_model'],
+                              scale_factors=[4.0, 2.0, 1.0, 0.5])
+    tokenizer = SimpleTokenizer(bpe_path=bpe_path)
+    text = VETextEncoder(d_model=p['d_model'], tokenizer=tokenizer, width=p['text_width'],
+                         heads=p['text_heads'], layers=p['text_layers'],
+                         vocab_size=tokenizer.vocab_size, use_act_checkpoint=False)
+    return SAM3VLBackbone(visual=neck, text=text, scalp=1)
+
+
+def _enc_layer(p: dict, geometry: bool) -> nn.Module:
+    from sam3.model.encoder import TransformerEncoderLayer
+    d, h = p['d_model'], p['heads']
+    return TransformerEncoderLayer(
+        activation='relu', d_model=d, dim_feedforward=p['ffn'], dropout=0.0,
+        pos_enc_at_attn=not geometry, pos_enc_at_cross_attn_keys=geometry,
+        pos_enc_at_cross_attn_queries=False, pre_norm=True,
+        self_attention=_mha(d, h, batch_first=not geometry),
+        cross_attention=_mha(d, h, batch_first=not geometry))
+
+
+def _tiny_transformer(p: dict) -> nn.Module:
+    from sam3.model.decoder import TransformerDecoder, TransformerDecoderLayer
+    from sam3.model.encoder import TransformerEncoderFusion
+    from sam3.model.model_misc import TransformerWrapper
+    d = p['d_model']
+    encoder = TransformerEncoderFusion(
+        layer=_enc_layer(p, geometry=False), num_layers=p['layers'], d_model=d,
+        num_feature_levels=1, frozen=False, use_act_checkpoint=False,
+        add_pooled_text_to_img_feat=False, pool_text_with_mask=True)
+    dec_layer = TransformerDecoderLayer(
+        activation='relu', d_model=d, dim_feedforward=p['ffn'], dropout=0.0,
+        cross_attention=_mha(d, p['heads']), n_heads=p['heads'],
+        use_text_cross_attention=True)
+    decoder = TransformerDecoder(
+        layer=dec_layer, num_layers=p['layers'], num_queries=p['num_queries'],
+        return_intermediate=True, box_refine=True, num_o2m_queries=0, dac=True,
+        boxRPB='log', d_model=d, frozen=False, interaction_layer=None,
+        dac_use_selfatt_ln=True, resolution=None, stride=None,
+        use_act_checkpoint=False, presence_token=True)
+    return TransformerWrapper(encoder=encoder, decoder=decoder, d_model=d)
+
+
+def _tiny_heads(p: dict) -> dict:
+    from sam3.model.geometry_encoders import SequenceGeometryEncoder
+    from sam3.model.maskformer_segmentation import PixelDecoder, UniversalSegmentationHead
+    from sam3.model.memory import CXBlock
+    from sam3.model.model_misc import MLP, DotProductScoring
+    from sam3.model.position_encoding import PositionEmbeddingSine
+    d = p['d_model']
+    prompt_mlp = MLP(input_dim=d, hidden_dim=p['ffn'], output_dim=d, num_layers=2,
+                     dropout=0.0, residual=True, out_norm=nn.LayerNorm(d))
+    seg = UniversalSegmentationHead(
+        hidden_dim=d, upsampling_stages=3, aux_masks=False, presence_head=False,
+        dot_product_scorer=None, act_ckpt=False, cross_attend_prompt=_mha(d, p['heads']),
+        pixel_decoder=PixelDecoder(num_upsampling_stages=3, interpolation_mode='nearest',
+                                   hidden_dim=d))
+    geometry = SequenceGeometryEncoder(
+        pos_enc=PositionEmbeddingSine(num_pos_feats=d, normalize=True),
+        encode_boxes_as_points=False, points_direct_project=True, points_pool=True,
+        # boxes_pool=False: SAM 3's box RoI pooling pins host memory (CUDA only)
+        points_pos_enc=True, boxes_direct_project=True, boxes_pool=False,
+        boxes_pos_enc=True, d_model=d, num_layers=p['layers'],
+        layer=_enc_layer(p, geometry=True), use_act_ckpt=False, add_cls=True,
+        add_post_encode_proj=True)
+    return dict(segmentation_head=seg, input_geometry_encoder=geometry,
+                dot_prod_scoring=DotProductScoring(d_model=d, d_proj=d,
+                                                   prompt_mlp=prompt_mlp))
+
+
+def build_sam3_image(preset: str, bpe_path: str) -> nn.Module:
+    """Build an eval-mode ``Sam3Image`` (random weights) of a size preset.
+
+    Args:
+        preset: A key of :data:`SAM3_PRESETS`.
+        bpe_path: Local path of the tokenizer vocabulary (``bpe_simple_vocab_16e6.txt.gz``).
+
+    Returns:
+        ``sam3.model.sam3_image.Sam3Image`` without the SAM 1 interactive predictor.
+    """
+    if preset not in SAM3_PRESETS:
+        raise KeyError(f'unknown SAM 3 preset {preset!r}: use one of {sorted(SAM3_PRESETS)}')
+    check_bpe_path(bpe_path)
+    if preset == 'full':
+        import torch
+        if not torch.cuda.is_available():
+            raise RuntimeError('the full SAM 3 preset needs a CUDA GPU: sam3 builds its '
+                               'decoder and position-encoding caches on "cuda" (the tiny '
+                               'preset runs on CPU)')
+        from sam3.model_builder import build_sam3_image_model
+        return build_sam3_image_model(bpe_path=bpe_path, device='cpu', eval_mode=True,
+                                      checkpoint_path=None, load_from_HF=False)
+    from sam3.model.sam3_image import Sam3Image
+    p = SAM3_PRESETS[preset]
+    model = Sam3Image(backbone=_tiny_backbone(p, bpe_path), transformer=_tiny_transformer(p),
+                      num_feature_levels=1, o2m_mask_predict=True, use_instance_query=False,
+                      multimask_output=True, inst_interactive_predictor=None, matcher=None,
+                      **_tiny_heads(p))
+    _init_uninitialised(model)
+    return model.eval()
+
+
+def _init_uninitialised(model: nn.Module) -> None:
+    """Fill the parameters ``sam3`` allocates with ``torch.empty`` (its released weights
+    overwrite them): random memory would give NaNs in a random-weight model."""
+    for name, param in model.named_parameters():
+        if name.endswith(('positional_embedding', 'text_projection', 'level_embed')):
+            nn.init.normal_(param, std=0.02)
