@@ -23,7 +23,8 @@ from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401
 from mmsamantics.evaluation import apply_reference_options
-from mmsamantics.engine import check_resources, load_tool_config, setup_cpu_distributed
+from mmsamantics.engine import (check_resources, finish_distributed, load_tool_config,
+                               setup_cpu_distributed)
 from mmsamantics.utils import MissingResourceError
 
 
@@ -81,6 +82,7 @@ def main():
         os.makedirs(osp.dirname(osp.abspath(args.metrics_out)), exist_ok=True)
         with open(args.metrics_out, 'w') as f:
             json.dump(metrics, f, indent=1)
+    finish_distributed()
 
 
 if __name__ == '__main__':

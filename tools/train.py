@@ -10,7 +10,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401  (registers modules, allows safe --resume)
-from mmsamantics.engine import load_tool_config, setup_cpu_distributed
+from mmsamantics.engine import finish_distributed, load_tool_config, setup_cpu_distributed
 
 
 def parse_args():
@@ -47,6 +47,7 @@ def main():
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

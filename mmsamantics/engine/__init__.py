@@ -3,9 +3,10 @@ Runner starts (config loading, preflight of files and of the GPU stack, CPU dist
 launch)."""
 from .hooks import InContextEpochHook, TrainLossEarlyStoppingHook
 from .gpu_stack import GPUStackError, check_gpu_stack, use_pytorch_ops
-from .launch import load_tool_config, prepare_device, set_local_device, setup_cpu_distributed
+from .launch import (finish_distributed, load_tool_config, prepare_device, set_local_device,
+                     setup_cpu_distributed)
 from .preflight import check_resources, missing_resources
 
 __all__ = ['InContextEpochHook', 'TrainLossEarlyStoppingHook', 'load_tool_config',
-           'setup_cpu_distributed', 'prepare_device', 'set_local_device', 'GPUStackError',
-           'check_gpu_stack', 'use_pytorch_ops', 'check_resources', 'missing_resources']
+           'finish_distributed', 'setup_cpu_distributed', 'prepare_device', 'set_local_device',
+           'GPUStackError', 'check_gpu_stack', 'use_pytorch_ops', 'check_resources', 'missing_resources']

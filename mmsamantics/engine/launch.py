@@ -52,6 +52,18 @@ def prepare_device(allow_pytorch_deform_attn: bool = False) -> str:
     return what
 
 
+def finish_distributed() -> None:
+    """End a distributed run cleanly: all ranks meet, then the process group is destroyed.
+
+    Without it each rank tears its process group down in the interpreter's exit, at its own
+    moment; a gloo rank whose peer has already gone can then abort ("terminate called without
+    an active exception") after the run's work is done. A no-op outside a distributed run.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
     """Make ``--launcher pytorch`` work on machines without a GPU.
 
