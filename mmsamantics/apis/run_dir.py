@@ -21,26 +21,14 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Dict, List, Optional
+from typing import Dict, List
+
+from ..utils.files import write_json_atomic
 
 RECORDS = 'results.jsonl'
 SETTINGS = 'run.json'
 FINAL = ('results.json', 'images.json', 'summary.json')
 OUTPUTS = (RECORDS, SETTINGS) + FINAL + ('vis',)
-
-
-def write_json_atomic(path: str, obj, indent: Optional[int] = None) -> None:
-    """``json.dump`` to a temporary file beside ``path``, synced, then renamed over it."""
-    tmp = f'{path}.{os.getpid()}.tmp'
-    try:
-        with open(tmp, 'w') as f:
-            json.dump(obj, f, indent=indent)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def prepare_out_dir(out_dir: str, resume: bool = False, overwrite: bool = False) -> List[str]:

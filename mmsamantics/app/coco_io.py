@@ -7,10 +7,7 @@ predicted IoU of its mask(s) (``sam_iou``) and where it came from (``source``: `
 ``find_rest:<model>`` with the in-context model's ``score``). pycocotools, the reference
 readers of the plugin and ``tools/infer.py --refs`` ignore the extra field.
 """
-import json
-import os
 import os.path as osp
-import tempfile
 import threading
 from typing import Dict, List, Optional
 
@@ -19,7 +16,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 
 from ..apis.outputs import masks_to_rle
-from ..utils.files import read_json
+from ..utils.files import read_json, write_json_atomic
 
 _SAVE_LOCK = threading.Lock()
 
@@ -79,25 +76,10 @@ def coco_annotation(ann_id: int, image_id: int, category_id: int, rle: dict, ext
 
 
 def atomic_write_json(path: str, doc: dict) -> None:
-    """Write ``doc`` to ``path`` through a temporary file in the same folder and a rename.
-
-    A reader sees the old file or the new one, never a half-written one, and concurrent
-    writers (server threads, two tabs) are serialised, the last one winning whole.
-    """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    """Write ``doc`` to ``path`` atomically (:func:`~mmsamantics.utils.files.write_json_atomic`)
+    with concurrent writers (server threads, two tabs) serialised, the last one winning whole."""
     with _SAVE_LOCK:
-        fd, tmp = tempfile.mkstemp(prefix=osp.basename(path) + '.', suffix='.tmp', dir=folder)
-        try:
-            with os.fdopen(fd, 'w') as f:
-                json.dump(doc, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        write_json_atomic(path, doc)
 
 
 def check_folder_match(doc: dict, names: List[str], path: str, img_dir: str) -> None:

@@ -96,7 +96,7 @@ def _accepts(ann: dict, img: dict, same_image: List[dict], t: dict,
     x1, y1, x2, y2 = _xyxy(ann['bbox'])
     return (ann.get('iscrowd', 0) == 0
             and ann['area'] > t['min_area']
-            and ann['area'] < h * w * (t['max_area_frac'] * 100) / 100
+            and ann['area'] < t['max_area_frac'] * h * w
             and 1 / t['max_aspect'] <= w / h <= t['max_aspect']
             and x1 >= t['border'] and y1 >= t['border']
             and x2 <= w - t['border'] and y2 <= h - t['border']

@@ -1,7 +1,9 @@
 """Reading the small JSON files users hand to the tools, with errors that say what to do."""
 import json
+import os
 import os.path as osp
-from typing import Any
+import tempfile
+from typing import Any, Optional
 
 from .checkpoint import MissingResourceError
 
@@ -24,3 +26,23 @@ def read_json(path: str, what: str, hint: str = '') -> Any:
             return json.load(f)
     except ValueError as e:
         raise ValueError(f'{what} {path!r} is not valid JSON ({e}). {hint}'.strip()) from e
+
+
+def write_json_atomic(path: str, obj: Any, indent: Optional[int] = None) -> None:
+    """``json.dump`` to a unique temporary file beside ``path``, synced, then renamed over it.
+
+    A reader sees the old file or the new one, never a half-written one (an interrupted
+    write leaves ``path`` as it was); the folder is created when missing.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=osp.basename(path) + '.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(obj, f, indent=indent)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)

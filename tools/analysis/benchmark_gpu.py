@@ -143,7 +143,7 @@ def bench_encoders(bench: Bench, presets, batches) -> None:
             for b in batches:
                 x = torch.randn(b, 3, enc.img_size, enc.img_size, device=bench.device)
 
-                def run():
+                def run(enc=enc, x=x, ctx=ctx):  # bound now: the loop rebinds them
                     with torch.no_grad(), ctx():
                         enc(x)
                 bench.add(f'SAM {preset} encoder {enc.img_size}px', mode, b, *bench.time(run))

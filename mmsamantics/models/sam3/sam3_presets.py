@@ -119,7 +119,6 @@ def _tiny_transformer(p: dict) -> nn.Module:
 def _tiny_heads(p: dict) -> dict:
     from sam3.model.geometry_encoders import SequenceGeometryEncoder
     from sam3.model.maskformer_segmentation import PixelDecoder, UniversalSegmentationHead
-    from sam3.model.memory import CXBlock
     from sam3.model.model_misc import MLP, DotProductScoring
     from sam3.model.position_encoding import PositionEmbeddingSine
     d = p['d_model']
