@@ -17,7 +17,7 @@ An annotation is **eligible** as a reference when it is
 
 Two selections write the same file format. ``authors`` (the default of
 ``tools/misc/make_reference_sets.py``; :mod:`~mmsamantics.datasets.reference_selection`)
-reproduces the authors' references id for id. ``per-class`` (:func:`select_reference_set`)
+follows the authors' procedure rule by rule. ``per-class`` (:func:`select_reference_set`)
 uses the filters above and chooses per class, independently of the others:
 
 1. the eligible annotations of the class, in ascending annotation id;
