@@ -3,6 +3,7 @@ by type, the tools run in-process or as subprocesses, the probing toy configs.
 
 Importable as ``helpers`` because setup.cfg's ``[tool:pytest]`` puts ``tests/`` on the path.
 """
+import copy
 import glob
 import importlib.util
 import json
@@ -11,8 +12,9 @@ import os.path as osp
 import re
 import subprocess
 import sys
+from contextlib import contextmanager
 from types import ModuleType
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.config import Config
@@ -275,3 +277,17 @@ def assert_same_predictions(inf, res: dict, pred) -> None:
     np.testing.assert_allclose(res['scores'], pred.scores.numpy(), atol=1e-4)
     assert res['labels'] == [inf.classes[i] for i in pred.labels.tolist()]
     assert (decode(res['masks']) == pred.masks.numpy()).mean() > 0.999
+
+
+@contextmanager
+def using_bank(model, cfg: Config, bank: str) -> Iterator[Config]:
+    """Within the block, ``model`` reads ``bank``; yields a copy of ``cfg`` whose test pipeline
+    is in bank mode (what ``tools/test.py --ref-bank`` does: no reference image read)."""
+    from mmsamantics.evaluation.kshot import apply_reference_options
+    banked = copy.deepcopy(cfg)  # Config.copy would share the pipeline dicts
+    apply_reference_options(banked, ref_bank=bank)
+    model.reference_bank = bank
+    try:
+        yield banked
+    finally:
+        model.reference_bank = None

@@ -43,10 +43,13 @@ def apply_reference_options(cfg: Config, ref_set: Optional[str] = None,
     if ref_bank is not None:
         cfg.model['reference_bank'] = osp.abspath(ref_bank)
         found = False
+        # SAMIC's heatmaps come from the masks, decoded without their images
+        heatmaps = any(str(t.get('type')).endswith('GenerateSaliencyHeatmaps')
+                       for t in ds.get('pipeline', []))
         for t in ds.get('pipeline', []):
             if t.get('type') == 'LoadInContextReferences':
                 t['load_images'] = False
-                t['with_mask'] = False  # masks are only read with their images
+                t['with_mask'] = bool(t.get('with_mask')) and heatmaps
                 found = True
         if not found:
             raise ValueError('--ref-bank: the test pipeline has no LoadInContextReferences '

@@ -2,7 +2,7 @@
 frozen weights, reference banks and the per-reference feature store."""
 from .reference_bank import load_reference_bank, save_reference_bank
 from .reference_store import ReferenceStore
-from .signature import cache_signature, weights_fingerprint
+from .signature import cache_signature, signature_of, weights_fingerprint
 
 __all__ = ['ReferenceStore', 'cache_signature', 'load_reference_bank', 'save_reference_bank',
-           'weights_fingerprint']
+           'signature_of', 'weights_fingerprint']

@@ -6,7 +6,9 @@ A bank is a ``torch.save``d dict (loadable with ``weights_only=True``)::
     labels     list[str]  (R,) class name of each reference
     tokens     Tensor     (R, T, D) per-reference features: SAM mask tokens of each reference
                           box (InSAM-DETR), or (R, 1, C) DINOv2 masked-average features
-                          (the training-free matcher)
+                          (the training-free matcher); or a tuple of such (R, ...) tensors
+                          (SAMIC: one ResNet map per level; SAM 3: exemplar crop pixels as
+                          uint8 and their geometry)
     signature  str        fingerprint of the weights + preprocessing that made the features
                           (:mod:`mmsamantics.structures.signature`)
     meta       dict       where the references came from (reference-set file, seed, shots)
@@ -16,7 +18,7 @@ k up to the number of references it holds, and its predictions equal re-encoding
 """
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -26,14 +28,20 @@ from ..utils.checkpoint import MissingResourceError
 _FIELDS = ('keys', 'labels', 'tokens', 'signature', 'meta')
 
 
-def save_reference_bank(path: str, keys: List[str], labels: List[str], tokens: Tensor,
-                        signature: str, meta: Optional[dict] = None) -> None:
-    """Write a bank (atomically: temporary file, then rename)."""
-    if not (len(keys) == len(labels) == len(tokens)):
-        raise ValueError(f'{len(keys)} keys, {len(labels)} labels, {len(tokens)} token sets')
+def save_reference_bank(path: str, keys: List[str], labels: List[str],
+                        tokens: Union[Tensor, Sequence[Tensor]], signature: str,
+                        meta: Optional[dict] = None) -> None:
+    """Write a bank (atomically: temporary file, then rename); ``tokens`` is one (R, ...)
+    tensor or a tuple of them."""
+    parts = tuple(tokens) if isinstance(tokens, (tuple, list)) else (tokens,)
+    if not (len(keys) == len(labels)) or any(len(t) != len(keys) for t in parts):
+        raise ValueError(f'{len(keys)} keys, {len(labels)} labels, '
+                         f'{[len(t) for t in parts]} token sets')
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     tmp = f'{path}.{os.getpid()}.tmp'
-    torch.save(dict(keys=list(keys), labels=list(labels), tokens=tokens.detach().cpu(),
+    tokens = (tuple(t.detach().cpu() for t in parts) if isinstance(tokens, (tuple, list))
+              else tokens.detach().cpu())
+    torch.save(dict(keys=list(keys), labels=list(labels), tokens=tokens,
                     signature=signature, meta=dict(meta or {})), tmp)
     os.replace(tmp, path)
 

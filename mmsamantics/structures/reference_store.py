@@ -179,7 +179,9 @@ class ReferenceStore:
         if self._bank is None or self._bank_signature != sig:
             raw = load_reference_bank(self._bank_file)
             self.check_signature(raw['signature'], f'reference bank {self._bank_file!r}')
-            self._bank = {k: t.float() for k, t in zip(raw['keys'], raw['tokens'])}
+            # floats as float32; integer features (SAM 3's uint8 crop pixels) stay compact
+            toks = _map(lambda t: t.float() if t.is_floating_point() else t, raw['tokens'])
+            self._bank = {k: _row(toks, j) for j, k in enumerate(raw['keys'])}
             self._bank_signature = sig
         return self._bank
 

@@ -7,6 +7,7 @@ from its own, so a cache can never silently feed features of another model.
 """
 import hashlib
 import json
+from typing import Optional
 
 import torch
 from torch import nn
@@ -21,8 +22,20 @@ def weights_fingerprint(module: nn.Module) -> str:
     for name, t in sorted(module.state_dict().items()):
         t = t.detach().to('cpu').contiguous()
         h.update(f'{name}|{t.dtype}|{tuple(t.shape)}|'.encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b'')
+        # flat first: a 0-dim tensor (BatchNorm's num_batches_tracked) has no byte view
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b'')
     return h.hexdigest()
+
+
+def signature_of(parts: dict, preprocessor: Optional[nn.Module] = None) -> str:
+    """16-hex-digit SHA-1 of ``parts`` (JSON-serialisable), plus the normalisation of a
+    data ``preprocessor`` when given (mean, std, channel order)."""
+    if preprocessor is not None:
+        dp = preprocessor
+        parts = dict(parts, mean=[round(float(v), 6) for v in dp.mean.flatten()],
+                     std=[round(float(v), 6) for v in dp.std.flatten()],
+                     bgr_to_rgb=bool(dp._channel_conversion))
+    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def cache_signature(model: nn.Module) -> str:
@@ -44,4 +57,7 @@ def cache_signature(model: nn.Module) -> str:
         'bgr_to_rgb': bool(dp._channel_conversion),
         'pad_value': float(dp.pad_value),
     }
+    encoder = getattr(model, 'reference_encoder', 'sam_tokens')
+    if encoder != 'sam_tokens':  # other tokens per reference (the default keeps its signature)
+        parts['reference_encoder'] = encoder
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

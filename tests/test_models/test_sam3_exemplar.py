@@ -136,11 +136,6 @@ def test_bad_inputs(setup, toy_root, bpe, tmp_path):
     del ds.ref_instances
     with pytest.raises(ValueError, match='has no references'):
         model.predict(batch['inputs'][:1], [ds])
-    with pytest.raises(ValueError, match='drop --ref-bank'):
-        model.reference_bank = 'bank.pth'
-    with pytest.raises(ValueError, match='drop --ref-bank'):
-        build_model(sam3_cfg(toy_root, bpe, **{'model.reference_bank': 'bank.pth'}), None,
-                    'cpu')
     with pytest.raises(ValueError, match='needs class_split'):
         build_model(sam3_cfg(toy_root, bpe, **{'model.prompt': 'text',
                                                 'model.class_split': None}), None, 'cpu')

@@ -5,6 +5,10 @@
 #     package they need, at the versions of this repository's tested venv, as wheels for the
 #     GPU machine's Python (binary wheels downloaded for it; packages published only as a
 #     source distribution, e.g. sam2 and antlr4, built here into pure-Python wheels);
+#   - sam3 (SAM3ExemplarDetector) WITHOUT its declared requirements, as setup_env.sh installs
+#     it (--no-deps: its pins would replace tested versions), plus the small packages it
+#     imports that nothing else brings: psutil (its package import loads the video
+#     predictor), ftfy and regex (its tokenizer; ftfy brings wcwidth);
 #   - the mmcv source distribution (compiled there, with CUDA ops for its GPU);
 #   - mmsamantics itself as a wheel;
 #   - gpu-requirements.txt: what to install, one name==version a line; gpu-target.txt: the
@@ -46,11 +50,12 @@ import sys
 
 from packaging.requirements import Requirement
 
-ROOTS = ['mmengine', 'mmdet', 'mmpretrain', 'segment-anything', 'sam2', 'pycocotools',
-         'opencv-python-headless', 'timm', 'scikit-learn', 'shapely', 'scipy', 'einops',
-         'terminaltables', 'mat4py', 'modelindex', 'hydra-core', 'iopath', 'pytest',
-         'pytest-timeout', 'setuptools', 'wheel', 'ninja']
+ROOTS = ['mmengine', 'mmdet', 'mmpretrain', 'segment-anything', 'sam2', 'sam3', 'psutil',
+         'ftfy', 'regex', 'pycocotools', 'opencv-python-headless', 'timm', 'scikit-learn',
+         'shapely', 'scipy', 'einops', 'terminaltables', 'mat4py', 'modelindex', 'hydra-core',
+         'iopath', 'pytest', 'pytest-timeout', 'setuptools', 'wheel', 'ninja']
 SKIP = {'torch', 'torchvision', 'triton', 'opencv-python', 'mmcv'}
+NO_DEPS = {'sam3'}  # installed with --no-deps: what it needs is in ROOTS
 env = {'python_version': sys.argv[1], 'python_full_version': sys.argv[1] + '.0', 'extra': ''}
 seen, todo = {}, list(ROOTS)
 while todo:
@@ -62,7 +67,7 @@ while todo:
     except md.PackageNotFoundError:
         sys.exit(f'{name} is not installed in the tested venv: run make env first')
     seen[name] = dist.version
-    for req in map(Requirement, dist.requires or []):
+    for req in map(Requirement, [] if name in NO_DEPS else dist.requires or []):
         if req.marker is None or req.marker.evaluate(env):
             todo.append(req.name)
 print('\n'.join(f'{k}=={v}' for k, v in sorted(seen.items())))

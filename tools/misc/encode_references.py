@@ -5,8 +5,19 @@
     python tools/test.py CONFIG CKPT --ref-set REFS.json --shots 5 --ref-bank BANK.pth
 
 The bank holds each reference's raw features (InSAM-DETR: SAM mask tokens; the training-free
-matcher, e.g. configs/matcher_toy.py with no checkpoint: DINOv2 masked averages); the
-detector averages the k shots of a class, so one bank of k references serves every k' <= k.
+matcher, e.g. configs/matcher_toy.py with no checkpoint: DINOv2 masked averages; SAMIC: the
+frozen ResNet's features of the reference image, its heatmap still made at test time; SAM 3,
+whose exemplars are re-encoded with every target: each reference's exemplar crop as uint8
+pixels and its box in the crop); the detector combines the k shots of a class, so one bank
+of k references serves every k' <= k, and a run with it reads no reference image:
+
+    python tools/misc/encode_references.py configs/samic_toy.py work_dirs/samic_toy/epoch_30.pth \
+        --ref-set REFS.json --shots 5 --out work_dirs/samic_toy/bank.pth
+    python tools/misc/encode_references.py configs/sam3_coco.py \
+        --ref-set data/coco/references/refs_seed42.json --out work_dirs/sam3_coco/bank_seed42.pth
+
+A bank is refused by a model whose signature differs (other weights, preprocessing, or
+another kind of model), with the command that rebuilds it.
 """
 import argparse
 import sys
@@ -28,7 +39,7 @@ def main() -> None:
     p.add_argument('--shots', type=int, default=10, help='references per class to encode')
     p.add_argument('--out', required=True, help='bank file (.pth)')
     p.add_argument('--split', default='test', choices=['val', 'test'])
-    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--batch-size', type=int, default=4, help='reference images per pass')
     p.add_argument('--device', default='cpu')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = p.parse_args()

@@ -1,6 +1,7 @@
 """Load and resize the reference images of an in-context sample."""
 from typing import Optional, Tuple
 
+import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
@@ -49,7 +50,8 @@ class LoadInContextReferences(BaseTransform):
             so a reference is seen by SAM exactly as a target would be.
         load_images: False when the detector takes the references' tokens from a reference
             bank (``model.reference_bank``): only labels, keys and boxes (original pixels)
-            are passed on, and no reference image is read.
+            are passed on, and no reference image is read (with ``with_mask``, the masks are
+            still decoded at the resized size, from ``img_hw``: SAMIC's heatmaps).
         with_mask: also decode each reference's instance mask (``ref_masks``), for models
             that pool features inside the reference mask (training-free matcher, SAMIC).
         blank_value: BGR colour of the constant image that replaces a reference marked
@@ -65,9 +67,6 @@ class LoadInContextReferences(BaseTransform):
         self.backend_args = backend_args
         self.load_images = load_images
         self.with_mask = with_mask
-        if with_mask and not load_images:
-            raise ValueError('with_mask=True needs load_images=True (masks are resized with '
-                             'their images)')
         self._warned_boxes: set = set()
 
     def transform(self, results: dict) -> dict:
@@ -83,6 +82,8 @@ class LoadInContextReferences(BaseTransform):
                                      'bank: evaluate blank ones without --ref-bank, train '
                                      'flipped ones from images')
                 boxes.append(box)
+                if self.with_mask:
+                    masks.append(self._mask_without_image(r, box))
                 continue
             src = ('blank', *r['img_hw']) if r.get('blank') else r['img_path']
             if src not in cache:
@@ -115,6 +116,17 @@ class LoadInContextReferences(BaseTransform):
                            'image it replaces)')
         h, w = ref['img_hw']
         return np.full((int(h), int(w), 3), self.blank_value, np.uint8)
+
+    def _mask_without_image(self, ref: dict, box: np.ndarray) -> np.ndarray:
+        """The mask :meth:`_resized_mask` gives, sized from ``img_hw`` as :func:`rescale`
+        would size the image, without reading it."""
+        if 'img_hw' not in ref:
+            raise KeyError(f'reference {ref.get("key")} has no img_hw: its mask cannot be '
+                           'sized without its image (load the images, drop --ref-bank)')
+        h0, w0 = (int(v) for v in ref['img_hw'])
+        w, h = mmcv.rescale_size((w0, h0), self.scale)
+        return self._resized_mask(ref, (h, w),
+                                  box * np.array([w / w0, h / h0] * 2, np.float32))
 
     def _resized_mask(self, ref: dict, size: Tuple[int, int], box: np.ndarray) -> np.ndarray:
         """(h_r, w_r) uint8 mask of ``ref`` at the resized image ``size``; box if no mask."""

@@ -20,6 +20,12 @@ class ReferenceStoreMixin:
     def _reference_signature(self) -> str:
         return self.cache_signature
 
+    def _invalidate_caches(self) -> None:
+        """Forget the cached weights' fingerprint (``_signature``) and every stored feature:
+        call it when the weights change (a ``load_state_dict`` pre-hook)."""
+        self._signature = None
+        self.reference_store.reset()
+
     @property
     def reference_bank(self) -> Optional[str]:
         """The reference-bank file of the store (settable)."""

@@ -15,7 +15,10 @@ image being searched (§2, "promptable concept segmentation"). Two prompt modes 
 
 Queried classes, k-shot reference sets, oracle / open modes, the metric and ``tools/test.py``
 are the other in-context detectors'. The exemplars are pixels re-encoded with each target,
-so there are no reference features to cache: a reference bank (``--ref-bank``) is refused.
+so no reference feature outlives a target; a reference bank (``--ref-bank``,
+``tools/misc/encode_references.py``) holds each reference's exemplar crop instead (uint8
+pixels and its box, :mod:`mmsamantics.models.sam3.exemplar_bank`), so that an evaluation
+with a bank reads no reference image and gives the detections it gives without one.
 
 Requirements: ``sam3==0.1.4`` (installed with ``--no-deps``); its package import loads the
 video predictor (``psutil``) and its tokenizer needs ``ftfy`` and ``regex``. The tokenizer
@@ -38,8 +41,11 @@ from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from ...datasets.class_splits import split_classes
-from ..sam3 import (SAM3_PRESETS, build_canvas, build_sam3_image, canvas_to_normalized,
-                    check_reference_boxes, load_sam3_checkpoint, normalized_to_target)
+from ...structures import ReferenceStore, signature_of
+from ..sam3 import (SAM3_PRESETS, build_sam3_image, canvas_to_normalized,
+                    check_reference_boxes, decode_exemplar_crop, encode_exemplar_crops,
+                    load_sam3_checkpoint, normalized_to_target, paste_crops, reference_crop)
+from .reference_store_mixin import ReferenceStoreMixin
 
 PROMPTS = ('exemplar', 'text')
 DEFAULT_TEST_CFG = dict(
@@ -51,7 +57,7 @@ DEFAULT_TEST_CFG = dict(
 
 
 @MODELS.register_module()
-class SAM3ExemplarDetector(BaseDetector):
+class SAM3ExemplarDetector(ReferenceStoreMixin, BaseDetector):
     """Frozen SAM 3 image model prompted per queried class (nothing trained).
 
     Args:
@@ -62,7 +68,12 @@ class SAM3ExemplarDetector(BaseDetector):
         prompt: ``'exemplar'`` (reference boxes on a canvas) or ``'text'`` (class names).
         class_split: the dataset's class split (``'coco'``, ``'coco-novel'``, ``'toy'``...):
             the names the text mode sends, in the dataset's label order.
-        reference_bank: refused when set (``tools/test.py --ref-bank``): see below.
+        reference_bank: bank of the references' exemplar crops
+            (``tools/misc/encode_references.py``), refused unless made with this
+            ``test_cfg.context`` and ``ref_scale``.
+        ref_scale: longest side S the test pipeline resizes references to
+            (``LoadInContextReferences(scale=(S, S))``); default SAM 3's resolution M, as
+            the configs resize. Crops of a bank are made at this side.
         test_cfg: overrides of ``DEFAULT_TEST_CFG``.
         data_preprocessor: :class:`InContextDataPreprocessor` with SAM 3's normalisation
             (mean = std = 127.5, RGB).
@@ -75,6 +86,7 @@ class SAM3ExemplarDetector(BaseDetector):
                  prompt: str = 'exemplar',
                  class_split: Optional[str] = None,
                  reference_bank: Optional[str] = None,
+                 ref_scale: Optional[int] = None,
                  test_cfg: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -90,11 +102,15 @@ class SAM3ExemplarDetector(BaseDetector):
             raise ValueError(f'unknown SAM3ExemplarDetector test_cfg keys {sorted(unknown)}; '
                              f'known: {sorted(DEFAULT_TEST_CFG)}')
         self.test_cfg = dict(DEFAULT_TEST_CFG, **(test_cfg or {}))
-        self.reference_bank = reference_bank
         self.prompt = prompt
         self.class_names = split_classes(class_split) if class_split else None
         self.sam3 = build_sam3_image(preset, bpe_path)
         self.resolution = SAM3_PRESETS[preset]['resolution']  # M
+        self.ref_scale = int(ref_scale or self.resolution)
+        # only a bank (or lent crops): with reference images loaded, crops are cut from them
+        self.reference_store = ReferenceStore(
+            signature=self._reference_signature, bank_file=reference_bank, max_entries=0,
+            made_with='exemplar-crop settings (test_cfg.context, ref_scale)')
         if checkpoint is not None:
             load_sam3_checkpoint(self.sam3, checkpoint)
         self.sam3.requires_grad_(False)
@@ -106,17 +122,53 @@ class SAM3ExemplarDetector(BaseDetector):
         self.sam3.eval()
         return self
 
+    # ------------------------------------------------------------------ references
     @property
-    def reference_bank(self) -> None:
-        """Always None: exemplars are pixels, encoded with each target."""
-        return None
+    def cache_signature(self) -> str:
+        """Fingerprint of what an exemplar crop depends on: the crop context and the side
+        references are resized to. Not SAM 3's weights (crops are pixels: a bank serves
+        every checkpoint), nor the normalisation (applied when a crop is used), nor
+        ``strip_ratio`` (it scales crops when they are pasted)."""
+        return signature_of(dict(kind='SAM3ExemplarDetector', features='exemplar crops',
+                                 context=round(float(self.test_cfg['context']), 6),
+                                 ref_scale=self.ref_scale))
 
-    @reference_bank.setter
-    def reference_bank(self, path: Optional[str]) -> None:
-        if path:
-            raise ValueError('SAM3ExemplarDetector re-encodes its exemplars with every target '
-                             '(they are pixels on the canvas): a reference bank does not '
-                             'apply; drop --ref-bank')
+    def encode_references(self, refs: Sequence[dict], batch_size: int = 4,
+                          scale: Optional[int] = None
+                          ) -> Tuple[List[str], Tuple[Tensor, Tensor]]:
+        """Exemplar crops of references for a bank (``tools/misc/encode_references.py``).
+
+        Args:
+            refs: dicts with ``key``, ``bbox`` (xyxy, original pixels) and ``img``
+                ((H0, W0, 3) BGR uint8) or ``img_path``.
+            batch_size: reference images held in memory at a time.
+            scale: longest side of the resized references (default ``ref_scale``; a bank
+                is refused unless made at ``ref_scale``).
+
+        Returns:
+            (keys (R,), (pixels (R, 3, H_k, W_k) uint8, geometry (R, 6))), see
+            :func:`~mmsamantics.models.sam3.encode_exemplar_crops`.
+        """
+        return encode_exemplar_crops(refs, scale or self.ref_scale, self.test_cfg['context'],
+                                     batch_size)
+
+    def _stored_crops(self, keys: Sequence[str], device: torch.device
+                      ) -> Tuple[List[Tensor], List[Tensor]]:
+        """Normalised crops (3, h_k, w_k) and boxes (4,) of ``keys`` from the reference
+        store (lent, else the bank), one key at a time: crops differ in size."""
+        crops, boxes = [], []
+        for k in keys:
+            try:
+                pixels, geometry = self.reference_store.get([k], device=device)
+            except KeyError:
+                raise ValueError(f'reference {k!r} is neither in the reference bank '
+                                 f'{self.reference_bank!r} nor loaded as an image: rebuild '
+                                 'the bank for this reference set, or drop --ref-bank'
+                                 ) from None
+            crop, box = decode_exemplar_crop(pixels[0], geometry[0], self.data_preprocessor)
+            crops.append(crop)
+            boxes.append(box)
+        return crops, boxes
 
     # ------------------------------------------------------------------ SAM 3 calls
     def _ground(self, canvas: Tensor, text: str, exemplars: Tensor
@@ -160,14 +212,21 @@ class SAM3ExemplarDetector(BaseDetector):
                                  'of class_split: set the dataset\'s class_split')
             return target, self.class_names[label], target.new_zeros(0, 4)
         sel = (ds.ref_instances.labels == label).nonzero()[:, 0].tolist()
-        side = ds.ref_inputs.shape[-1]
-        shapes = ds.metainfo.get('ref_img_shapes') or [(side, side)] * len(ds.ref_inputs)
-        boxes = ds.ref_instances.bboxes[sel].to(target.device).float()
-        hw = [tuple(shapes[j]) for j in sel]
-        check_reference_boxes(boxes, hw)
-        refs = [ds.ref_inputs[j][:, :h, :w] for j, (h, w) in zip(sel, hw)]
-        canvas, ex = build_canvas(target, refs, boxes, self.test_cfg['strip_ratio'],
-                                  self.test_cfg['context'])
+        if ds.get('ref_inputs', None) is None:  # a bank: the crops, no reference image
+            if not sel:
+                check_reference_boxes(target.new_zeros(0, 4), [])  # the empty-set error
+            keys = ds.metainfo.get('ref_keys') or []
+            crops, boxes = self._stored_crops([keys[j] for j in sel], target.device)
+        else:
+            side = ds.ref_inputs.shape[-1]
+            shapes = ds.metainfo.get('ref_img_shapes') or [(side, side)] * len(ds.ref_inputs)
+            refs = ds.ref_instances.bboxes[sel].to(target.device).float()
+            hw = [tuple(shapes[j]) for j in sel]
+            check_reference_boxes(refs, hw)
+            parts = [reference_crop(ds.ref_inputs[j][:, :h, :w], b, self.test_cfg['context'])
+                     for j, (h, w), b in zip(sel, hw, refs)]
+            crops, boxes = [c for c, _ in parts], [b for _, b in parts]
+        canvas, ex = paste_crops(target, crops, boxes, self.test_cfg['strip_ratio'])
         return canvas, 'visual', ex
 
     # ------------------------------------------------------------------ detection

@@ -120,10 +120,6 @@ class SAMDINOv2Matcher(ReferenceStoreMixin, BaseDetector):
         self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
 
     # ------------------------------------------------------------------ caches
-    def _invalidate_caches(self) -> None:
-        self._signature = None
-        self.reference_store.reset()
-
     @property
     def cache_signature(self) -> str:
         """Fingerprint of what reference features depend on: DINOv2 weights and input size,

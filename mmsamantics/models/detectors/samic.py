@@ -12,6 +12,12 @@ instances of the reference class); SAM is used at test time only. Results are la
 the reference class and packed as ``DetDataSample``s, so mmdet's COCO metric gives box/mask AP
 and :class:`FewShotSegMetric` gives episode mIoU / FB-IoU.
 
+Reference features: the frozen ResNet's features of a reference (what HSNet masks with the
+reference heatmap) depend on the reference image only, so they are computed once per key
+(:class:`ReferenceStore`) and can be written to a reference bank
+(``tools/misc/encode_references.py``, :meth:`SAMIC.encode_references`) that an evaluation
+reads instead of the reference images; the heatmaps still come from the pipeline.
+
 Shape shorthand: B targets, R references of the batch, P (target, reference) pairs, Q
 (target, class) queries, s the prompter input side = heatmap side, S the SAM input side.
 """
@@ -27,12 +33,14 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.mask import mask2bbox
 from segment_anything.utils.amg import remove_small_regions
-from ...structures import ReferenceStore
+from ...structures import ReferenceStore, signature_of, weights_fingerprint
+from ...utils.images import preprocess_images, reference_image_batches
 from ..layers.precision import fp32_region
 from ..mask_heads.sam_box_prompt_mask_head import _image_slice
 from ..matching import mask_nms
 from ..samic.hsnet import crop_resize
 from ..samic.peaks import extract_peaks
+from .reference_store_mixin import ReferenceStoreMixin
 
 DEFAULT_TEST_CFG = dict(
     peak_thr=0.5,            # tau of the peak finding (paper: 0.5)
@@ -47,7 +55,7 @@ DEFAULT_TEST_CFG = dict(
 
 
 @MODELS.register_module()
-class SAMIC(BaseDetector):
+class SAMIC(ReferenceStoreMixin, BaseDetector):
     """Prompt-then-segment detector: HSNet heatmaps -> peaks -> SAM point prompts.
 
     Args:
@@ -65,6 +73,9 @@ class SAMIC(BaseDetector):
             several MB for ResNet-50); 0 disables the cache.
         ref_cache_dtype: dtype of the cached features (``'float32'``: bit-identical).
         ref_cache_device: where cached features are kept (default: the CPU).
+        reference_bank: reference bank file (``tools/misc/encode_references.py``) of the
+            references' ResNet features, refused unless made with this ResNet, prompter
+            input size, SAM input size and preprocessing.
     """
 
     def __init__(self,
@@ -78,7 +89,8 @@ class SAMIC(BaseDetector):
                  init_cfg: Optional[dict] = None,
                  ref_cache_size: int = 1_000,
                  ref_cache_dtype: str = 'float32',
-                 ref_cache_device: str = 'cpu') -> None:
+                 ref_cache_device: str = 'cpu',
+                 reference_bank: Optional[str] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.prompter = MODELS.build(prompter)
         self.backbone = MODELS.build(backbone)
@@ -95,11 +107,57 @@ class SAMIC(BaseDetector):
         self.train_cfg = train_cfg
         # ResNet features of evaluation references, per reference key: the ResNet is frozen
         # and every target of a k-shot evaluation sees the same references
+        self._signature: Optional[str] = None  # the ResNet weights' fingerprint
         self.reference_store = ReferenceStore(
+            signature=self._reference_signature, bank_file=reference_bank,
             max_entries=ref_cache_size, cache_dtype=getattr(torch, ref_cache_dtype),
-            cache_device=ref_cache_device)
-        self._register_load_state_dict_pre_hook(
-            lambda *a, **k: self.reference_store.reset())
+            cache_device=ref_cache_device,
+            made_with='ResNet weights, input sizes or preprocessing')
+        self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
+
+    @property
+    def cache_signature(self) -> str:
+        """Fingerprint of what a reference's ResNet features depend on: the frozen ResNet's
+        weights, the prompter input side s, the side S references are resized to (SAM's)
+        and the preprocessing. Not the heatmaps (made by the pipeline at every run)."""
+        if self._signature is None:
+            self._signature = weights_fingerprint(self.prompter.feature_extractor)
+        return signature_of(dict(kind='SAMIC', features='resnet', resnet=self._signature,
+                                 input_size=int(self.input_size),
+                                 sam_size=int(self.backbone.img_size)),
+                            self.data_preprocessor)
+
+    @torch.no_grad()
+    def encode_references(self, refs: Sequence[dict], batch_size: int = 4,
+                          scale: Optional[int] = None) -> Tuple[List[str], Tuple[Tensor, ...]]:
+        """The frozen ResNet features of references, each image read and run once (the
+        bank builder; equal to the detector's own: same resize, preprocessing and crop).
+
+        Args:
+            refs: dicts with ``key`` and ``img`` ((H0, W0, 3) BGR uint8) or ``img_path``.
+            batch_size: reference images per ResNet pass.
+            scale: longest side of the resized references (default: the SAM input side S,
+                as ``LoadInContextReferences`` resizes them).
+
+        Returns:
+            (keys (R,), per ResNet level (R, Cf_i, h_i, w_i) float32 on the CPU).
+        """
+        refs, s = list(refs), int(self.input_size)
+        out: List[Optional[Tuple[Tensor, ...]]] = [None] * len(refs)
+        for batch in reference_image_batches(refs, scale or self.backbone.img_size,
+                                             batch_size):
+            x = preprocess_images(self.data_preprocessor, [im for im, _, _ in batch])
+            feats = self.prompter.extract_feats(
+                crop_resize(x, [im.shape[:2] for im, _, _ in batch], s))
+            for i, (_, _, idx) in enumerate(batch):
+                for j in idx:
+                    out[j] = tuple(f[i].float().cpu() for f in feats)
+        if not refs:  # the level shapes of an empty set
+            dev = self.data_preprocessor.device
+            return [], tuple(f[:0].cpu() for f in self.prompter.extract_feats(
+                torch.zeros(1, 3, s, s, device=dev)))
+        return ([r['key'] for r in refs],
+                tuple(torch.stack([o[lv] for o in out]) for lv in range(len(out[0]))))
 
     def using_reference_features(self, feats: Dict[str, Sequence[Tensor]]
                                  ) -> AbstractContextManager:
@@ -113,52 +171,65 @@ class SAMIC(BaseDetector):
 
     # ------------------------------------------------------------------ pairs
     def _references(self, samples: SampleList
-                    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, List[str]]:
+                    ) -> Tuple[Optional[Tensor], Tensor, Tensor, Tensor, List[str]]:
         """All references of the batch.
 
         Returns:
-            (ref images (R, 3, s, s), heatmaps (R, 1, s, s), image index (R,), labels (R,),
-            keys (R,)).
+            (ref images (R, 3, s, s), None when references come from a bank without their
+            images; heatmaps (R, 1, s, s), image index (R,), labels (R,), keys (R,)).
         """
-        s = self.input_size
+        s, dev = self.input_size, self.data_preprocessor.device
         imgs, maps, img_idx, labels, keys = [], [], [], [], []
         for b, ds in enumerate(samples):
             if 'ref_instances' not in ds or len(ds.ref_instances) == 0:
                 continue
             n = len(ds.ref_instances)
-            if ds.get('ref_inputs', None) is None or ds.get('ref_heatmaps', None) is None:
-                raise ValueError('SAMIC needs reference images and heatmaps: use '
-                                 'LoadInContextReferences(with_mask=True), '
+            if ds.get('ref_heatmaps', None) is None or (ds.get('ref_inputs', None) is None
+                                                        and self.reference_bank is None):
+                raise ValueError('SAMIC needs reference heatmaps and images (or a reference '
+                                 'bank): use LoadInContextReferences(with_mask=True), '
                                  'GenerateSaliencyHeatmaps and PackSAMICInputs')
             shapes = ds.metainfo.get('ref_img_shapes')
             if shapes is None or len(shapes) != n or len(ds.ref_heatmaps) != n:
                 raise ValueError(f'{n} references but {len(ds.ref_heatmaps)} heatmaps and '
                                  f'{None if shapes is None else len(shapes)} sizes')
-            imgs.append(crop_resize(ds.ref_inputs, shapes, s))
-            maps.append(ds.ref_heatmaps.to(imgs[-1].device).float()[:, None])
+            if ds.get('ref_inputs', None) is not None:
+                imgs.append(crop_resize(ds.ref_inputs, shapes, s))
+            maps.append(ds.ref_heatmaps.to(dev).float()[:, None])
             img_idx.append(torch.full((n,), b, dtype=torch.long))
             labels.append(ds.ref_instances.labels.cpu())
             keys += list(ds.metainfo.get('ref_keys') or [None] * n)
-        if not imgs:
+        if not maps:
             z = torch.zeros(0, dtype=torch.long)
             return (torch.zeros(0, 3, s, s), torch.zeros(0, 1, s, s), z, z, [])
-        return (torch.cat(imgs), torch.cat(maps), torch.cat(img_idx), torch.cat(labels), keys)
+        # a bank run loads no reference image (a batch never mixes the two)
+        ref_imgs = torch.cat(imgs) if len(imgs) == len(maps) else None
+        return ref_imgs, torch.cat(maps), torch.cat(img_idx), torch.cat(labels), keys
 
-    def _reference_feats(self, ref_imgs: Tensor, keys: List[str]) -> List[Tensor]:
+    def _reference_feats(self, ref_imgs: Optional[Tensor], keys: List[str]) -> List[Tensor]:
         """Frozen ResNet features of the references, each computed once per key in eval
-        (:class:`ReferenceStore`: lent, else cached, else computed).
+        (:class:`ReferenceStore`: lent, else the bank, else cached, else computed).
 
         Returns:
             per feature level, (R, Cf_i, h_i, w_i).
         """
         if self.training or None in keys:
+            if ref_imgs is None:
+                raise ValueError('training needs the reference images: a reference bank '
+                                 'serves evaluation only (drop model.reference_bank)')
             return self.prompter.extract_feats(ref_imgs)
         first: Dict[str, int] = {}
         for j, k in enumerate(keys):
             first.setdefault(k, j)
-        return list(self.reference_store.get(
-            keys, lambda todo: tuple(self.prompter.extract_feats(
-                ref_imgs[[first[k] for k in todo]])), ref_imgs.device))
+
+        def encode(todo: List[str]) -> Tuple[Tensor, ...]:
+            if ref_imgs is None:
+                raise ValueError(f'references {todo[:5]} are neither in the reference bank '
+                                 f'{self.reference_bank!r} nor loaded as images: rebuild the '
+                                 'bank for this reference set, or drop --ref-bank')
+            return tuple(self.prompter.extract_feats(ref_imgs[[first[k] for k in todo]]))
+
+        return list(self.reference_store.get(keys, encode, self.data_preprocessor.device))
 
     def _pair_heatmaps(self, batch_inputs: Tensor, samples: SampleList
                        ) -> Tuple[Tensor, Tensor, Tensor]:

@@ -15,10 +15,11 @@ images are pasted beside the target. Layout (canvas pixels, the target's own sca
 The target keeps its pixels at the top-left, so a canvas pixel inside ``[0, w_t) x
 [0, h_t)`` IS the target pixel (no resampling of the target before SAM 3's own resize).
 The reference strip starts at ``x = w_t``: references never overlap the target region.
-Each reference crop (its box grown by ``context`` on every side, clipped to its image) is
-resized, aspect kept, to fit its cell and placed at the cell's top-left; its box, mapped
-into the canvas, is the positive exemplar prompt. Strip pixels outside the crops are 0
-(the mean colour after SAM 3's normalisation).
+Each reference crop (its box grown by ``context`` on every side, clipped to its image;
+:func:`reference_crop`) is resized, aspect kept, to fit its cell and placed at the cell's
+top-left; its box, mapped into the canvas, is the positive exemplar prompt. A crop depends
+on the reference only, so a reference bank can hold it (:mod:`.exemplar_bank`). Strip
+pixels outside the crops are 0 (the mean colour after SAM 3's normalisation).
 
 Shape shorthand: C = 3 channels, (h_t, w_t) the target's valid size, w_s the strip width,
 k reference crops, N boxes.
@@ -60,9 +61,65 @@ def crop_window(box: Sequence[float], hw: Tuple[int, int], context: float
     return cx0, cy0, max(cx1, cx0 + 1), max(cy1, cy0 + 1)
 
 
+def reference_crop(ref: Tensor, box: Tensor, context: float) -> Tuple[Tensor, Tensor]:
+    """The crop of one reference that the canvas pastes, and its box inside the crop.
+
+    Args:
+        ref: (C, h_r, w_r) the reference's valid region (any dtype: normalised floats, or
+            uint8 pixels for a reference bank).
+        box: (4,) xyxy float box in the reference's pixels.
+        context: the crop is the box grown by this fraction of its size on every side.
+
+    Returns:
+        (crop (C, h_k, w_k) a view of ``ref``, (4,) the box clipped to the crop, xyxy in crop
+        pixels).
+    """
+    x0, y0, x1, y1 = crop_window(box.tolist(), tuple(ref.shape[-2:]), context)
+    lo = box.new_tensor([x0, y0, x0, y0])
+    box = box.clamp(lo, box.new_tensor([x1, y1, x1, y1]))
+    return ref[:, y0:y1, x0:x1], box - lo
+
+
+def paste_crops(target: Tensor, crops: Sequence[Tensor], boxes: Sequence[Tensor],
+                strip_ratio: float = 0.5) -> Tuple[Tensor, Tensor]:
+    """Paste ``k`` reference crops (:func:`reference_crop`) in a strip right of the target.
+
+    Args:
+        target: (C, h_t, w_t) the target's valid region (normalised).
+        crops: k (C, h_k, w_k) normalised crops.
+        boxes: k (4,) xyxy boxes in their crop's pixels.
+        strip_ratio: w_s / w_t (0 with no references: the canvas is the target).
+
+    Returns:
+        (canvas (C, h_t, w_t + w_s), exemplar boxes (k, 4) xyxy in canvas pixels).
+    """
+    _, h_t, w_t = target.shape
+    k = len(crops)
+    w_s = max(1, round(strip_ratio * w_t)) if k else 0
+    canvas = target.new_zeros(target.shape[0], h_t, w_t + w_s)
+    canvas[:, :, :w_t] = target
+    cell = h_t // max(k, 1)
+    if k and cell < 2:
+        raise ValueError(f'{k} references do not fit beside a target {h_t} pixels high: '
+                         'use fewer shots or a larger input size')
+    out: List[Tensor] = []
+    for j, (crop, box) in enumerate(zip(crops, boxes)):
+        s = min(w_s / crop.shape[-1], cell / crop.shape[-2])
+        ch, cw = max(1, int(crop.shape[-2] * s)), max(1, int(crop.shape[-1] * s))
+        top = j * cell
+        canvas[:, top:top + ch, w_t:w_t + cw] = F.interpolate(
+            crop[None].float(), (ch, cw), mode='bilinear', align_corners=False)[0]
+        # the box in the crop, scaled like the pixels (per-axis factors of the rounded size)
+        sx, sy = cw / crop.shape[-1], ch / crop.shape[-2]
+        out.append(torch.stack([box[0] * sx + w_t, box[1] * sy + top,
+                                box[2] * sx + w_t, box[3] * sy + top]))
+    ex = torch.stack(out) if out else target.new_zeros(0, 4)
+    return canvas, ex
+
+
 def build_canvas(target: Tensor, refs: Sequence[Tensor], boxes: Tensor,
                  strip_ratio: float = 0.5, context: float = 0.25) -> Tuple[Tensor, Tensor]:
-    """Paste ``k`` reference crops in a strip right of the target.
+    """Crop ``k`` references around their boxes and paste them right of the target.
 
     Args:
         target: (C, h_t, w_t) the target's valid region (normalised).
@@ -74,31 +131,8 @@ def build_canvas(target: Tensor, refs: Sequence[Tensor], boxes: Tensor,
     Returns:
         (canvas (C, h_t, w_t + w_s), exemplar boxes (k, 4) xyxy in canvas pixels).
     """
-    _, h_t, w_t = target.shape
-    k = len(refs)
-    w_s = max(1, round(strip_ratio * w_t)) if k else 0
-    canvas = target.new_zeros(target.shape[0], h_t, w_t + w_s)
-    canvas[:, :, :w_t] = target
-    cell = h_t // max(k, 1)
-    if k and cell < 2:
-        raise ValueError(f'{k} references do not fit beside a target {h_t} pixels high: '
-                         'use fewer shots or a larger input size')
-    out: List[Tensor] = []
-    for j, (ref, box) in enumerate(zip(refs, boxes)):
-        x0, y0, x1, y1 = crop_window(box.tolist(), tuple(ref.shape[-2:]), context)
-        crop = ref[:, y0:y1, x0:x1]
-        box = box.clamp(box.new_tensor([x0, y0, x0, y0]), box.new_tensor([x1, y1, x1, y1]))
-        s = min(w_s / crop.shape[-1], cell / crop.shape[-2])
-        ch, cw = max(1, int(crop.shape[-2] * s)), max(1, int(crop.shape[-1] * s))
-        top = j * cell
-        canvas[:, top:top + ch, w_t:w_t + cw] = F.interpolate(
-            crop[None].float(), (ch, cw), mode='bilinear', align_corners=False)[0]
-        # the box in the crop, scaled like the pixels (per-axis factors of the rounded size)
-        sx, sy = cw / crop.shape[-1], ch / crop.shape[-2]
-        out.append(torch.stack([(box[0] - x0) * sx + w_t, (box[1] - y0) * sy + top,
-                                (box[2] - x0) * sx + w_t, (box[3] - y0) * sy + top]))
-    ex = torch.stack(out) if out else boxes.new_zeros(0, 4)
-    return canvas, ex
+    parts = [reference_crop(ref, box, context) for ref, box in zip(refs, boxes)]
+    return paste_crops(target, [c for c, _ in parts], [b for _, b in parts], strip_ratio)
 
 
 def canvas_to_normalized(boxes: Tensor, canvas_hw: Tuple[int, int]) -> Tensor:
