@@ -9,4 +9,6 @@ model = dict(
     backbone=dict(_delete_=True, type='SAM2ImageEncoder', preset='tiny',
                   checkpoint=sam2_checkpoint, out_levels=()),
     mask_head=dict(decoder=dict(_delete_=True, type='SAM2PromptDecoder', preset='tiny',
-                                checkpoint=sam2_checkpoint)))
+                                checkpoint=sam2_checkpoint)),
+    # the toy SAM's calibrated filters do not apply to a random SAM 2: keep every mask
+    proposal_generator=dict(pred_iou_thresh=0.25, min_mask_region_area=0))

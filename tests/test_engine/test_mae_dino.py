@@ -1,15 +1,19 @@
 """The MAE and DINO objectives of the toy encoders' pretraining."""
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from mmsamantics.engine.pretraining import (DINOLoss, MaskedImageModel, MultiCrop,
                                             cosine_momentum, ema_update, patchify,
-                                            random_patch_mask)
+                                            pretrain_toy_dinov2, random_patch_mask)
+from mmsamantics.engine.pretraining.dino import (IBOTPatchLoss, ibot_masks, koleo_loss,
+                                                 teacher_temperature)
 from mmsamantics.engine.pretraining.toy_dinov2 import DINOStudent, build_tiny_vit
-from mmsamantics.models import SAMImageEncoder
+from mmsamantics.models import DINOv2Encoder, SAMImageEncoder
 
 
 def test_mask_hides_exactly_the_ratio_and_is_seeded():
@@ -106,3 +110,86 @@ def test_dino_step_lowers_the_loss_on_a_fixed_batch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.85 * losses[0]  # fixed seed: 2.771 -> 2.184
+
+
+def test_ibot_masks_spread_the_ratios_over_half_the_crops():
+    m = ibot_masks(8, 64, 0.5, (0.1, 0.5), torch.Generator().manual_seed(0))
+    # linspace(0.1, 0.5, 4) * 64 = 6.4, 14.9, 23.5, 32 patches on 4 of the 8 crops
+    assert sorted(m.sum(1).tolist()) == [0, 0, 0, 0, 6, 15, 23, 32]
+    assert torch.equal(m, ibot_masks(8, 64, 0.5, (0.1, 0.5), torch.Generator().manual_seed(0)))
+    with pytest.raises(ValueError, match='ratio_range'):
+        ibot_masks(2, 16, 0.5, (0.5, 1.0))
+
+
+def test_ibot_loss_against_a_direct_computation():
+    torch.manual_seed(0)
+    mask = torch.tensor([[True, False, True], [False, False, False], [False, True, False]])
+    student, teacher = torch.randn(3, 5), torch.randn(3, 5)  # rows: mask.nonzero() order
+    crit = IBOTPatchLoss(5)
+    crit.center.fill_(0.2)
+    loss = crit(student, teacher, mask, teacher_temp=0.05)
+    ce = -(F.softmax((teacher - 0.2) / 0.05, -1) * F.log_softmax(student / 0.1, -1)).sum(-1)
+    # mean over each image's masked patches, then over the images with a masked patch
+    assert torch.allclose(loss, ((ce[0] + ce[1]) / 2 + ce[2]) / 2)
+    assert torch.allclose(crit.center, 0.9 * 0.2 + 0.1 * teacher.mean(0, keepdim=True))
+    assert crit(student[:0], teacher[:0], torch.zeros_like(mask)).item() == 0
+
+
+def test_koleo_and_teacher_temperature_are_the_formulas():
+    x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])  # unit: e1, e2, -e1
+    d = torch.tensor([2 ** 0.5, 2 ** 0.5, 2 ** 0.5])  # each one's nearest is at sqrt(2)
+    assert torch.allclose(koleo_loss(x), -torch.log(d).mean(), atol=1e-6)
+    assert koleo_loss(torch.tensor([[1.0, 0.0], [1.0, 0.01]])) > koleo_loss(x)
+    assert koleo_loss(x[:1]).item() == 0  # a one-image batch has no neighbour
+    assert teacher_temperature(0, 10) == pytest.approx(0.04)
+    assert teacher_temperature(5, 10) == pytest.approx(0.055)
+    assert teacher_temperature(10, 10) == teacher_temperature(99, 10) == pytest.approx(0.07)
+
+
+def test_student_tokens_are_timm_features_and_the_mask_token_enters():
+    torch.manual_seed(0)
+    student = DINOStudent(build_tiny_vit(img_size=56, init_values=0.1), out_dim=16).eval()
+    x = torch.randn(2, 3, 56, 56)
+    assert torch.allclose(student.tokens(x), student.vit.forward_features(x), atol=1e-6)
+    mask = torch.zeros(2, 16, dtype=torch.bool)
+    mask[0, 3] = True
+    with torch.no_grad():
+        student.mask_token.fill_(1.0)
+        out = student.tokens(x, mask)
+    assert torch.allclose(out[1], student.vit.forward_features(x)[1], atol=1e-6)
+    assert not torch.allclose(out[0], student.vit.forward_features(x)[0], atol=1e-3)
+
+
+def test_ibot_step_lowers_the_masked_patch_loss_on_a_fixed_batch():
+    """The student, seeing mask tokens, learns to predict the teacher's patch outputs."""
+    torch.manual_seed(0)
+    student = DINOStudent(build_tiny_vit(img_size=56, init_values=0.1), out_dim=32)
+    teacher = copy.deepcopy(student)
+    glob = torch.randn(4, 3, 56, 56)
+    mask = ibot_masks(4, 16, 1.0, (0.3, 0.5), torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        t_out = teacher.head(teacher.tokens(glob)[:, 1:][mask])
+    crit = IBOTPatchLoss(32, center_momentum=1.0)
+    opt = torch.optim.AdamW(student.parameters(), lr=5e-4)
+    losses = []
+    for _ in range(6):
+        loss = crit(student.head(student.tokens(glob, mask)[:, 1:][mask]), t_out, mask)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0]
+
+
+def test_pretraining_is_deterministic_and_loads_as_dinov2(tmp_path):
+    kw = dict(epochs=1, batch_size=4, max_images=4, out_dim=16)
+    for i in range(4):
+        rng = np.random.default_rng(i)
+        Image.fromarray(rng.integers(0, 255, (70, 80, 3), dtype=np.uint8)).save(
+            tmp_path / f'{i}.png')
+    r = pretrain_toy_dinov2(str(tmp_path), str(tmp_path / 'a.pth'), **kw)
+    pretrain_toy_dinov2(str(tmp_path), str(tmp_path / 'b.pth'), **kw)
+    a, b = torch.load(tmp_path / 'a.pth'), torch.load(tmp_path / 'b.pth')
+    assert r['steps'] == 1 and all(torch.equal(a[k], b[k]) for k in a)
+    assert 'mask_token' not in a  # timm's layout: the iBOT mask token is not saved
+    DINOv2Encoder(preset='tiny', checkpoint=str(tmp_path / 'a.pth'), img_size=56)

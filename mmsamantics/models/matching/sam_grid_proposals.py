@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Tuple
 
 import torch
-from segment_anything.utils.amg import build_point_grid, calculate_stability_score
+from segment_anything.utils.amg import (build_point_grid, calculate_stability_score,
+                                         remove_small_regions)
 from torch import Tensor
 
 from mmdet.registry import TASK_UTILS
@@ -67,6 +68,9 @@ class SAMGridProposals:
             (the generator's box-NMS threshold is 0.7).
         min_mask_area: drop masks smaller than this, in low-res pixels (1 = 16 input px).
         max_proposals: keep at most this many (by predicted IoU) after NMS; 0 = all.
+        min_mask_region_area: the generator's post-processing: disconnected islands and
+            holes smaller than this (low-res pixels) are removed from each kept mask, so a
+            stray speck does not stretch the mask's box; 0 = off (the generator's default).
     """
 
     def __init__(self,
@@ -78,7 +82,8 @@ class SAMGridProposals:
                  stability_score_offset: float = 1.0,
                  nms_thresh: float = 0.7,
                  min_mask_area: int = 1,
-                 max_proposals: int = 0) -> None:
+                 max_proposals: int = 0,
+                 min_mask_region_area: int = 0) -> None:
         if points_per_side < 1 or points_per_batch < 1:
             raise ValueError('points_per_side and points_per_batch must be >= 1')
         self.points_per_side = points_per_side
@@ -90,6 +95,7 @@ class SAMGridProposals:
         self.nms_thresh = nms_thresh
         self.min_mask_area = min_mask_area
         self.max_proposals = max_proposals
+        self.min_mask_region_area = min_mask_region_area
 
     def grid(self, input_size: Tuple[int, int], device=None) -> Tensor:
         """(P, 2) grid points (x, y) in model-input pixels over the valid region (H_i, W_i)."""
@@ -134,4 +140,23 @@ class SAMGridProposals:
         keep = mask_nms(props.masks, props.iou_scores, self.nms_thresh)
         if self.max_proposals:
             keep = keep[:self.max_proposals]
-        return props.select(keep)
+        props = props.select(keep)
+        return clean_regions(props, self.min_mask_region_area) if self.min_mask_region_area \
+            else props
+
+
+def clean_regions(props: Proposals, area: int) -> Proposals:
+    """SAM's ``remove_small_regions`` (islands, then holes, below ``area`` low-res pixels)
+    on each proposal; the logits follow the cleaned masks (removed pixels <= -1, filled
+    ones >= 1), so the upsampled masks and their boxes do too."""
+    if not len(props):
+        return props
+    cleaned = []
+    for m in props.masks.cpu().numpy():
+        m, _ = remove_small_regions(m, area, mode='islands')
+        m, _ = remove_small_regions(m, area, mode='holes')
+        cleaned.append(torch.from_numpy(m))
+    masks = torch.stack(cleaned).to(props.masks.device)
+    logits = torch.where(masks, props.logits.clamp(min=1.0), props.logits.clamp(max=-1.0))
+    logits = torch.where(masks == props.masks, props.logits, logits)
+    return Proposals(logits, masks, props.iou_scores, props.stability, props.points)
