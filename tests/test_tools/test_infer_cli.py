@@ -52,6 +52,15 @@ def setup(toy_root, ckpt, tmp_path_factory):
     return argv, ref_file, imgs
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own Ctrl-C handler during the test, also when the suite was started in the
+    background of a non-interactive shell, which starts it with SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _interrupt_after(monkeypatch, n_images: int) -> None:
     """Send this process SIGINT (Ctrl-C) once ``n_images`` results are on disk."""
     from mmsamantics.apis.run_dir import RecordStream
@@ -66,7 +75,8 @@ def _interrupt_after(monkeypatch, n_images: int) -> None:
     monkeypatch.setattr(RecordStream, 'append', append_then_interrupt)
 
 
-def test_interrupted_run_resumes_to_the_same_results(setup, tmp_path, monkeypatch, capsys):
+def test_interrupted_run_resumes_to_the_same_results(setup, tmp_path, monkeypatch, capsys,
+                                                     python_sigint):
     argv, _, _ = setup
     full, part = tmp_path / 'full', tmp_path / 'part'
     assert cli.main(argv + ['--out-dir', str(full)]) == 0
@@ -258,8 +268,11 @@ def test_ctrl_c_in_a_subprocess(setup, tmp_path):
     cmd[cmd.index('--img-dir') + 1] = str(many)
     cmd[cmd.index('--batch-size') + 1] = '1'
     cmd.remove('--vis')
+    # SIGINT at its default in the child, so that Python turns it into KeyboardInterrupt even
+    # when this suite runs with SIGINT ignored (started with & from a non-interactive shell)
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1'))
+                            text=True, env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1'),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     records = out / 'results.jsonl'
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and not (
