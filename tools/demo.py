@@ -22,6 +22,7 @@ data/toy_world/refs/refs_seed{42,123,33}.json (tools/misc/make_reference_sets.py
 toy thresholds --min-area 256 --border 4), unless they exist for this world.
 """
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -45,7 +46,7 @@ from mmsamantics.datasets.toy_world import (ToyWorldMismatchError, is_current_to
 from mmsamantics.engine.pretraining import (pretrain_sam_encoder_mae, pretrain_toy_dinov2,
                                             pretrain_toy_sam)
 
-CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'insam_detr_toy_ref_head.py')
+CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'insam_detr_toy_regions.py')
 MATCHER_CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'matcher_toy.py')
 
 
@@ -101,6 +102,29 @@ def make_encoders(args, sam_ckpt: str, dinov2_ckpt: str, new_world: bool) -> Non
         r = pretrain_toy_dinov2(img_dir, dinov2_ckpt, epochs=args.dino_epochs)
         print(f'[demo] DINO loss {r["first_loss"]:.3f} -> {r["last_loss"]:.3f} '
               f'({r["seconds"]:.0f}s)')
+
+
+def trained_stamp(cfg: Config, sam_ckpt: str) -> dict:
+    """What the trained detector depends on: its config and the toy SAM's bytes."""
+    sam = None
+    if sam_ckpt:
+        with open(sam_ckpt, 'rb') as f:
+            sam = hashlib.sha1(f.read()).hexdigest()
+    return dict(config=hashlib.sha1(cfg.pretty_text.encode()).hexdigest(), sam=sam)
+
+
+def reuse_trained(work_dir: str, stamp: dict) -> bool:
+    """Resume (a finished run: skip training) when ``work_dir`` holds a run of this very
+    config and toy SAM; a run of anything else is never mixed in."""
+    path = osp.join(work_dir, 'demo_stamp.json')
+    if osp.isfile(path) and osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        with open(path) as f:
+            if json.load(f) == stamp:
+                return True
+    for name in os.listdir(work_dir) if osp.isdir(work_dir) else []:
+        if name.endswith('.pth') or name == 'last_checkpoint':
+            os.remove(osp.join(work_dir, name))
+    return False
 
 
 def make_reference_files(root: str, new_world: bool) -> str:
@@ -216,10 +240,16 @@ def main():
     sam_ckpt = cfg.model.backbone.checkpoint
     matcher_cfg = Config.fromfile(MATCHER_CONFIG)
     make_encoders(args, sam_ckpt, matcher_cfg.model.feature_extractor.checkpoint, new_world)
+    stamp = trained_stamp(cfg, sam_ckpt)
+    cfg.resume = reuse_trained(args.work_dir, stamp)
     print(f'[demo] training toy InSAM-DETR for {cfg.train_cfg.max_epochs} epochs on the '
-          'base classes ...', flush=True)
+          'base classes ...' if not cfg.resume else '[demo] reusing the trained InSAM-DETR '
+          f'in {args.work_dir} (same config and toy SAM; make clean-demo to retrain)',
+          flush=True)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    with open(osp.join(args.work_dir, 'demo_stamp.json'), 'w') as f:
+        json.dump(stamp, f)
     t_train = time.time() - t0
     results, tester = evaluate(cfg, args.work_dir)
     pngs = draw(tester, osp.join(args.work_dir, 'vis'), args.num_vis)

@@ -3,10 +3,11 @@ from .leaderboard import (TestSpeedHook, leaderboard_markdown, parameter_counts,
                           plot_leaderboard, summarize_leaderboard)
 from .tsne import (Instance, InstanceSet, analyse, backbone_features, build_backbone,
                    instance_mask, load_instances, masked_average, model_input_size,
-                   plot_embedding, reference_features, run_tsne, silhouette_report)
+                   nearest_neighbour_accuracy, plot_embedding, reference_features, run_tsne,
+                   silhouette_report)
 
 __all__ = ['TestSpeedHook', 'leaderboard_markdown', 'parameter_counts', 'plot_leaderboard',
            'summarize_leaderboard', 'Instance', 'InstanceSet', 'analyse', 'backbone_features',
            'build_backbone', 'instance_mask', 'load_instances', 'masked_average',
            'model_input_size', 'plot_embedding', 'reference_features', 'run_tsne',
-           'silhouette_report']
+           'silhouette_report', 'nearest_neighbour_accuracy']

@@ -133,7 +133,9 @@ def reference_features(model: nn.Module, instances: Sequence[Instance], img_size
     instances it holds (nothing is added to the model's reference cache).
 
     Returns:
-        tokens (N, T*D) flattened SAM mask tokens, embeds (N, E) ``model.token_merge`` outputs.
+        tokens (N, T'*D) flattened reference tokens (the SAM mask tokens, and the region
+        tokens with ``reference_encoder='sam_tokens+regions'``), embeds (N, E)
+        ``model.token_merge`` outputs.
     """
     if img_size != model.backbone.img_size:
         raise ValueError(f'img_size {img_size} differs from the backbone input size '
@@ -317,6 +319,19 @@ def silhouette_report(features: np.ndarray, labels: np.ndarray, class_names: Seq
     return rep
 
 
+def nearest_neighbour_accuracy(features: np.ndarray, labels: np.ndarray) -> Optional[float]:
+    """Leave-one-out 1-nearest-neighbour accuracy (cosine) of (N, F) features: how often
+    a point's closest other point has its class. Unlike the silhouette it asks only that
+    each class be locally consistent, which is what matching one reference needs."""
+    x = np.asarray(features, np.float64)
+    if len(x) < 2:
+        return None
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sim = x @ x.T
+    np.fill_diagonal(sim, -np.inf)
+    return float((labels[sim.argmax(1)] == labels).mean())
+
+
 def plot_embedding(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
                    novel_classes: Sequence[str], title: str, out_png: str) -> None:
     """Scatter (N, 2) points, one colour per class; base: circles, novel: crosses."""
@@ -362,4 +377,4 @@ def analyse(features: Tensor, data: InstanceSet, name: str, out_png: str, seed: 
              f'all {fmt(sil["all"])}, base {fmt(sil["base"])}, novel {fmt(sil["novel"])}')
     plot_embedding(points, labels, data.class_names, data.novel_classes, title, out_png)
     return dict(png=osp.basename(out_png), num_points=len(x), dim=int(x.shape[1]),
-                silhouette=sil)
+                silhouette=sil, knn1=nearest_neighbour_accuracy(x, labels))

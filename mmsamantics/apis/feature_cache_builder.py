@@ -21,11 +21,7 @@ import torch
 from ..structures.signature import cache_signature
 from ..utils.images import load_resized, preprocess_images
 from ..datasets.feature_cache import FeatureCache
-
-
-def _take(emb, idx):
-    """Rows ``idx`` of an embedding that is a Tensor or a tuple of Tensors (SAM 2)."""
-    return tuple(e[idx] for e in emb) if isinstance(emb, (tuple, list)) else emb[idx]
+from ..models.detectors.insam_detr_references import take_rows
 
 
 def cache_items(dataset, with_references: bool = True) -> List[dict]:
@@ -78,7 +74,7 @@ def build_feature_cache(model, items: List[dict], cache: FeatureCache, *,
     cache.init_meta(dict(
         signature=sig, img_size=size, stride=stride,
         channels=chans[:-1] + (chans[-1:] if with_embedding else []),
-        with_embedding=with_embedding, dtype=dtype, num_tokens=dec.num_mask_tokens,
+        with_embedding=with_embedding, dtype=dtype, num_tokens=model.num_reference_tokens,
         token_dim=dec.embed_dim, backbone=type(model.backbone).__name__))
     mine = items[shard_id::num_shards]
     todo = [it for it in mine if (it['target'] and not osp.isfile(cache.feats_path(it['img_path'])))
@@ -100,8 +96,9 @@ def build_feature_cache(model, items: List[dict], cache: FeatureCache, *,
             if it['refs']:
                 boxes = torch.as_tensor(np.asarray([r['bbox'] for r in it['refs']],
                                                    np.float32) * scale, device=x.device)
-                e = _take(emb, [i] * len(boxes))
-                tok = dec.mask_tokens(e, boxes).cpu().numpy().astype(np_dtype)
+                rows = [i] * len(boxes)
+                tok = model.reference_tokens_from([take_rows(f, rows) for f in (*levels, emb)],
+                                                  boxes).cpu().numpy().astype(np_dtype)
                 cache.write_tokens(it['img_path'], [r['key'] for r in it['refs']], tok)
         done += len(batch)
         if progress is not None:

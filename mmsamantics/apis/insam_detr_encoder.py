@@ -1,4 +1,4 @@
-"""InSAM-DETR in the inferencer: references -> SAM mask tokens, predict through the detector.
+"""InSAM-DETR in the inferencer: references -> SAM tokens, predict through the detector.
 
 Tokens come from :meth:`InSAMDETR.encode_references`: reference images are resized exactly
 as :class:`LoadInContextReferences` does (longest side to the pipeline's reference scale)
@@ -14,11 +14,12 @@ from .reference_encoder import REFERENCE_ENCODERS, ReferenceEncoder
 
 @REFERENCE_ENCODERS.register_module(name='InSAMDETR')
 class InSAMDETRReferenceEncoder(ReferenceEncoder):
-    """Reference tokens (T x D SAM mask tokens of each reference box) for InSAM-DETR."""
+    """Reference tokens (T' x D: the SAM mask tokens of each reference box, and its region
+    tokens with ``reference_encoder='sam_tokens+regions'``) for InSAM-DETR."""
 
     kind = 'insam_detr'
 
     @property
     def feature_shape(self) -> Tuple[int, ...]:
-        dec = self.model.mask_head.decoder
-        return (int(dec.num_mask_tokens), int(dec.embed_dim))
+        return (int(self.model.num_reference_tokens),
+                int(self.model.mask_head.decoder.embed_dim))

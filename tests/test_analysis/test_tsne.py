@@ -15,7 +15,7 @@ from helpers import REPO, TOY_CONFIG, load_tool, toy_cfg
 from mmsamantics.analysis import (backbone_features, build_backbone, instance_mask,
                                   load_instances, masked_average, model_input_size,
                                   plot_embedding, reference_features, run_tsne,
-                                  silhouette_report)
+                                  silhouette_report, nearest_neighbour_accuracy)
 
 TOOL = osp.join(REPO, 'tools', 'analysis', 'tsne.py')
 RANDOM_SAM = ['model.backbone.checkpoint=None', 'model.mask_head.decoder.checkpoint=None']
@@ -120,6 +120,11 @@ def test_tsne_silhouette_and_plot(tmp_path):
     rep = silhouette_report(x, labels, ['a', 'b', 'c'], novel_classes=['c'])
     assert rep['all'] > 0.5 and rep['base'] > 0.5 and rep['novel'] is None
     assert set(rep['per_class']) == {'a', 'b', 'c'}
+    # leave-one-out 1-NN by cosine, against a hand-made case: 4 points on two rays
+    pts4 = np.array([[1., 0.], [2., .1], [0., 1.], [.1, 3.]])
+    assert nearest_neighbour_accuracy(pts4, np.array([0, 0, 1, 1])) == 1.0
+    assert nearest_neighbour_accuracy(pts4, np.array([0, 1, 0, 1])) == 0.0
+    assert nearest_neighbour_accuracy(pts4, np.array([0, 0, 0, 1])) == 0.5
     pts = run_tsne(x, seed=0, perplexity=30)  # clipped below N=12
     assert pts.shape == (12, 2) and np.isfinite(pts).all()
     with pytest.raises(ValueError, match='at least 5'):

@@ -1,7 +1,7 @@
 """t-SNE of reference features before/after the token-merge MLP and of backbone features
 (paper Fig. 5), with cosine silhouette scores, e.g.
 
-    python tools/analysis/tsne.py configs/insam_detr_toy_ref_head.py work_dirs/demo/epoch_12.pth \
+    python tools/analysis/tsne.py configs/insam_detr_toy_regions.py work_dirs/demo/epoch_12.pth \
         --ann-file data/toy_world/annotations/instances_val.json --img-dir data/toy_world/val \
         --splits-file data/toy_world/annotations/splits.json --out-dir work_dirs/tsne
     # another backbone's pooled features (DINOv2 / CLIP ...): a config file or a dict
@@ -107,7 +107,7 @@ def main(argv=None):
                    classes=data.class_names, novel_classes=data.novel_classes,
                    counts={n: int((data.labels == c).sum())
                            for c, n in enumerate(data.class_names)})
-    print(f'{"features":<9} {"dim":>5}  silhouette(cosine): all / base / novel')
+    print(f'{"features":<9} {"dim":>5}  silhouette(cosine): all / base / novel   1-NN acc.')
     for kind in args.what:
         png = osp.join(args.out_dir, f'tsne_{kind}.png')
         summary[kind] = analyse(feats[kind], data, names[kind], png, args.seed,
@@ -115,7 +115,9 @@ def main(argv=None):
         s = summary[kind]['silhouette']
         row = ' / '.join('n/a' if s[k] is None else f'{s[k]:.3f}'
                          for k in ('all', 'base', 'novel'))
-        print(f'{kind:<9} {summary[kind]["dim"]:>5}  {row}   -> {png}')
+        knn = summary[kind]['knn1']
+        print(f'{kind:<9} {summary[kind]["dim"]:>5}  {row}   '
+              f'{"n/a" if knn is None else f"{knn:.3f}"}   -> {png}')
     with open(osp.join(args.out_dir, 'tsne_summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     print(f'summary: {osp.join(args.out_dir, "tsne_summary.json")}')

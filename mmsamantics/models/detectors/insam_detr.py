@@ -13,9 +13,8 @@ backbone for visual understanding tasks" on top of mmdet's Deformable DETR:
 Shape shorthand: B targets, P (target, class) pairs, R references, T tokens per reference,
 D SAM prompt width, E = embed_dims of the DETR, Q queries.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
@@ -24,17 +23,17 @@ from mmdet.models.detectors import DeformableDETR
 from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from ...structures import ReferenceStore, cache_signature
-from ...utils.images import preprocess_images, reference_image_batches
 from ..layers.deformable_attention import FP32DeformableAttention
 from ..layers.pair_shared_linear import PairIndex, PairSharedLinear
 from .insam_detr_batching import decode_pairs, decoder_im2col_step, head_fp32
-from .insam_detr_pairs import (GatheredReferences, ReferencePairs, gather_references,
+from .insam_detr_pairs import (ReferencePairs, gather_references,
                                group_mean, kshot_groups, merge_pairs, pair_samples)
+from .insam_detr_references import REFERENCE_ENCODERS, InSAMReferenceTokensMixin
 from .reference_store_mixin import ReferenceStoreMixin
 
 
 @MODELS.register_module()
-class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
+class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
     """Deformable DETR conditioned on SAM reference tokens, with a SAM box-prompt mask head.
 
     The backbone must return ``(*level_feats, sam_embedding)`` (:class:`SAMImageEncoder`);
@@ -65,8 +64,11 @@ class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
             make many pairs per target (ViT-B geometry, 12 classes: 15.2 s vs 16.6 s per
             image on CPU); ``'always'`` also in training, where pairs are few (<= 4) and the
             backward of the indexing cost as much as it saved on CPU; ``'never'``.
-        reference_encoder: ``'sam_tokens'`` (the paper: SAM mask tokens -> token-merge MLP)
-            or ``'class_code'``: a learned embedding per dataset label replaces the
+        reference_encoder: ``'sam_tokens'`` (the paper: SAM mask tokens -> token-merge MLP),
+            ``'sam_tokens+regions'`` (also the box average of each SAM encoder level,
+            :mod:`.insam_detr_references`; set ``token_merge.num_tokens`` to
+            :attr:`num_reference_tokens`), or ``'class_code'``: a learned embedding per
+            dataset label replaces the
             reference, a perfect class identity for analysis (the upper bound of what any
             reference encoder could give the decoder); never a way to run on new classes.
         num_class_codes: number of labels with ``'class_code'`` (the dataset's classes).
@@ -101,23 +103,24 @@ class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
                              f'{kshot_average!r}')
         self.token_merge = MODELS.build(token_merge)
         self.mask_head = MODELS.build(mask_head)
-        dec = self.mask_head.decoder
-        tm = self.token_merge
-        if (tm.num_tokens, tm.token_dim) != (dec.num_mask_tokens, dec.embed_dim):
-            raise ValueError(f'token_merge expects {tm.num_tokens}x{tm.token_dim} tokens but the '
-                             f'SAM decoder gives {dec.num_mask_tokens}x{dec.embed_dim}: set '
-                             f'token_merge.num_tokens={dec.num_mask_tokens}, '
-                             f'token_dim={dec.embed_dim}')
         if self.bbox_head.num_classes != 1:
             raise ValueError('the bbox head answers "matches the reference": num_classes=1')
         self.kshot_average = kshot_average
-        if reference_encoder not in ('sam_tokens', 'class_code') or (
+        if reference_encoder not in REFERENCE_ENCODERS or (
                 reference_encoder == 'class_code' and num_class_codes < 1):
-            raise ValueError("reference_encoder must be 'sam_tokens', or 'class_code' with "
-                             f'num_class_codes >= 1; got {reference_encoder!r}, {num_class_codes}')
+            raise ValueError(f'reference_encoder must be one of {REFERENCE_ENCODERS} (with '
+                             "num_class_codes >= 1 for 'class_code'); got "
+                             f'{reference_encoder!r}, {num_class_codes}')
         self.reference_encoder = reference_encoder
         if reference_encoder == 'class_code':
             self.class_codes = nn.Embedding(num_class_codes, self.embed_dims)
+        else:
+            tm, dec, n = self.token_merge, self.mask_head.decoder, self.num_reference_tokens
+            if (tm.num_tokens, tm.token_dim) != (n, dec.embed_dim):
+                raise ValueError(f'token_merge expects {tm.num_tokens}x{tm.token_dim} tokens '
+                                 f'but reference_encoder={reference_encoder!r} gives '
+                                 f'{n}x{dec.embed_dim}: set token_merge.num_tokens={n}, '
+                                 f'token_dim={dec.embed_dim}')
         self.predict_masks = with_mask
         self.ref_batch_size = ref_batch_size
         self._signature: Optional[str] = None
@@ -137,10 +140,6 @@ class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
                 attn.value_proj = PairSharedLinear.replace(attn.value_proj, self._pair_index)
         # Loading other weights invalidates cached tokens and the cache signature.
         self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
-
-    def _invalidate_caches(self) -> None:
-        self._signature = None
-        self.reference_store.reset()  # the bank is re-checked against the new weights
 
     # ------------------------------------------------------------------ caches
     @property
@@ -179,69 +178,6 @@ class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
         *levels, embedding = self.backbone(batch_inputs)
         return self.neck(tuple(levels)), embedding
 
-    def _reference_tokens(self, inputs: Optional[Tensor], boxes: Tensor, keys: List[str],
-                          rows: Optional[List[int]] = None) -> Tensor:
-        """(R', 3, S, S) images + (R, 4) boxes -> (R, T, D) tokens.
-
-        Tokens come from :attr:`reference_store` (lent, the reference bank, the in-memory
-        cache), else SAM. ``rows[j]`` is the image of reference j in ``inputs`` (default:
-        j; -1 = no image, allowed when its key is lent, in the bank or cached).
-        """
-        rows = list(range(len(keys))) if rows is None else rows
-        first: Dict[str, int] = {}
-        for j, k in enumerate(keys):
-            first.setdefault(k, j)
-
-        def encode(todo: List[str]) -> Tensor:
-            missing = [k for k in todo if rows[first[k]] < 0 or inputs is None]
-            if missing:
-                raise ValueError(f'references {missing[:3]} have no image and are not in the '
-                                 f'reference bank {self.reference_bank!r}: load their images '
-                                 '(LoadInContextReferences) or encode them into the bank '
-                                 '(tools/misc/encode_references.py)')
-            idx, out, n = [first[k] for k in todo], [], self.ref_batch_size
-            with torch.no_grad():  # SAM per chunk of ``ref_batch_size`` references
-                for c in [idx[s:s + n] for s in range(0, len(idx), n)]:
-                    emb = self.backbone(inputs[[rows[j] for j in c]])[-1]
-                    out.append(self.mask_head.decoder.mask_tokens(emb, boxes[c]))
-            return torch.cat(out)
-
-        return self.reference_store.get(keys, encode, self.query_embedding.weight.device)
-
-    @torch.no_grad()
-    def encode_references(self, refs: Sequence[dict], batch_size: int = 4,
-                          scale: Optional[int] = None) -> Tuple[List[str], Tensor]:
-        """SAM mask tokens of references, one SAM pass per distinct image.
-
-        Used by the bank builder, the inference API and the t-SNE analysis; the tokens equal
-        the detector's own (resize of :class:`LoadInContextReferences`, same preprocessor).
-
-        Args:
-            refs: dicts with ``key``, ``bbox`` (xyxy, original pixels) and ``img``
-                ((H0, W0, 3) BGR uint8) or ``img_path``.
-            batch_size: images per SAM pass.
-            scale: longest side S of the resized images (default: the SAM input size).
-
-        Returns:
-            (keys (R,), tokens (R, T, D) float32 on the CPU) in the order of ``refs``.
-        """
-        refs = list(refs)
-        out: List[Optional[Tensor]] = [None] * len(refs)
-        for batch in reference_image_batches(refs, scale or self.backbone.img_size,
-                                             batch_size):
-            x = preprocess_images(self.data_preprocessor, [im for im, _, _ in batch])
-            order = [j for _, _, idx in batch for j in idx]
-            rows = [i for i, (_, _, idx) in enumerate(batch) for _ in idx]
-            boxes = np.stack([np.asarray(refs[j]['bbox'], np.float32) * s
-                              for _, s, idx in batch for j in idx])
-            emb = self.backbone(x)[-1]
-            # SAM 2 / HQ-SAM embeddings are tuples of tensors
-            emb = tuple(e[rows] for e in emb) if isinstance(emb, (tuple, list)) else emb[rows]
-            tok = self.mask_head.decoder.mask_tokens(emb, torch.as_tensor(boxes, device=x.device))
-            for j, t in zip(order, tok.float().cpu()):
-                out[j] = t
-        return [r['key'] for r in refs], torch.stack(out) if out else torch.zeros(0)
-
     def reference_pairs(self, batch_data_samples: SampleList) -> ReferencePairs:
         """Build the (target, class) pairs of a batch and their merged reference embeddings.
 
@@ -265,33 +201,6 @@ class InSAMDETR(ReferenceStoreMixin, DeformableDETR):
         else:
             embeds = group_mean(self.token_merge(tokens), inverse, len(pairs))
         return ReferencePairs(pairs[:, 0], pairs[:, 1], embeds)
-
-    def _gathered_tokens(self, refs: GatheredReferences) -> Tensor:
-        """(R, T, D) tokens of the gathered references: cached ones as given, the others
-        through :meth:`_reference_tokens` in one batched call."""
-        enc_keys = [k for g, ks in zip(refs.given, refs.keys) if g is None for k in ks]
-        encoded = None
-        if enc_keys:
-            # row of each reference in the stacked images; -1 = no image (bank only)
-            rows, avail, n = [], [], 0
-            for x, b in zip(refs.inputs, refs.boxes):
-                if x is None:
-                    rows += [-1] * len(b)
-                else:
-                    rows += list(range(n, n + len(x)))
-                    avail.append(x)
-                    n += len(x)
-            encoded = self._reference_tokens(
-                torch.cat(avail) if avail else None, torch.cat(refs.boxes).float(), enc_keys,
-                rows=rows)
-        parts, e = [], 0
-        for g, ks in zip(refs.given, refs.keys):
-            if g is None:
-                parts.append(encoded[e:e + len(ks)])
-                e += len(ks)
-            else:
-                parts.append(g)
-        return torch.cat(parts)
 
     # ------------------------------------------------------------------ transformer
     def forward_transformer(self, img_feats: Tuple[Tensor, ...],

@@ -1,0 +1,153 @@
+"""The reference side of InSAM-DETR: the tokens of each reference, encoded once.
+
+A reference is a box on an image. SAM (frozen) turns it into T' tokens of width D:
+
+- ``reference_encoder='sam_tokens'`` (the paper, Espinosa et al. §5.1, Fig. 2): the
+  mask decoder's T output mask tokens for the box prompt;
+- ``'sam_tokens+regions'``: those plus the box average of each encoder level
+  (:mod:`..layers.region_tokens`): the encoder's view of the object, which the mask tokens
+  mostly drop (an option beside the paper's design).
+
+Tokens are frozen, so they are cached in memory, banked (``encode_references``) and stored in
+the feature cache, always through :meth:`reference_tokens_from`.
+
+Shape shorthand: R references, T' tokens per reference, D SAM prompt width, S input side.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ...utils.images import preprocess_images, reference_image_batches
+from ..layers.region_tokens import box_region_tokens, num_region_tokens
+from .insam_detr_pairs import GatheredReferences
+
+REFERENCE_ENCODERS = ('sam_tokens', 'sam_tokens+regions', 'class_code')
+
+
+def take_rows(feat, rows):
+    """Rows ``rows`` of a backbone output: a Tensor or a tuple of Tensors (SAM 2, HQ-SAM)."""
+    return tuple(f[rows] for f in feat) if isinstance(feat, (tuple, list)) else feat[rows]
+
+
+class InSAMReferenceTokensMixin:
+    """Reference tokens for :class:`InSAMDETR` (needs ``backbone``, ``mask_head.decoder``,
+    ``reference_encoder``, ``reference_store``, ``data_preprocessor``, ``ref_batch_size``)."""
+
+    @property
+    def num_reference_tokens(self) -> int:
+        """T', the tokens per reference that :meth:`reference_tokens_from` returns."""
+        dec = self.mask_head.decoder
+        n = dec.num_mask_tokens
+        if self.reference_encoder == 'sam_tokens+regions':
+            n += num_region_tokens(list(self.backbone.out_channels)[:-1], dec.embed_dim)
+        return n
+
+    def reference_tokens_from(self, feats: Sequence, boxes: Tensor) -> Tensor:
+        """Tokens of R references from their images' backbone outputs.
+
+        Args:
+            feats: the backbone's ``(*levels, embedding)``, row r for reference r: levels
+                (R, C_l, h, w), embedding (R, D, h, w) (a tuple of tensors for SAM 2).
+            boxes: (R, 4) xyxy in input pixels.
+
+        Returns:
+            (R, T', D) tokens: the T mask tokens, then (with regions) the region tokens.
+        """
+        *levels, emb = feats
+        dec = self.mask_head.decoder
+        tokens = dec.mask_tokens(emb, boxes)
+        if self.reference_encoder != 'sam_tokens+regions':
+            return tokens
+        regions = box_region_tokens(levels, boxes, self.backbone.img_size, dec.embed_dim)
+        return torch.cat([tokens, regions.to(tokens.dtype)], dim=1)
+
+    def _reference_tokens(self, inputs: Optional[Tensor], boxes: Tensor, keys: List[str],
+                          rows: Optional[List[int]] = None) -> Tensor:
+        """(R', 3, S, S) images + (R, 4) boxes -> (R, T', D) tokens.
+
+        Tokens come from :attr:`reference_store` (lent, the reference bank, the in-memory
+        cache), else SAM. ``rows[j]`` is the image of reference j in ``inputs`` (default:
+        j; -1 = no image, allowed when its key is lent, in the bank or cached).
+        """
+        rows = list(range(len(keys))) if rows is None else rows
+        first: Dict[str, int] = {}
+        for j, k in enumerate(keys):
+            first.setdefault(k, j)
+
+        def encode(todo: List[str]) -> Tensor:
+            missing = [k for k in todo if rows[first[k]] < 0 or inputs is None]
+            if missing:
+                raise ValueError(f'references {missing[:3]} have no image and are not in the '
+                                 f'reference bank {self.reference_bank!r}: load their images '
+                                 '(LoadInContextReferences) or encode them into the bank '
+                                 '(tools/misc/encode_references.py)')
+            idx, out, n = [first[k] for k in todo], [], self.ref_batch_size
+            with torch.no_grad():  # SAM per chunk of ``ref_batch_size`` references
+                for c in [idx[s:s + n] for s in range(0, len(idx), n)]:
+                    feats = self.backbone(inputs[[rows[j] for j in c]])
+                    out.append(self.reference_tokens_from(feats, boxes[c]))
+            return torch.cat(out)
+
+        return self.reference_store.get(keys, encode, self.query_embedding.weight.device)
+
+    @torch.no_grad()
+    def encode_references(self, refs: Sequence[dict], batch_size: int = 4,
+                          scale: Optional[int] = None) -> Tuple[List[str], Tensor]:
+        """Reference tokens (:meth:`reference_tokens_from`), one SAM pass per image.
+
+        Used by the bank builder, the inference API and the t-SNE analysis; the tokens equal
+        the detector's own (resize of :class:`LoadInContextReferences`, same preprocessor).
+
+        Args:
+            refs: dicts with ``key``, ``bbox`` (xyxy, original pixels) and ``img``
+                ((H0, W0, 3) BGR uint8) or ``img_path``.
+            batch_size: images per SAM pass.
+            scale: longest side S of the resized images (default: the SAM input size).
+
+        Returns:
+            (keys (R,), tokens (R, T', D) float32 on the CPU) in the order of ``refs``.
+        """
+        refs = list(refs)
+        out: List[Optional[Tensor]] = [None] * len(refs)
+        for batch in reference_image_batches(refs, scale or self.backbone.img_size,
+                                             batch_size):
+            x = preprocess_images(self.data_preprocessor, [im for im, _, _ in batch])
+            order = [j for _, _, idx in batch for j in idx]
+            rows = [i for i, (_, _, idx) in enumerate(batch) for _ in idx]
+            boxes = np.stack([np.asarray(refs[j]['bbox'], np.float32) * s
+                              for _, s, idx in batch for j in idx])
+            feats = [take_rows(f, rows) for f in self.backbone(x)]
+            tok = self.reference_tokens_from(feats, torch.as_tensor(boxes, device=x.device))
+            for j, t in zip(order, tok.float().cpu()):
+                out[j] = t
+        return [r['key'] for r in refs], torch.stack(out) if out else torch.zeros(0)
+
+    def _gathered_tokens(self, refs: GatheredReferences) -> Tensor:
+        """(R, T', D) tokens of the gathered references: cached ones as given, the others
+        through :meth:`_reference_tokens` in one batched call."""
+        enc_keys = [k for g, ks in zip(refs.given, refs.keys) if g is None for k in ks]
+        encoded = None
+        if enc_keys:
+            # row of each reference in the stacked images; -1 = no image (bank only)
+            rows, avail, n = [], [], 0
+            for x, b in zip(refs.inputs, refs.boxes):
+                if x is None:
+                    rows += [-1] * len(b)
+                else:
+                    rows += list(range(n, n + len(x)))
+                    avail.append(x)
+                    n += len(x)
+            encoded = self._reference_tokens(
+                torch.cat(avail) if avail else None, torch.cat(refs.boxes).float(), enc_keys,
+                rows=rows)
+        parts, e = [], 0
+        for g, ks in zip(refs.given, refs.keys):
+            if g is None:
+                parts.append(encoded[e:e + len(ks)])
+                e += len(ks)
+            else:
+                parts.append(g)
+        return torch.cat(parts)
+

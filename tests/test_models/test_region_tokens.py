@@ -1,0 +1,97 @@
+"""Region tokens: the box average of SAM's encoder levels as extra reference tokens."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmdet.registry import MODELS
+from helpers import toy_cfg
+from mmsamantics.apis import build_feature_cache
+from mmsamantics.datasets import FeatureCache
+from mmsamantics.models.layers.region_tokens import box_region_tokens, num_region_tokens
+from mmsamantics.structures import cache_signature
+
+
+def test_box_average_equals_the_cells_mean():
+    """On a field linear in x and y, RoIAlign's bilinear samples average exactly to the mean
+    of the cells the box covers (a box on cell borders, away from the image edge)."""
+    ys, xs = torch.meshgrid(torch.arange(8.), torch.arange(8.), indexing='ij')
+    a = torch.randn(2, 6, 1, 1)
+    b = torch.randn(2, 6, 1, 1)
+    lv = a * xs + b * ys + torch.randn(2, 6, 1, 1)         # (2, 6, 8, 8), stride 8 on 64 px
+    boxes = torch.tensor([[16., 16., 48., 48.], [8., 24., 40., 56.]])  # cells 2-5 / 1-4 x 3-6
+    got = box_region_tokens([lv, 2 * lv], boxes, input_size=64, width=4)
+    cells = torch.stack([lv[0, :, 2:6, 2:6].mean((1, 2)), lv[1, :, 3:7, 1:5].mean((1, 2))])
+    want = torch.cat([F.layer_norm(cells, (6,)), F.layer_norm(2 * cells, (6,))], 1)
+    assert got.shape == (2, 3, 4)
+    torch.testing.assert_close(got.flatten(1), want, atol=1e-5, rtol=1e-5)
+
+
+def test_channels_must_split_into_tokens():
+    assert num_region_tokens([96, 96], 64) == 3
+    assert num_region_tokens([768] * 4, 256) == 12
+    with pytest.raises(ValueError, match="reference_encoder='sam_tokens'"):
+        num_region_tokens([96], 64)
+    assert box_region_tokens([torch.zeros(0, 96, 4, 4)] * 2, torch.zeros(0, 4), 64,
+                             64).shape == (0, 3, 64)
+
+
+def build(toy_root, encoder, num_tokens):
+    cfg = toy_cfg(toy_root)
+    cfg.model.update(reference_encoder=encoder)
+    cfg.model.token_merge.num_tokens = num_tokens
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return cfg, model.eval()
+
+
+def val_refs(toy_root, n=5):
+    with open(osp.join(toy_root, 'annotations', 'instances_val.json')) as f:
+        data = json.load(f)
+    files = {im['id']: im['file_name'] for im in data['images']}
+    return [dict(key=f'a{a["id"]}', img_path=osp.join(toy_root, 'val', files[a['image_id']]),
+                 bbox=[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
+                       a['bbox'][1] + a['bbox'][3]]) for a in data['annotations'][:n]]
+
+
+def test_insam_detr_region_tokens(toy_root, tmp_path):
+    _, plain = build(toy_root, 'sam_tokens', 4)
+    cfg, model = build(toy_root, 'sam_tokens+regions', 7)
+    assert model.num_reference_tokens == 7
+    model.backbone.load_state_dict(plain.backbone.state_dict())  # the same (random) SAM
+    model.mask_head.load_state_dict(plain.mask_head.state_dict())
+    refs = val_refs(toy_root)
+    keys, mask_only = plain.encode_references(refs)
+    keys2, tokens = model.encode_references(refs)
+    assert keys == keys2 and tokens.shape == (5, 7, 64)
+    torch.testing.assert_close(tokens[:, :4], mask_only)  # same SAM, same mask tokens
+    # the region rows are box_region_tokens of the encoder levels, as computed directly
+    from mmsamantics.utils.images import preprocess_images, reference_image_batches
+    batch = next(reference_image_batches(refs[:1], model.backbone.img_size, 1))
+    x = preprocess_images(model.data_preprocessor, [batch[0][0]])
+    with torch.no_grad():
+        *levels, _ = model.backbone(x)
+    box = torch.tensor(refs[0]['bbox']) * torch.as_tensor(batch[0][1])
+    want = box_region_tokens(levels, box[None].float(), model.backbone.img_size, 64)
+    torch.testing.assert_close(tokens[:1, 4:], want, atol=1e-5, rtol=1e-5)
+    # the feature cache stores the same tokens, under a signature of its own
+    assert cache_signature(model) != cache_signature(plain)
+    items = {}
+    for r in refs:
+        items.setdefault(r['img_path'], dict(img_path=r['img_path'], target=False, refs=[]))
+        items[r['img_path']]['refs'].append(dict(key=r['key'], bbox=r['bbox']))
+    items = list(items.values())
+    cache = FeatureCache(str(tmp_path))
+    build_feature_cache(model, items, cache, dtype='float32')
+    assert cache.meta['num_tokens'] == 7
+    for r, t in zip(refs, tokens):
+        torch.testing.assert_close(torch.as_tensor(cache.read_tokens(r['img_path'])[r['key']]), t,
+                                   atol=1e-5, rtol=1e-5)
+    # the inference API's banks hold the same 7 tokens per reference
+    from mmsamantics.apis.insam_detr_encoder import InSAMDETRReferenceEncoder
+    assert InSAMDETRReferenceEncoder(model, cfg).feature_shape == (7, 64)
+    with pytest.raises(ValueError, match='token_merge.num_tokens=7'):
+        build(toy_root, 'sam_tokens+regions', 4)
