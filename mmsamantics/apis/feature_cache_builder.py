@@ -21,7 +21,6 @@ import torch
 from ..structures.signature import cache_signature
 from ..utils.images import load_resized, preprocess_images
 from ..datasets.feature_cache import FeatureCache
-from ..models.detectors.insam_detr_references import take_rows
 
 
 def cache_items(dataset, with_references: bool = True) -> List[dict]:
@@ -96,9 +95,8 @@ def build_feature_cache(model, items: List[dict], cache: FeatureCache, *,
             if it['refs']:
                 boxes = torch.as_tensor(np.asarray([r['bbox'] for r in it['refs']],
                                                    np.float32) * scale, device=x.device)
-                rows = [i] * len(boxes)
-                tok = model.reference_tokens_from([take_rows(f, rows) for f in (*levels, emb)],
-                                                  boxes).cpu().numpy().astype(np_dtype)
+                tok = model.reference_tokens_from((*levels, emb), boxes, [i] * len(boxes))
+                tok = tok.cpu().numpy().astype(np_dtype)
                 cache.write_tokens(it['img_path'], [r['key'] for r in it['refs']], tok)
         done += len(batch)
         if progress is not None:

@@ -37,9 +37,10 @@ def _map(fn: Callable[[Tensor], Tensor], feat: Feature) -> Feature:
     return tuple(fn(f) for f in feat) if isinstance(feat, (tuple, list)) else fn(feat)
 
 
-def _row(feat: Feature, j: int) -> Feature:
-    """Row ``j`` of a batched feature (tensor or tuple of tensors)."""
-    return _map(lambda f: f[j], feat)
+def feature_rows(feat: Feature, rows) -> Feature:
+    """Rows ``rows`` (an int, a list or an index tensor) of a batched feature: a tensor,
+    or a tuple of tensors (SAM 2 / HQ-SAM embeddings, SAMIC's levels, SAM 3's crops)."""
+    return _map(lambda f: f[rows], feat)
 
 
 def _stack(feats: Sequence[Feature]) -> Feature:
@@ -181,7 +182,7 @@ class ReferenceStore:
             self.check_signature(raw['signature'], f'reference bank {self._bank_file!r}')
             # floats as float32; integer features (SAM 3's uint8 crop pixels) stay compact
             toks = _map(lambda t: t.float() if t.is_floating_point() else t, raw['tokens'])
-            self._bank = {k: _row(toks, j) for j, k in enumerate(raw['keys'])}
+            self._bank = {k: feature_rows(toks, j) for j, k in enumerate(raw['keys'])}
             self._bank_signature = sig
         return self._bank
 
@@ -221,7 +222,7 @@ class ReferenceStore:
                                'cached, and nothing can encode them')
             new = encode(missing)
             for j, k in enumerate(missing):
-                found[k] = _row(new, j)
+                found[k] = feature_rows(new, j)
         self._remember(ns, [k for k in found if k not in lent and k not in bank], found)
         return _stack([_map(lambda f: f.to(device=device, dtype=dtype), found[k])
                        for k in keys])

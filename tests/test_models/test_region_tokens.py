@@ -27,6 +27,16 @@ def test_box_average_equals_the_cells_mean():
     want = torch.cat([F.layer_norm(cells, (6,)), F.layer_norm(2 * cells, (6,))], 1)
     assert got.shape == (2, 3, 4)
     torch.testing.assert_close(got.flatten(1), want, atol=1e-5, rtol=1e-5)
+    # several boxes of one image: pooled in place, equal to the per-box copies
+    idx = torch.tensor([1, 1, 0])
+    three = torch.cat([boxes, boxes[:1]])
+    in_place = box_region_tokens([lv, 2 * lv], three, 64, 4, img_idx=idx)
+    copies = box_region_tokens([lv[idx], 2 * lv[idx]], three, 64, 4)
+    torch.testing.assert_close(in_place, copies)
+    with pytest.raises(ValueError, match='one image index per box'):
+        box_region_tokens([lv, 2 * lv], three, 64, 4, img_idx=torch.tensor([0, 2, 1]))
+    with pytest.raises(ValueError, match='one image index per box'):
+        box_region_tokens([lv, 2 * lv], three, 64, 4)  # 3 boxes, 2 images, no index
 
 
 def test_channels_must_split_into_tokens():

@@ -3,7 +3,10 @@
 Drops the optimizer, schedulers and message hub (what only resuming needs), keeps
 ``meta`` and ``state_dict``, optionally halves the floating-point weights (``--fp16``;
 loading converts them back to the model's dtype), and appends the first 8 hex digits of
-the file's SHA-256 to its name, so a changed file never passes for the old one. Example:
+the file's SHA-256 to its name, so a changed file never passes for the old one. mmdet ships
+the same step as a script (``.mim/tools/model_converters/publish_model.py``), not as an
+importable function; it reads checkpoints with ``torch.load``'s defaults, which refuse
+mmengine's message hub since torch 2.6, and cannot halve the weights. Example:
 
     python tools/misc/publish_model.py work_dirs/demo/epoch_12.pth insam_detr_toy.pth
     # -> insam_detr_toy-1a2b3c4d.pth

@@ -121,7 +121,7 @@ class LoadInContextReferences(BaseTransform):
         """The mask :meth:`_resized_mask` gives, sized from ``img_hw`` as :func:`rescale`
         would size the image, without reading it."""
         if 'img_hw' not in ref:
-            raise KeyError(f'reference {ref.get("key")} has no img_hw: its mask cannot be '
+            raise ValueError(f'reference {ref.get("key")} has no img_hw: its mask cannot be '
                            'sized without its image (load the images, drop --ref-bank)')
         h0, w0 = (int(v) for v in ref['img_hw'])
         w, h = mmcv.rescale_size((w0, h0), self.scale)

@@ -19,16 +19,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...structures import feature_rows
 from ...utils.images import preprocess_images, reference_image_batches
 from ..layers.region_tokens import box_region_tokens, num_region_tokens
 from .insam_detr_pairs import GatheredReferences
 
 REFERENCE_ENCODERS = ('sam_tokens', 'sam_tokens+regions', 'class_code')
-
-
-def take_rows(feat, rows):
-    """Rows ``rows`` of a backbone output: a Tensor or a tuple of Tensors (SAM 2, HQ-SAM)."""
-    return tuple(f[rows] for f in feat) if isinstance(feat, (tuple, list)) else feat[rows]
 
 
 class InSAMReferenceTokensMixin:
@@ -44,23 +40,28 @@ class InSAMReferenceTokensMixin:
             n += num_region_tokens(list(self.backbone.out_channels)[:-1], dec.embed_dim)
         return n
 
-    def reference_tokens_from(self, feats: Sequence, boxes: Tensor) -> Tensor:
+    def reference_tokens_from(self, feats: Sequence, boxes: Tensor,
+                              rows: Optional[Sequence[int]] = None) -> Tensor:
         """Tokens of R references from their images' backbone outputs.
 
         Args:
-            feats: the backbone's ``(*levels, embedding)``, row r for reference r: levels
-                (R, C_l, h, w), embedding (R, D, h, w) (a tuple of tensors for SAM 2).
+            feats: the backbone's ``(*levels, embedding)`` of B images: levels
+                (B, C_l, h, w), embedding (B, D, h, w) (a tuple of tensors for SAM 2).
             boxes: (R, 4) xyxy in input pixels.
+            rows: (R,) the image of each box (default: box r on image r, B = R). Only the
+                embedding is gathered per box (SAM's decoder takes one per prompt); the
+                levels are pooled in place.
 
         Returns:
             (R, T', D) tokens: the T mask tokens, then (with regions) the region tokens.
         """
         *levels, emb = feats
         dec = self.mask_head.decoder
-        tokens = dec.mask_tokens(emb, boxes)
+        tokens = dec.mask_tokens(emb if rows is None else feature_rows(emb, list(rows)), boxes)
         if self.reference_encoder != 'sam_tokens+regions':
             return tokens
-        regions = box_region_tokens(levels, boxes, self.backbone.img_size, dec.embed_dim)
+        idx = None if rows is None else torch.as_tensor(list(rows), device=boxes.device)
+        regions = box_region_tokens(levels, boxes, self.backbone.img_size, dec.embed_dim, idx)
         return torch.cat([tokens, regions.to(tokens.dtype)], dim=1)
 
     def _reference_tokens(self, inputs: Optional[Tensor], boxes: Tensor, keys: List[str],
@@ -118,8 +119,8 @@ class InSAMReferenceTokensMixin:
             rows = [i for i, (_, _, idx) in enumerate(batch) for _ in idx]
             boxes = np.stack([np.asarray(refs[j]['bbox'], np.float32) * s
                               for _, s, idx in batch for j in idx])
-            feats = [take_rows(f, rows) for f in self.backbone(x)]
-            tok = self.reference_tokens_from(feats, torch.as_tensor(boxes, device=x.device))
+            tok = self.reference_tokens_from(self.backbone(x),
+                                             torch.as_tensor(boxes, device=x.device), rows)
             for j, t in zip(order, tok.float().cpu()):
                 out[j] = t
         return [r['key'] for r in refs], torch.stack(out) if out else torch.zeros(0)

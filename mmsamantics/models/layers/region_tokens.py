@@ -9,7 +9,7 @@ re-used with them.
 
 Shape shorthand: R references, L levels of C_l channels, D token width (SAM's prompt width).
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +36,7 @@ def num_region_tokens(level_channels: Sequence[int], width: int) -> int:
 
 
 def box_region_tokens(levels: Sequence[Tensor], boxes: Tensor, input_size: int,
-                      width: int) -> Tensor:
+                      width: int, img_idx: Optional[Tensor] = None) -> Tensor:
     """Average each encoder level over its reference's box, as tokens of width D.
 
     Each level's box average is layer-normalised without parameters (the levels of a ViT
@@ -45,11 +45,13 @@ def box_region_tokens(levels: Sequence[Tensor], boxes: Tensor, input_size: int,
     flattens its input, so the rows are just the pooled vector in token layout.
 
     Args:
-        levels: L tensors (R, C_l, h_l, w_l), row r the encoder output of reference r's
-            image (square padded input of side ``input_size``).
+        levels: L tensors (B, C_l, h_l, w_l), the encoder outputs of B images (square
+            padded input of side ``input_size``).
         boxes: (R, 4) xyxy boxes in input pixels.
         input_size: side of the padded model input.
         width: D, the token width.
+        img_idx: (R,) the image of each box (default: box r on image r, B = R), so several
+            boxes of one image pool its levels without copying them.
 
     Returns:
         (R, sum(C_l) / D, D) float32 region tokens.
@@ -57,8 +59,14 @@ def box_region_tokens(levels: Sequence[Tensor], boxes: Tensor, input_size: int,
     if boxes.shape[0] == 0:
         return boxes.new_zeros(0, num_region_tokens([lv.shape[1] for lv in levels], width),
                                width)
-    rois = torch.cat([torch.arange(len(boxes), device=boxes.device, dtype=torch.float32)[:, None],
-                      boxes.float()], dim=1)
+    if img_idx is None:
+        img_idx = torch.arange(len(boxes), device=boxes.device)
+    n_imgs = {int(lv.shape[0]) for lv in levels}
+    if len(n_imgs) != 1 or len(img_idx) != len(boxes) or int(img_idx.max()) >= min(n_imgs):
+        raise ValueError(f'{len(boxes)} boxes on images {img_idx.tolist()[:8]} but levels of '
+                         f'{sorted(n_imgs)} images: give one image index per box, each below '
+                         'the number of images')
+    rois = torch.cat([img_idx.to(boxes.device, torch.float32)[:, None], boxes.float()], dim=1)
     pooled = []
     for lv in levels:
         avg = roi_align(lv.float(), rois, (_BINS, _BINS), spatial_scale=lv.shape[-1] / input_size,
