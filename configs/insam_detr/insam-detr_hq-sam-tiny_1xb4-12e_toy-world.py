@@ -1,11 +1,14 @@
-# InSAM-DETR on the synthetic toy world with a tiny random-weight HQ-SAM (CPU): checks the
-# authors' 5-token HQ-SAM wiring end to end. No toy pretraining exists for HQ-SAM, so the
-# frozen encoder and decoder keep random weights.
+# InSAM-DETR on the synthetic toy world with the tiny HQ-SAM (CPU): the authors' 5-token
+# HQ-SAM wiring end to end. The weights are made the way HQ-SAM's were: the toy SAM
+# (python tools/misc/pretrain_toy_sam.py), then its HQ token, MLP and feature fusion trained
+# on the frozen SAM (python tools/misc/pretrain_toy_hq_sam.py). Like the released
+# sam_hq_vit_*.pth, the file holds SAM's weights too, so backbone and decoder both load it.
+# Set sam_checkpoint=None for a random HQ-SAM.
 _base_ = './insam-detr_sam-tiny_1xb4-12e_toy-world.py'
 
 work_dir = './work_dirs/insam-detr_hq-sam-tiny_1xb4-12e_toy-world'
 
-sam_checkpoint = None
+sam_checkpoint = 'checkpoints/sam_hq_tiny_toy.pth'
 hq_token_only = False  # False = SAM mask + HQ mask logits (HQ-SAM's predictor default)
 sam_width = 64  # prompt width of the tiny preset
 

@@ -10,10 +10,12 @@ No stage reads a class label: the self-supervised stages read image files only
 class on loading.
 """
 from .dino import DINOHead, DINOLoss, MultiCrop, cosine_momentum, ema_update
+from .hq_sam import pretrain_toy_hq_sam
 from .mae import MaskedImageModel, patchify, pretrain_sam_encoder_mae, random_patch_mask
 from .promptable_sam import class_agnostic_coco, pretrain_toy_sam
 from .toy_dinov2 import pretrain_toy_dinov2
 
 __all__ = ['DINOHead', 'DINOLoss', 'MultiCrop', 'cosine_momentum', 'ema_update',
            'MaskedImageModel', 'patchify', 'pretrain_sam_encoder_mae', 'random_patch_mask',
-           'class_agnostic_coco', 'pretrain_toy_sam', 'pretrain_toy_dinov2']
+           'class_agnostic_coco', 'pretrain_toy_sam', 'pretrain_toy_dinov2',
+           'pretrain_toy_hq_sam']

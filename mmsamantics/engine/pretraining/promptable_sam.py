@@ -89,6 +89,28 @@ def _prepare(coco: COCO, img_id: int, img_dir: str, size: int
             torch.zeros(0, size, size, dtype=torch.uint8))
 
 
+def load_prompt_instances(ann_file: str, img_dir: str, size: int,
+                          max_images: Optional[int] = None
+                          ) -> List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The annotated images of a COCO file as SAM sees them, class ids dropped on loading
+    (:func:`class_agnostic_coco`), in sorted image-id order.
+
+    Args:
+        ann_file / img_dir: a COCO-format dataset with instance masks.
+        size: S, the model's input side.
+        max_images: keep only the first N annotated images (tests).
+
+    Returns:
+        one ``(img (3, S, S), boxes (N, 4), masks (N, S, S) uint8)`` per image (see
+        :func:`_prepare`).
+    """
+    coco = class_agnostic_coco(ann_file)
+    img_ids: List[int] = [i for i in sorted(coco.imgs) if coco.imgToAnns[i]][:max_images]
+    if not img_ids:
+        raise ValueError(f'{ann_file} has no annotated image to pretrain on')
+    return [_prepare(coco, i, img_dir, size) for i in img_ids]
+
+
 def _focal(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
            gamma: float = 2.0) -> torch.Tensor:
     p = logits.sigmoid()
@@ -174,11 +196,7 @@ def pretrain_toy_sam(ann_file: str, img_dir: str, out_file: str, epochs: int = 8
     for p in dec.parameters():
         p.requires_grad_(True)
     size = enc.img_size
-    coco = class_agnostic_coco(ann_file)
-    img_ids: List[int] = [i for i in sorted(coco.imgs) if coco.imgToAnns[i]][:max_images]
-    if not img_ids:
-        raise ValueError(f'{ann_file} has no annotated image to pretrain on')
-    data = [_prepare(coco, i, img_dir, size) for i in img_ids]
+    data = load_prompt_instances(ann_file, img_dir, size, max_images)
     params = list(enc.parameters()) + list(dec.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     steps = epochs * int(np.ceil(len(data) / batch_size))

@@ -44,8 +44,9 @@ def hq_checkpoint_hint(name: str) -> str:
     """Where to download the HQ-SAM checkpoint of preset ``name``."""
     url = HQ_SAM_CHECKPOINT_URLS.get(name)
     if url is None:
-        return (f'HQ-SAM has no released weights for the {name!r} preset: set '
-                'checkpoint=None for random weights.')
+        return (f'HQ-SAM has no released weights for the {name!r} preset: make the toy ones '
+                'with `python tools/misc/pretrain_toy_hq_sam.py` (after '
+                'tools/misc/pretrain_toy_sam.py), or set checkpoint=None for random weights.')
     return (f'Download the official HQ-SAM {name} weights from {url} (or the links in the '
             'segment-anything-hq README) and point the config\'s `sam_checkpoint` variable '
             'at the file (e.g. checkpoints/).')
