@@ -11,6 +11,7 @@ from helpers import toy_cfg
 from mmsamantics.apis import build_feature_cache
 from mmsamantics.datasets import FeatureCache
 from mmsamantics.models.layers.region_tokens import box_region_tokens, num_region_tokens
+from mmsamantics.models.layers.shape_tokens import box_shape_tokens, shape_grid
 from mmsamantics.structures import cache_signature
 
 
@@ -46,6 +47,29 @@ def test_channels_must_split_into_tokens():
         num_region_tokens([96], 64)
     assert box_region_tokens([torch.zeros(0, 96, 4, 4)] * 2, torch.zeros(0, 4), 64,
                              64).shape == (0, 3, 64)
+
+
+def test_shape_token_samples_the_mask_logits_in_the_box():
+    """On logits linear in x and y, RoIAlign's bilinear samples average to the value at each
+    bin centre, so the token is 2 sigmoid(logit at the centres of a g x g grid) - 1."""
+    a, b, c = 0.7, -0.4, 1.5
+    ys, xs = torch.meshgrid(torch.arange(16.), torch.arange(16.), indexing='ij')
+    logits = torch.stack([a * xs + b * ys + c, -(a * xs + b * ys + c)])[:, None]  # (2,1,16,16)
+    boxes = torch.tensor([[8., 12., 40., 44.], [16., 8., 48., 56.]])  # input side 64: stride 4
+    got = box_shape_tokens(logits, boxes, input_size=64, width=4)  # g = 2
+    want = []
+    for sign, (x0, y0, x1, y1) in zip((1, -1), (boxes / 4 - 0.5).tolist()):  # aligned=True
+        cx = [x0 + (j + 0.5) * (x1 - x0) / 2 for j in range(2)]
+        cy = [y0 + (i + 0.5) * (y1 - y0) / 2 for i in range(2)]
+        want.append([2 * torch.sigmoid(torch.tensor(sign * (a * x + b * y + c))) - 1
+                     for y in cy for x in cx])
+    assert got.shape == (2, 1, 4)
+    torch.testing.assert_close(got[:, 0], torch.tensor(want), atol=1e-5, rtol=1e-5)
+    assert shape_grid(256) == 16 and shape_grid(64) == 8
+    with pytest.raises(ValueError, match='not a square number'):
+        shape_grid(96)
+    with pytest.raises(ValueError, match=r'\(R, 1, H, W\) mask logits'):
+        box_shape_tokens(logits[:1], boxes, 64, 4)
 
 
 def build(toy_root, encoder, num_tokens):
@@ -105,3 +129,27 @@ def test_insam_detr_region_tokens(toy_root, tmp_path):
     assert InSAMDETRReferenceEncoder(model, cfg).feature_shape == (7, 64)
     with pytest.raises(ValueError, match='token_merge.num_tokens=7'):
         build(toy_root, 'sam_tokens+regions', 4)
+
+
+def test_insam_detr_shape_token(toy_root):
+    """'sam_tokens+regions+shape': the region encoder's tokens, then the shape token of SAM's
+    own single-mask output for each box (predicted one image at a time)."""
+    _, regions = build(toy_root, 'sam_tokens+regions', 7)
+    _, model = build(toy_root, 'sam_tokens+regions+shape', 8)
+    model.backbone.load_state_dict(regions.backbone.state_dict())  # the same (random) SAM
+    model.mask_head.load_state_dict(regions.mask_head.state_dict())
+    refs = val_refs(toy_root, 4)
+    _, want7 = regions.encode_references(refs)
+    _, tokens = model.encode_references(refs, batch_size=2)
+    assert tokens.shape == (4, 8, 64)
+    torch.testing.assert_close(tokens[:, :7], want7)
+    from mmsamantics.utils.images import preprocess_images, reference_image_batches
+    batch = next(reference_image_batches(refs[:1], model.backbone.img_size, 1))
+    x = preprocess_images(model.data_preprocessor, [batch[0][0]])
+    box = (torch.tensor(refs[0]['bbox']) * torch.as_tensor(batch[0][1])).float()[None]
+    with torch.no_grad():
+        logits, _ = model.mask_head.decoder.predict_masks(model.backbone(x)[-1], box)
+    want = box_shape_tokens(logits, box, model.backbone.img_size, 64)
+    torch.testing.assert_close(tokens[:1, 7:], want, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match='token_merge.num_tokens=8'):
+        build(toy_root, 'sam_tokens+regions+shape', 7)

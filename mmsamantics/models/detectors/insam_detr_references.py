@@ -6,7 +6,10 @@ A reference is a box on an image. SAM (frozen) turns it into T' tokens of width 
   mask decoder's T output mask tokens for the box prompt;
 - ``'sam_tokens+regions'``: those plus the box average of each encoder level
   (:mod:`..layers.region_tokens`): the encoder's view of the object, which the mask tokens
-  mostly drop (an option beside the paper's design).
+  mostly drop (an option beside the paper's design);
+- ``'sam_tokens+regions+shape'``: those plus a shape token, SAM's own mask for the box in
+  the box's frame (:mod:`..layers.shape_tokens`): the outline, which the box averages of
+  the region tokens barely see.
 
 Tokens are frozen, so they are cached in memory, banked (``encode_references``) and stored in
 the feature cache, always through :meth:`reference_tokens_from`.
@@ -22,9 +25,11 @@ from torch import Tensor
 from ...structures import feature_rows
 from ...utils.images import preprocess_images, reference_image_batches
 from ..layers.region_tokens import box_region_tokens, num_region_tokens
+from ..layers.shape_tokens import box_shape_tokens, shape_grid
 from .insam_detr_pairs import GatheredReferences
 
-REFERENCE_ENCODERS = ('sam_tokens', 'sam_tokens+regions', 'class_code')
+REFERENCE_ENCODERS = ('sam_tokens', 'sam_tokens+regions', 'sam_tokens+regions+shape',
+                      'class_code')
 
 
 class InSAMReferenceTokensMixin:
@@ -36,8 +41,11 @@ class InSAMReferenceTokensMixin:
         """T', the tokens per reference that :meth:`reference_tokens_from` returns."""
         dec = self.mask_head.decoder
         n = dec.num_mask_tokens
-        if self.reference_encoder == 'sam_tokens+regions':
+        if self.reference_encoder.startswith('sam_tokens+regions'):
             n += num_region_tokens(list(self.backbone.out_channels)[:-1], dec.embed_dim)
+        if self.reference_encoder.endswith('+shape'):
+            shape_grid(dec.embed_dim)  # raises a clear error when D is not a square
+            n += 1
         return n
 
     def reference_tokens_from(self, feats: Sequence, boxes: Tensor,
@@ -53,16 +61,41 @@ class InSAMReferenceTokensMixin:
                 levels are pooled in place.
 
         Returns:
-            (R, T', D) tokens: the T mask tokens, then (with regions) the region tokens.
+            (R, T', D) tokens: the T mask tokens, then (with regions) the region tokens,
+            then (with shape) the shape token.
         """
         *levels, emb = feats
         dec = self.mask_head.decoder
         tokens = dec.mask_tokens(emb if rows is None else feature_rows(emb, list(rows)), boxes)
-        if self.reference_encoder != 'sam_tokens+regions':
+        if not self.reference_encoder.startswith('sam_tokens+regions'):
             return tokens
         idx = None if rows is None else torch.as_tensor(list(rows), device=boxes.device)
-        regions = box_region_tokens(levels, boxes, self.backbone.img_size, dec.embed_dim, idx)
-        return torch.cat([tokens, regions.to(tokens.dtype)], dim=1)
+        size = self.backbone.img_size
+        parts = [tokens, box_region_tokens(levels, boxes, size, dec.embed_dim, idx)]
+        if self.reference_encoder.endswith('+shape'):
+            logits = self._reference_masks(emb, boxes, list(range(len(boxes)))
+                                           if rows is None else list(rows))
+            parts.append(box_shape_tokens(logits, boxes, size, dec.embed_dim))
+        return torch.cat([p.to(tokens.dtype) for p in parts], dim=1)
+
+    def _reference_masks(self, emb, boxes: Tensor, rows: List[int]) -> Tensor:
+        """SAM's single-mask logits (R, 1, 4h, 4w) for each reference box, from one
+        batched decoder call per image (``rows[r]``: the image of box r in ``emb``).
+
+        The mask tokens came from the same prompts, but SAM's decoders only make masks one
+        image at a time; the extra decoder pass is made once per reference (tokens are
+        cached and banked), against the image encoder's pass for every target.
+        """
+        if not rows:  # no reference: no mask (box_shape_tokens makes no token of it)
+            return boxes.new_zeros(0, 1, 1, 1)
+        out: List[Optional[Tensor]] = [None] * len(rows)
+        for i in sorted(set(rows)):
+            sel = [r for r, b in enumerate(rows) if b == i]
+            logits, _ = self.mask_head.decoder.predict_masks(feature_rows(emb, [i]),
+                                                             boxes[sel])
+            for r, lg in zip(sel, logits):
+                out[r] = lg
+        return torch.stack(out)
 
     def _reference_tokens(self, inputs: Optional[Tensor], boxes: Tensor, keys: List[str],
                           rows: Optional[List[int]] = None) -> Tensor:
