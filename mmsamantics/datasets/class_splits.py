@@ -171,3 +171,32 @@ def keep_classes(coco: dict, classes: List[str], drop_empty_images: bool = False
         info['note'] = note
     out['info'] = info
     return out
+
+
+def split_metainfo(class_split: str, dataset_kwargs: dict) -> dict:
+    """A dataset's ``metainfo`` with the classes of ``class_split``.
+
+    Args:
+        class_split: a name of :func:`split_classes`, or :data:`FROM_ANN_FILE` (every
+            category of the dataset's ``ann_file``, joined to its ``data_root``).
+        dataset_kwargs: the dataset's arguments (``ann_file``, ``data_root``, ``metainfo``).
+
+    Raises:
+        ValueError: when ``metainfo['classes']`` is also given and names other classes.
+    """
+    if class_split == FROM_ANN_FILE:
+        ann_file = dataset_kwargs.get('ann_file', '')
+        root = dataset_kwargs.get('data_root') or ''
+        if root and ann_file and not osp.isabs(ann_file) and '://' not in ann_file:
+            ann_file = osp.join(root, ann_file)
+        classes = ann_file_classes(ann_file)
+    else:
+        classes = split_classes(class_split)
+    metainfo = dict(dataset_kwargs.get('metainfo') or {})
+    given = metainfo.get('classes')
+    if given is not None and list(given) != classes:
+        raise ValueError(f'class_split={class_split!r} and metainfo.classes name different '
+                         'classes: give one of them (set class_split=None to list the '
+                         'classes in metainfo)')
+    metainfo['classes'] = classes  # a list, as a config's metainfo gives it
+    return metainfo

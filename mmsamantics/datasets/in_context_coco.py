@@ -9,7 +9,8 @@ reference class, to find every instance of that class in the target.
 
 Modes:
     ``train``:  per target, the classes present (at most ``max_classes_per_image``, sampled)
-        each get one random reference from another image of the reference pool; optional
+        each get one random reference (``train_shots``: 1 to k, k-shot episodes) from
+        another image of the reference pool; optional
         negative classes (absent from the target) teach the model to answer "none".
         Deterministic given ``ref_seed``, the epoch (:class:`InContextEpochHook`) and index.
     ``oracle``: evaluation; query only the classes present in the target (the paper's
@@ -29,7 +30,7 @@ from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from ..utils.checkpoint import MissingResourceError
 from ..utils.files import read_json
-from .class_splits import FROM_ANN_FILE, ann_file_classes, split_classes
+from .class_splits import split_metainfo
 from .reference_validation import check_reference_doc, reference_box
 
 MODES = ('train', 'oracle', 'open')
@@ -54,6 +55,9 @@ class InContextCocoDataset(CocoDataset):
         max_classes_per_image: classes queried per training target (authors: 4).
         neg_classes_per_image: absent classes also queried per training target (0 = paper).
         shots: references per class in evaluation (k-shot; tokens are averaged per class).
+        train_shots: training: each queried class gets between 1 and ``train_shots``
+            distinct references (uniform), so a model evaluated with k shots was trained on
+            the averages it will see; default 1 (the paper: one reference per class).
         ref_seed: seed of every reference choice.
         ref_min_area: minimum area of a reference instance (authors: 32 * 32).
         query_classes: evaluation classes to query in ``open`` mode (default: all).
@@ -85,6 +89,7 @@ class InContextCocoDataset(CocoDataset):
                  max_classes_per_image: int = 4,
                  neg_classes_per_image: int = 0,
                  shots: int = 1,
+                 train_shots: int = 1,
                  ref_seed: int = 0,
                  ref_min_area: float = 32 * 32,
                  query_classes: Optional[List[str]] = None,
@@ -107,14 +112,14 @@ class InContextCocoDataset(CocoDataset):
             raise ValueError(f'ref_flip_prob must be in [0, 1] (got {ref_flip_prob}) and '
                              f'class_sampling one of {CLASS_SAMPLING} (got {class_sampling!r})')
         self.ref_flip_prob, self.class_sampling = ref_flip_prob, class_sampling
-        if shots < 1:
-            raise ValueError(f'shots must be >= 1, got {shots}')
+        if shots < 1 or train_shots < 1:
+            raise ValueError(f'shots and train_shots must be >= 1, got {shots}, {train_shots}')
         self.mode = mode
         self._ref_ann_file = ref_ann_file
         self._ref_img_prefix = ref_img_prefix
         self.max_classes_per_image = max_classes_per_image
         self.neg_classes_per_image = neg_classes_per_image
-        self.shots = shots
+        self.shots, self.train_shots = shots, train_shots
         self.ref_seed = ref_seed
         self.ref_min_area = ref_min_area
         self.query_classes = query_classes
@@ -125,28 +130,9 @@ class InContextCocoDataset(CocoDataset):
         self._ref_set_file = ref_set_file
         self.class_split = class_split
         if class_split is not None:
-            kwargs['metainfo'] = self._split_metainfo(class_split, kwargs)
+            kwargs['metainfo'] = split_metainfo(class_split, kwargs)
         self.epoch = 0
         super().__init__(*args, **kwargs)
-
-    @staticmethod
-    def _split_metainfo(class_split: str, kwargs: dict) -> dict:
-        """``metainfo`` with the classes of ``class_split`` (see the class docstring)."""
-        if class_split == FROM_ANN_FILE:
-            ann_file, root = kwargs.get('ann_file', ''), kwargs.get('data_root') or ''
-            if root and ann_file and not osp.isabs(ann_file) and '://' not in ann_file:
-                ann_file = osp.join(root, ann_file)
-            classes = ann_file_classes(ann_file)
-        else:
-            classes = split_classes(class_split)
-        metainfo = dict(kwargs.get('metainfo') or {})
-        given = metainfo.get('classes')
-        if given is not None and list(given) != classes:
-            raise ValueError(f'class_split={class_split!r} and metainfo.classes name different '
-                             'classes: give one of them (set class_split=None to list the '
-                             'classes in metainfo)')
-        metainfo['classes'] = classes  # a list, as a config's metainfo gives it
-        return metainfo
 
     # ------------------------------------------------------------------ loading
     def load_data_list(self) -> List[dict]:
@@ -335,11 +321,16 @@ class InContextCocoDataset(CocoDataset):
         refs = []
         for lb in labels:
             cands = self.ref_pool[lb]
-            for _ in range(100):  # almost always succeeds at once; bounded for safety
+            # k is drawn only for k-shot episodes, so 1-shot draws stay those of the paper's
+            k = int(rng.integers(1, self.train_shots + 1)) if self.train_shots > 1 else 1
+            keys = set()
+            for _ in range(100 * k):  # almost always succeeds at once; bounded for safety
                 r = cands[int(rng.integers(len(cands)))]
-                if r['img_id'] != img_id or self._separate_refs:
+                if (r['img_id'] != img_id or self._separate_refs) and r['key'] not in keys:
                     refs.append(r)
-                    break
+                    keys.add(r['key'])
+                    if len(keys) == k:
+                        break
         if self.ref_flip_prob > 0:  # drawn last: the other draws do not move
             refs = [dict(r, flip=True, key=f'{r["key"]}:flip')
                     if rng.random() < self.ref_flip_prob else r for r in refs]

@@ -46,6 +46,30 @@ def test_negative_classes_are_absent_from_target(toy_root):
     assert len([lb for lb in labels if lb not in present]) == 2
 
 
+def test_train_shots_draw_k_distinct_references_per_class(toy_root):
+    one = build(toy_root, max_classes_per_image=2, ref_seed=3)
+    k1 = build(toy_root, max_classes_per_image=2, ref_seed=3, train_shots=1)
+    k3 = build(toy_root, max_classes_per_image=2, ref_seed=3, train_shots=3)
+    counts = set()
+    for i in range(len(k3)):
+        info = k3.get_data_info(i)
+        # train_shots=1 is the paper's sampling, draw for draw
+        assert k1.sample_references(i, info) == one.sample_references(i, info)
+        refs = k3.sample_references(i, info)
+        assert refs == k3.sample_references(i, info)  # deterministic
+        by_label = {}
+        for r in refs:
+            by_label.setdefault(r['label'], []).append(r)
+        for lb, rs in by_label.items():
+            keys = [r['key'] for r in rs]
+            assert len(keys) == len(set(keys)) <= 3  # distinct shots, at most train_shots
+            assert all(r['img_id'] != info['img_id'] for r in rs)
+            counts.add(len(rs))
+    assert counts == {1, 2, 3}  # every k of 1..3 occurs on the toy train set
+    with pytest.raises(ValueError, match='train_shots must be >= 1'):
+        build(toy_root, train_shots=0)
+
+
 def test_oracle_and_open_modes(toy_root):
     oracle = build(toy_root, 'oracle', shots=2, ref_seed=42)
     opened = build(toy_root, 'open', shots=2, ref_seed=42)
