@@ -47,6 +47,10 @@ class InContextCocoMetric(CocoMetric):
             self.cat_ids = subset
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        if 'segm' in self.metrics and results and any('masks' not in r for _, r in results):
+            raise ValueError("the 'segm' metric needs masks, but the model predicted boxes only "
+                             '(e.g. model.with_mask=False): evaluate boxes alone with '
+                             "--cfg-options test_evaluator.metric=bbox, or predict masks")
         out = OrderedDict(super().compute_metrics(results))
         all_ids = self.cat_ids
         classes = list(self.dataset_meta['classes'])

@@ -51,3 +51,20 @@ def test_split_metrics(toy_root, keep):
     elif novel_present:
         assert res['coco/novel_bbox_mAP'] == pytest.approx(0.0, abs=1e-3)
         assert res['coco/bbox_mAP'] < 1.0
+
+
+def test_segm_without_masks_is_a_clear_error(toy_root):
+    ann = f'{toy_root}/annotations/instances_val.json'
+    coco = json.load(open(ann))
+    samples = _gt_as_predictions(coco, toy_classes())
+    for s in samples:  # boxes only, as a detector with_mask=False predicts
+        del s['pred_instances']['masks']
+    metric = InContextCocoMetric(ann_file=ann, metric=['bbox', 'segm'])
+    metric.dataset_meta = dict(classes=toy_classes())
+    metric.process({}, samples)
+    with pytest.raises(ValueError, match='test_evaluator.metric=bbox'):
+        metric.evaluate(len(coco['images']))
+    boxes_only = InContextCocoMetric(ann_file=ann, metric='bbox')
+    boxes_only.dataset_meta = dict(classes=toy_classes())
+    boxes_only.process({}, samples)
+    assert boxes_only.evaluate(len(coco['images']))['coco/bbox_mAP'] == pytest.approx(1.0, abs=1e-3)
