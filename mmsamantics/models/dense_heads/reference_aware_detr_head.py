@@ -78,17 +78,19 @@ class ReferenceAwareDETRHead(DeformableDETRHead):
 
     def loss(self, hidden_states: Tensor, references: List[Tensor],
              enc_outputs_class: Optional[Tensor], enc_outputs_coord: Optional[Tensor],
-             batch_data_samples: SampleList, ref_embeds: Optional[Tensor] = None) -> dict:
-        """:meth:`DeformableDETRHead.loss` with the reference-aware scores."""
-        outs = self(hidden_states, references, ref_embeds)
+             batch_data_samples: SampleList, ref_embeds: Optional[Tensor] = None,
+             **extra) -> dict:
+        """:meth:`DeformableDETRHead.loss` with the reference-aware scores (``extra``: more
+        inputs of a subclass's :meth:`forward`)."""
+        outs = self(hidden_states, references, ref_embeds, **extra)
         gts = [ds.gt_instances for ds in batch_data_samples]
         metas = [ds.metainfo for ds in batch_data_samples]
         return self.loss_by_feat(*outs, enc_outputs_class, enc_outputs_coord, gts, metas)
 
     def predict(self, hidden_states: Tensor, references: List[Tensor],
                 batch_data_samples: SampleList, rescale: bool = True,
-                ref_embeds: Optional[Tensor] = None) -> list:
+                ref_embeds: Optional[Tensor] = None, **extra) -> list:
         """:meth:`DeformableDETRHead.predict` with the reference-aware scores."""
-        outs = self(hidden_states, references, ref_embeds)
+        outs = self(hidden_states, references, ref_embeds, **extra)
         metas = [ds.metainfo for ds in batch_data_samples]
         return self.predict_by_feat(*outs, batch_img_metas=metas, rescale=rescale)

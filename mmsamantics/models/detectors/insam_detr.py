@@ -13,6 +13,7 @@ backbone for visual understanding tasks" on top of mmdet's Deformable DETR:
 Shape shorthand: B targets, P (target, class) pairs, R references, T tokens per reference,
 D SAM prompt width, E = embed_dims of the DETR, Q queries.
 """
+from functools import partial
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -121,6 +122,14 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
                                  f'but reference_encoder={reference_encoder!r} gives '
                                  f'{n}x{dec.embed_dim}: set token_merge.num_tokens={n}, '
                                  f'token_dim={dec.embed_dim}')
+        if getattr(self.bbox_head, 'takes_shape', False) and (
+                not reference_encoder.endswith('+shape')
+                or self.bbox_head.shape_dims != self.mask_head.decoder.embed_dim):
+            raise ValueError(f'{type(self.bbox_head).__name__} compares shape tokens: it needs '
+                             "reference_encoder='sam_tokens+regions+shape' (got "
+                             f'{reference_encoder!r}) and shape_dims = the SAM prompt width '
+                             f'{self.mask_head.decoder.embed_dim} (got '
+                             f'{self.bbox_head.shape_dims})')
         self.predict_masks = with_mask
         self.ref_batch_size = ref_batch_size
         self._signature: Optional[str] = None
@@ -200,13 +209,21 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
             embeds = self.token_merge(group_mean(tokens, inverse, len(pairs)))
         else:
             embeds = group_mean(self.token_merge(tokens), inverse, len(pairs))
-        return ReferencePairs(pairs[:, 0], pairs[:, 1], embeds)
+        shapes = None  # the shape token is the last one (reference_tokens_from)
+        if self.reference_encoder.endswith('+shape'):
+            shapes = group_mean(tokens[:, -1].float(), inverse, len(pairs))
+        return ReferencePairs(pairs[:, 0], pairs[:, 1], embeds, shapes)
 
     # ------------------------------------------------------------------ transformer
     def forward_transformer(self, img_feats: Tuple[Tensor, ...],
                             batch_data_samples: OptSampleList = None,
-                            pairs: Optional[ReferencePairs] = None) -> Dict:
-        """Encoder once per target; decoder once per (target, reference class) pair."""
+                            pairs: Optional[ReferencePairs] = None,
+                            embedding: Optional[Tensor] = None) -> Dict:
+        """Encoder once per target; decoder once per (target, reference class) pair.
+
+        ``embedding`` (the targets' SAM embedding) is needed by a head that compares shapes
+        (:class:`ShapeAwareDETRHead`): SAM segments the queries' boxes for it.
+        """
         if pairs is None:
             pairs = self.reference_pairs(batch_data_samples)
         encoder_inputs, decoder_inputs = self.pre_transformer(img_feats, batch_data_samples)
@@ -228,6 +245,15 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
                                         self._pair_index if share else None))
         if getattr(self.bbox_head, 'takes_reference', False):  # ReferenceAwareDETRHead
             head_inputs['ref_embeds'] = pairs.embeds
+        if getattr(self.bbox_head, 'takes_shape', False):  # ShapeAwareDETRHead
+            if embedding is None:
+                raise ValueError('the shape-aware head segments every query with SAM, which '
+                                 'needs the SAM embedding; this feature cache does not store '
+                                 'it: rebuild it with --with-embedding')
+            shapes = [ds.metainfo['img_shape'] for ds in batch_data_samples]
+            head_inputs.update(ref_shapes=pairs.shapes, query_shapes=partial(
+                self.query_shape_tokens, embedding, img_idx=pairs.img_idx,
+                img_shapes=shapes))
         return head_inputs
 
     def pre_decoder(self, memory: Tensor, memory_mask: Tensor, spatial_shapes: Tensor,
@@ -246,21 +272,22 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
 
     # ------------------------------------------------------------------ modes
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict:
-        img_feats, _ = self._target_features(batch_inputs, batch_data_samples)
+        img_feats, embedding = self._target_features(batch_inputs, batch_data_samples)
         pairs = self.reference_pairs(batch_data_samples)
         if len(pairs) == 0:
             raise ValueError('no (target, reference) pair in this batch: every training '
                              'sample needs at least one reference (InContextCocoDataset '
                              'skips targets whose classes have none)')
-        head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs)
+        head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs, embedding)
         return head_fp32(self.bbox_head.loss, head_inputs,
                          batch_data_samples=pair_samples(batch_data_samples, pairs, True))
 
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None) -> Tuple[Tensor, ...]:
         """Raw head outputs per pair (``mode='tensor'``, e.g. for FLOP counting)."""
-        img_feats, _ = self._target_features(batch_inputs, batch_data_samples)
-        head_inputs = self.forward_transformer(img_feats, batch_data_samples)
+        img_feats, embedding = self._target_features(batch_inputs, batch_data_samples)
+        head_inputs = self.forward_transformer(img_feats, batch_data_samples,
+                                               embedding=embedding)
         return self.bbox_head.forward(**head_inputs)
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
@@ -270,7 +297,8 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
         pairs = self.reference_pairs(batch_data_samples)
         per_pair: List[InstanceData] = []
         if len(pairs):
-            head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs)
+            head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs,
+                                                   embedding)
             per_pair = head_fp32(
                 self.bbox_head.predict, head_inputs, rescale=rescale,
                 batch_data_samples=pair_samples(batch_data_samples, pairs, False))

@@ -18,10 +18,13 @@ class ReferencePairs:
         img_idx: (P,) index of the target image of each pair.
         labels: (P,) dataset label of the reference class of each pair.
         embeds: (P, E) merged reference embedding added to the pair's content queries.
+        shapes: (P, D) the pair's reference shape token, averaged over its shots (with
+            ``reference_encoder='sam_tokens+regions+shape'``), else None.
     """
 
-    def __init__(self, img_idx: Tensor, labels: Tensor, embeds: Tensor) -> None:
-        self.img_idx, self.labels, self.embeds = img_idx, labels, embeds
+    def __init__(self, img_idx: Tensor, labels: Tensor, embeds: Tensor,
+                 shapes: Optional[Tensor] = None) -> None:
+        self.img_idx, self.labels, self.embeds, self.shapes = img_idx, labels, embeds, shapes
 
     def __len__(self) -> int:
         return int(self.img_idx.numel())

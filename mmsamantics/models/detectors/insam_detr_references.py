@@ -22,10 +22,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from ...structures import feature_rows
 from ...utils.images import preprocess_images, reference_image_batches
 from ..layers.region_tokens import box_region_tokens, num_region_tokens
 from ..layers.shape_tokens import box_shape_tokens, shape_grid
+from ..layers.precision import to_float
 from .insam_detr_pairs import GatheredReferences
 
 REFERENCE_ENCODERS = ('sam_tokens', 'sam_tokens+regions', 'sam_tokens+regions+shape',
@@ -157,6 +159,35 @@ class InSAMReferenceTokensMixin:
             for j, t in zip(order, tok.float().cpu()):
                 out[j] = t
         return [r['key'] for r in refs], torch.stack(out) if out else torch.zeros(0)
+
+    def query_shape_tokens(self, embedding, coords: Tensor, img_idx: Tensor,
+                           img_shapes: Sequence[Tuple[int, int]],
+                           chunk: int = 1024) -> Tensor:
+        """Shape tokens of SAM's masks for the queries' boxes (:class:`ShapeAwareDETRHead`).
+
+        Args:
+            embedding: the SAM embedding of the B targets (a tuple for SAM 2 / HQ-SAM).
+            coords: (P, Q, 4) normalised cxcywh boxes of each pair's queries.
+            img_idx: (P,) target of each pair. img_shapes: (h, w) of each target in input
+                pixels (the boxes' normalisation).
+            chunk: boxes per SAM decoder call (bounds the (N, 1, 4h, 4w) logits in memory).
+
+        Returns:
+            (P, Q, D) float32 shape tokens (no gradient: SAM is frozen, boxes detached).
+        """
+        dec, (p, q) = self.mask_head.decoder, coords.shape[:2]
+        scale = coords.new_tensor([[w, h, w, h] for h, w in img_shapes])[img_idx]  # (P, 4)
+        boxes = bbox_cxcywh_to_xyxy(coords.detach().float()) * scale[:, None]
+        out = coords.new_zeros(p, q, dec.embed_dim, dtype=torch.float32)
+        for b in sorted(set(img_idx.tolist())):  # one host sync per batch, not per pair
+            rows = (img_idx == b).nonzero()[:, 0]
+            bx, emb, toks = boxes[rows].reshape(-1, 4), to_float(feature_rows(embedding, [b])), []
+            for s in range(0, len(bx), chunk):
+                logits, _ = dec.predict_masks(emb, bx[s:s + chunk])
+                toks.append(box_shape_tokens(logits, bx[s:s + chunk], self.backbone.img_size,
+                                             dec.embed_dim))
+            out[rows] = torch.cat(toks).reshape(len(rows), q, dec.embed_dim)
+        return out
 
     def _gathered_tokens(self, refs: GatheredReferences) -> Tensor:
         """(R, T', D) tokens of the gathered references: cached ones as given, the others

@@ -1,0 +1,88 @@
+"""A reference-aware DETR head that also compares each detection's SAM mask with the
+reference's: the outline, which the DETR's stride-16 features barely resolve.
+
+On the toy world a detector whose references are perfect class codes still scores a
+same-colour object of another shape as high as the queried one (docs/toy_semantics.md):
+colour survives SAM's stride-16 encoder levels, outlines of objects a few cells wide do
+not. SAM's mask decoder, prompted with a box, upsamples to stride 4 and draws the outline.
+This head adds a third term to the last decoder layer's class logit of query q,
+
+    cls(q) + s * cos(W_q q, W_e e) + b  +  s' * cos(phi(m_q), phi(m_e)) + b'
+
+where m_q is the shape token (:mod:`..layers.shape_tokens`) of SAM's mask for q's predicted
+box, m_e the reference's shape token (averaged over its shots) and phi a learned MLP shared
+by both. Boxes enter SAM detached: the term teaches phi to compare outlines, not the
+regression to please it. Only the last layer gets it (the one :meth:`predict` reads), so
+SAM decodes P x Q boxes once per step, not once per layer.
+
+Shape shorthand: L decoder layers, P (target, class) pairs, Q queries, D SAM prompt width.
+"""
+import math
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmdet.registry import MODELS
+from .reference_aware_detr_head import ReferenceAwareDETRHead
+
+
+@MODELS.register_module()
+class ShapeAwareDETRHead(ReferenceAwareDETRHead):
+    """:class:`ReferenceAwareDETRHead` + cosine(shape of the query's mask, reference shape).
+
+    Needs ``reference_encoder='sam_tokens+regions+shape'`` in :class:`InSAMDETR`, which
+    passes the pairs' reference shape tokens and a function giving the queries' ones.
+
+    Args:
+        shape_dims: D, the width of a shape token (SAM's prompt width).
+        shape_hidden: (hidden, out) widths of the MLP phi.
+        *args, **kwargs: :class:`ReferenceAwareDETRHead` arguments.
+    """
+
+    takes_shape = True  # the detector passes ref_shapes and query_shapes
+
+    def __init__(self, *args, shape_dims: int = 256,
+                 shape_hidden: Sequence[int] = (256, 128), **kwargs) -> None:
+        self.shape_dims, self.shape_hidden = shape_dims, tuple(shape_hidden)
+        super().__init__(*args, **kwargs)
+
+    def _init_layers(self) -> None:
+        super()._init_layers()
+        hidden, out = self.shape_hidden
+        self.shape_mlp = nn.Sequential(nn.Linear(self.shape_dims, hidden), nn.ReLU(inplace=True),
+                                       nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+                                       nn.Linear(hidden, out))
+        self.shape_log_scale = nn.Parameter(torch.tensor(math.log(self.init_scale)))
+        # a random MLP maps all outlines to nearly one direction (cos ~ 1): starting at
+        # b' = -s' the term starts near 0 and learns to lower the score of a mismatch
+        self.shape_bias = nn.Parameter(torch.tensor(-float(self.init_scale)))
+
+    def shape_logits(self, query_shapes: Tensor, ref_shapes: Tensor) -> Tensor:
+        """(P, Q, D) shape tokens of the queries' masks, (P, D) of the references ->
+        (P, Q, 1) shape-match logits."""
+        q = F.normalize(self.shape_mlp(query_shapes), dim=-1)
+        e = F.normalize(self.shape_mlp(ref_shapes), dim=-1)
+        sim = torch.einsum('pqd,pd->pq', q, e)
+        return (self.shape_log_scale.exp() * sim + self.shape_bias)[..., None]
+
+    def forward(self, hidden_states: Tensor, references: List[Tensor],
+                ref_embeds: Optional[Tensor] = None, ref_shapes: Optional[Tensor] = None,
+                query_shapes: Optional[Callable[[Tensor], Tensor]] = None
+                ) -> Tuple[Tensor, Tensor]:
+        """:meth:`ReferenceAwareDETRHead.forward`, the last layer's class scores (L, P, Q, 1)
+        plus the shape-match logits.
+
+        Args:
+            ref_shapes: (P, D) reference shape token of each pair.
+            query_shapes: maps the last layer's (P, Q, 4) normalised cxcywh boxes to the
+                (P, Q, D) shape tokens of SAM's masks for them.
+        """
+        cls, coords = super().forward(hidden_states, references, ref_embeds)
+        if ref_shapes is None or query_shapes is None:
+            raise ValueError('ShapeAwareDETRHead needs the pairs\' reference shape tokens and '
+                             "SAM for the queries' masks: use it inside InSAMDETR with "
+                             "reference_encoder='sam_tokens+regions+shape'")
+        term = self.shape_logits(query_shapes(coords[-1].detach()), ref_shapes)
+        return torch.cat([cls[:-1], (cls[-1] + term)[None]]), coords

@@ -1,0 +1,99 @@
+"""Shape-aware head: SAM's mask of each query's box compared with the reference's outline."""
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.dataset import pseudo_collate
+
+from mmdet.registry import DATASETS, MODELS
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
+from helpers import toy_cfg
+from mmsamantics.models.detectors.insam_detr_pairs import group_mean, kshot_groups
+from mmsamantics.models.layers.shape_tokens import box_shape_tokens
+
+SHAPE = dict(reference_encoder='sam_tokens+regions+shape',
+             token_merge=dict(num_tokens=4 + 3 + 1),
+             bbox_head=dict(type='ShapeAwareDETRHead', embed_dims=128, shape_dims=64))
+
+
+def build(toy_root, **model):
+    cfg = toy_cfg(toy_root)
+    cfg.model.update(model)
+    cfg.train_dataloader.dataset.neg_classes_per_image = 2
+    torch.manual_seed(0)
+    m = MODELS.build(cfg.model)
+    m.init_weights()
+    return cfg, m
+
+
+def batch(model, cfg, split, idxs, training):
+    ds = DATASETS.build(cfg[f'{split}_dataloader'].dataset)
+    return model.data_preprocessor(pseudo_collate([ds[i] for i in idxs]), training)
+
+
+def test_shape_term_is_added_to_the_last_layer_only(toy_root):
+    _, model = build(toy_root, **SHAPE)
+    head = model.bbox_head
+    with torch.no_grad():
+        head.shape_log_scale.fill_(1.5)
+        head.shape_bias.fill_(-2.0)
+    h, e = torch.randn(3, 2, 5, 128), torch.randn(2, 128)
+    refs = [torch.rand(2, 5, 2) for _ in range(4)]
+    qs, rs = torch.rand(2, 5, 64), torch.rand(2, 64)
+    seen = []
+
+    def query_shapes(coords):
+        seen.append(coords)
+        return qs
+
+    cls, coords = head(h, refs, e, ref_shapes=rs, query_shapes=query_shapes)
+    base, coords2 = head.__class__.__mro__[1].forward(head, h, refs, e)  # reference-aware
+    a, b = F.normalize(head.shape_mlp(qs), dim=-1), F.normalize(head.shape_mlp(rs), dim=-1)
+    want = torch.exp(torch.tensor(1.5)) * torch.einsum('pqd,pd->pq', a, b) - 2.0
+    torch.testing.assert_close(cls[:-1], base[:-1])
+    torch.testing.assert_close(cls[-1, ..., 0], base[-1, ..., 0] + want)
+    torch.testing.assert_close(seen[0], coords2[-1])
+    assert not seen[0].requires_grad  # boxes enter SAM detached
+    with pytest.raises(ValueError, match='reference shape tokens'):
+        head(h, refs, e)
+
+
+def test_insam_detr_shape_head_end_to_end(toy_root):
+    cfg, model = build(toy_root, **SHAPE)
+    model.train()
+    data = batch(model, cfg, 'train', [0, 1], True)
+    samples = data['data_samples']
+    pairs = model.reference_pairs(samples)
+    # the pair's reference shape: the mean of its shots' last (shape) token
+    from mmsamantics.models.detectors.insam_detr_pairs import gather_references
+    refs = gather_references(samples, model.reference_store.check_signature)
+    _, inverse = kshot_groups(refs.img_idx, refs.labels)
+    tokens = model._gathered_tokens(refs)
+    torch.testing.assert_close(pairs.shapes, group_mean(tokens[:, -1], inverse, len(pairs)))
+    # the queries' shape tokens: SAM's mask for each box of each pair, in input pixels
+    coords = torch.rand(len(pairs), 3, 4) * 0.4 + 0.3
+    *_, emb = model.backbone(data['inputs'])
+    got = model.query_shape_tokens(emb, coords, pairs.img_idx,
+                                   [s.metainfo['img_shape'] for s in samples], chunk=2)
+    for p in range(len(pairs)):
+        b = int(pairs.img_idx[p])
+        h, w = samples[b].metainfo['img_shape']
+        box = bbox_cxcywh_to_xyxy(coords[p]) * torch.tensor([w, h, w, h])
+        logits, _ = model.mask_head.decoder.predict_masks(emb[b:b + 1], box)
+        torch.testing.assert_close(got[p], box_shape_tokens(logits, box, 256, 64)[:, 0],
+                                   atol=1e-5, rtol=1e-5)
+    losses = model.loss(data['inputs'], samples)
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert model.bbox_head.shape_mlp[0].weight.grad.abs().sum() > 0
+    model.eval()
+    data = batch(model, cfg, 'test', [0], False)
+    with torch.no_grad():
+        res = model.predict(data['inputs'], data['data_samples'])[0].pred_instances
+    assert len(res) > 0 and torch.isfinite(res.scores).all()
+
+
+def test_shape_head_needs_shape_tokens(toy_root):
+    with pytest.raises(ValueError, match="reference_encoder='sam_tokens\\+regions\\+shape'"):
+        build(toy_root, reference_encoder='sam_tokens+regions', token_merge=dict(num_tokens=7),
+              bbox_head=SHAPE['bbox_head'])
+    with pytest.raises(ValueError, match='shape_dims'):
+        build(toy_root, **dict(SHAPE, bbox_head=dict(SHAPE['bbox_head'], shape_dims=256)))
