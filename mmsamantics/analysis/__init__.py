@@ -1,6 +1,7 @@
 """Analyses of trained models (paper figures); the CLIs live in tools/analysis/."""
 from .leaderboard import (TestSpeedHook, leaderboard_markdown, parameter_counts,
                           plot_leaderboard, summarize_leaderboard)
+from .query_confusion import confusion_table, query_confusion
 from .tsne import (Instance, InstanceSet, analyse, backbone_features, build_backbone,
                    instance_mask, load_instances, masked_average, model_input_size,
                    nearest_neighbour_accuracy, plot_embedding, reference_features, run_tsne,
@@ -10,4 +11,5 @@ __all__ = ['TestSpeedHook', 'leaderboard_markdown', 'parameter_counts', 'plot_le
            'summarize_leaderboard', 'Instance', 'InstanceSet', 'analyse', 'backbone_features',
            'build_backbone', 'instance_mask', 'load_instances', 'masked_average',
            'model_input_size', 'plot_embedding', 'reference_features', 'run_tsne',
-           'silhouette_report', 'nearest_neighbour_accuracy']
+           'silhouette_report', 'nearest_neighbour_accuracy', 'confusion_table',
+           'query_confusion']
