@@ -97,3 +97,24 @@ def test_shape_head_needs_shape_tokens(toy_root):
               bbox_head=SHAPE['bbox_head'])
     with pytest.raises(ValueError, match='shape_dims'):
         build(toy_root, **dict(SHAPE, bbox_head=dict(SHAPE['bbox_head'], shape_dims=256)))
+
+
+def test_d4_symmetric_shape_embedding(toy_root):
+    """With shape_symmetry='d4', phi is the mean over the grid's 8 rotations/mirrorings, so
+    an outline turned by 90 degrees or mirrored embeds exactly alike; 'none' does not."""
+    head_cfg = dict(SHAPE['bbox_head'], shape_symmetry='d4')
+    _, model = build(toy_root, **dict(SHAPE, bbox_head=head_cfg))
+    head = model.bbox_head
+    x = torch.rand(3, 64)
+    grid = x.reshape(3, 8, 8)
+    views = [torch.rot90(m, k, dims=(-2, -1)) for m in (grid, grid.flip(-1)) for k in range(4)]
+    want = torch.stack([head.shape_mlp(v.reshape(3, 64)) for v in views]).mean(0)
+    torch.testing.assert_close(head.embed_shapes(x), want)
+    turned = torch.rot90(grid, 1, dims=(-2, -1)).reshape(3, 64)
+    mirrored = grid.flip(-2).reshape(3, 64)
+    torch.testing.assert_close(head.embed_shapes(turned), head.embed_shapes(x))
+    torch.testing.assert_close(head.embed_shapes(mirrored), head.embed_shapes(x))
+    head.shape_symmetry = 'none'
+    assert not torch.allclose(head.embed_shapes(turned), head.embed_shapes(x))
+    with pytest.raises(ValueError, match="shape_symmetry must be 'none' or 'd4'"):
+        build(toy_root, **dict(SHAPE, bbox_head=dict(SHAPE['bbox_head'], shape_symmetry='c8')))

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
+from ..layers.shape_tokens import shape_grid
 from .reference_aware_detr_head import ReferenceAwareDETRHead
 
 
@@ -38,14 +39,22 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
     Args:
         shape_dims: D, the width of a shape token (SAM's prompt width).
         shape_hidden: (hidden, out) widths of the MLP phi.
+        shape_symmetry: ``'none'``, or ``'d4'``: phi is averaged over the 8 rotations by
+            90 degrees and mirrorings of the g x g grid, so an outline and its turned or
+            mirrored copy compare alike (objects seen in other orientations than the
+            reference's); the toy world's shapes lie at any angle.
         *args, **kwargs: :class:`ReferenceAwareDETRHead` arguments.
     """
 
     takes_shape = True  # the detector passes ref_shapes and query_shapes
 
     def __init__(self, *args, shape_dims: int = 256,
-                 shape_hidden: Sequence[int] = (256, 128), **kwargs) -> None:
+                 shape_hidden: Sequence[int] = (256, 128), shape_symmetry: str = 'none',
+                 **kwargs) -> None:
+        if shape_symmetry not in ('none', 'd4'):
+            raise ValueError(f"shape_symmetry must be 'none' or 'd4', got {shape_symmetry!r}")
         self.shape_dims, self.shape_hidden = shape_dims, tuple(shape_hidden)
+        self.shape_symmetry = shape_symmetry
         super().__init__(*args, **kwargs)
 
     def _init_layers(self) -> None:
@@ -59,11 +68,22 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
         # b' = -s' the term starts near 0 and learns to lower the score of a mismatch
         self.shape_bias = nn.Parameter(torch.tensor(-float(self.init_scale)))
 
+    def embed_shapes(self, shapes: Tensor) -> Tensor:
+        """phi: (..., D) shape tokens -> (..., out) (averaged over the 8 symmetries of
+        the g x g grid with ``shape_symmetry='d4'``)."""
+        if self.shape_symmetry == 'none':
+            return self.shape_mlp(shapes)
+        g = shape_grid(shapes.shape[-1])
+        grid = shapes.reshape(*shapes.shape[:-1], g, g)
+        views = [torch.rot90(m, k, dims=(-2, -1)) for m in (grid, grid.flip(-1))
+                 for k in range(4)]
+        return torch.stack([self.shape_mlp(v.flatten(-2)) for v in views]).mean(0)
+
     def shape_logits(self, query_shapes: Tensor, ref_shapes: Tensor) -> Tensor:
         """(P, Q, D) shape tokens of the queries' masks, (P, D) of the references ->
         (P, Q, 1) shape-match logits."""
-        q = F.normalize(self.shape_mlp(query_shapes), dim=-1)
-        e = F.normalize(self.shape_mlp(ref_shapes), dim=-1)
+        q = F.normalize(self.embed_shapes(query_shapes), dim=-1)
+        e = F.normalize(self.embed_shapes(ref_shapes), dim=-1)
         sim = torch.einsum('pqd,pd->pq', q, e)
         return (self.shape_log_scale.exp() * sim + self.shape_bias)[..., None]
 
