@@ -7,7 +7,7 @@ from mmengine.dataset import pseudo_collate
 from mmdet.registry import DATASETS, MODELS
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from helpers import toy_cfg
-from mmsamantics.models.detectors.insam_detr_pairs import group_mean, kshot_groups
+from mmsamantics.models.detectors.insam_detr_pairs import kshot_groups
 from mmsamantics.models.layers.shape_tokens import box_shape_tokens
 
 SHAPE = dict(reference_encoder='sam_tokens+regions+shape',
@@ -38,16 +38,19 @@ def test_shape_term_is_added_to_the_last_layer_only(toy_root):
         head.shape_bias.fill_(-2.0)
     h, e = torch.randn(3, 2, 5, 128), torch.randn(2, 128)
     refs = [torch.rand(2, 5, 2) for _ in range(4)]
-    qs, rs = torch.rand(2, 5, 64), torch.rand(2, 64)
+    qs, rs = torch.rand(2, 5, 64), torch.rand(3, 64)
+    pair = torch.tensor([0, 1, 1])  # pair 1 has two shots
     seen = []
 
     def query_shapes(coords):
         seen.append(coords)
         return qs
 
-    cls, coords = head(h, refs, e, ref_shapes=rs, query_shapes=query_shapes)
+    cls, coords = head(h, refs, e, ref_shapes=(rs, pair), query_shapes=query_shapes)
     base, coords2 = head.__class__.__mro__[1].forward(head, h, refs, e)  # reference-aware
-    a, b = F.normalize(head.shape_mlp(qs), dim=-1), F.normalize(head.shape_mlp(rs), dim=-1)
+    phi = head.shape_mlp(rs)
+    protos = torch.stack([phi[0], (phi[1] + phi[2]) / 2])  # k shots: the mean embedding
+    a, b = F.normalize(head.shape_mlp(qs), dim=-1), F.normalize(protos, dim=-1)
     want = torch.exp(torch.tensor(1.5)) * torch.einsum('pqd,pd->pq', a, b) - 2.0
     torch.testing.assert_close(cls[:-1], base[:-1])
     torch.testing.assert_close(cls[-1, ..., 0], base[-1, ..., 0] + want)
@@ -63,12 +66,13 @@ def test_insam_detr_shape_head_end_to_end(toy_root):
     data = batch(model, cfg, 'train', [0, 1], True)
     samples = data['data_samples']
     pairs = model.reference_pairs(samples)
-    # the pair's reference shape: the mean of its shots' last (shape) token
+    # each reference's last (shape) token, with its pair
     from mmsamantics.models.detectors.insam_detr_pairs import gather_references
     refs = gather_references(samples, model.reference_store.check_signature)
     _, inverse = kshot_groups(refs.img_idx, refs.labels)
     tokens = model._gathered_tokens(refs)
-    torch.testing.assert_close(pairs.shapes, group_mean(tokens[:, -1], inverse, len(pairs)))
+    torch.testing.assert_close(pairs.shapes[0], tokens[:, -1])
+    assert torch.equal(pairs.shapes[1], inverse)
     # the queries' shape tokens: SAM's mask for each box of each pair, in input pixels
     coords = torch.rand(len(pairs), 3, 4) * 0.4 + 0.3
     *_, emb = model.backbone(data['inputs'])

@@ -10,8 +10,9 @@ This head adds a third term to the last decoder layer's class logit of query q,
     cls(q) + s * cos(W_q q, W_e e) + b  +  s' * cos(phi(m_q), phi(m_e)) + b'
 
 where m_q is the shape token (:mod:`..layers.shape_tokens`) of SAM's mask for q's predicted
-box, m_e the reference's shape token (averaged over its shots) and phi a learned MLP shared
-by both. Boxes enter SAM detached: the term teaches phi to compare outlines, not the
+box, phi a learned MLP, and phi(m_e) the mean of phi over the reference's k shots: outlines
+of one class seen at k angles are averaged as embeddings (a prototype), since the mean of
+their pixels is no outline at all. Boxes enter SAM detached: the term teaches phi to compare outlines, not the
 regression to please it. Only the last layer gets it (the one :meth:`predict` reads), so
 SAM decodes P x Q boxes once per step, not once per layer.
 
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
+from ..detectors.insam_detr_pairs import group_mean
 from ..layers.shape_tokens import shape_grid
 from .reference_aware_detr_head import ReferenceAwareDETRHead
 
@@ -79,23 +81,31 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
                  for k in range(4)]
         return torch.stack([self.shape_mlp(v.flatten(-2)) for v in views]).mean(0)
 
-    def shape_logits(self, query_shapes: Tensor, ref_shapes: Tensor) -> Tensor:
-        """(P, Q, D) shape tokens of the queries' masks, (P, D) of the references ->
-        (P, Q, 1) shape-match logits."""
+    def shape_logits(self, query_shapes: Tensor,
+                     ref_shapes: Tuple[Tensor, Tensor]) -> Tensor:
+        """Shape-match logits (P, Q, 1).
+
+        Args:
+            query_shapes: (P, Q, D) shape tokens of the queries' masks.
+            ref_shapes: the R references' shape tokens (R, D) and the pair of each (R,):
+                a pair's embedding is the mean of its shots' embeddings.
+        """
+        shots, pair = ref_shapes
         q = F.normalize(self.embed_shapes(query_shapes), dim=-1)
-        e = F.normalize(self.embed_shapes(ref_shapes), dim=-1)
+        e = F.normalize(group_mean(self.embed_shapes(shots), pair, len(query_shapes)), dim=-1)
         sim = torch.einsum('pqd,pd->pq', q, e)
         return (self.shape_log_scale.exp() * sim + self.shape_bias)[..., None]
 
     def forward(self, hidden_states: Tensor, references: List[Tensor],
-                ref_embeds: Optional[Tensor] = None, ref_shapes: Optional[Tensor] = None,
+                ref_embeds: Optional[Tensor] = None,
+                ref_shapes: Optional[Tuple[Tensor, Tensor]] = None,
                 query_shapes: Optional[Callable[[Tensor], Tensor]] = None
                 ) -> Tuple[Tensor, Tensor]:
         """:meth:`ReferenceAwareDETRHead.forward`, the last layer's class scores (L, P, Q, 1)
         plus the shape-match logits.
 
         Args:
-            ref_shapes: (P, D) reference shape token of each pair.
+            ref_shapes: the references' shape tokens (R, D) and their pairs (R,).
             query_shapes: maps the last layer's (P, Q, 4) normalised cxcywh boxes to the
                 (P, Q, D) shape tokens of SAM's masks for them.
         """

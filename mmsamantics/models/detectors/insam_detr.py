@@ -209,9 +209,9 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
             embeds = self.token_merge(group_mean(tokens, inverse, len(pairs)))
         else:
             embeds = group_mean(self.token_merge(tokens), inverse, len(pairs))
-        shapes = None  # the shape token is the last one (reference_tokens_from)
+        shapes = None  # each shot's shape token (the last one) and its pair
         if self.reference_encoder.endswith('+shape'):
-            shapes = group_mean(tokens[:, -1].float(), inverse, len(pairs))
+            shapes = (tokens[:, -1].float(), inverse)
         return ReferencePairs(pairs[:, 0], pairs[:, 1], embeds, shapes)
 
     # ------------------------------------------------------------------ transformer

@@ -18,12 +18,13 @@ class ReferencePairs:
         img_idx: (P,) index of the target image of each pair.
         labels: (P,) dataset label of the reference class of each pair.
         embeds: (P, E) merged reference embedding added to the pair's content queries.
-        shapes: (P, D) the pair's reference shape token, averaged over its shots (with
-            ``reference_encoder='sam_tokens+regions+shape'``), else None.
+        shapes: with ``reference_encoder='sam_tokens+regions+shape'``, the shape token of
+            each reference (R, D) and its pair (R,) (k shots of a pair are compared as
+            embeddings, :class:`ShapeAwareDETRHead`); else None.
     """
 
     def __init__(self, img_idx: Tensor, labels: Tensor, embeds: Tensor,
-                 shapes: Optional[Tensor] = None) -> None:
+                 shapes: Optional[Tuple[Tensor, Tensor]] = None) -> None:
         self.img_idx, self.labels, self.embeds, self.shapes = img_idx, labels, embeds, shapes
 
     def __len__(self) -> int:
