@@ -49,6 +49,29 @@ def toy_cfg(root: str, epochs: int = 1) -> Config:
     return cfg
 
 
+def toy_model(root: str, train_dataset: Optional[dict] = None, **model) -> Tuple[Config, object]:
+    """The toy InSAM-DETR config (``model`` and ``train_dataset`` fields updated) and its
+    model, built with seed 0 and initialised."""
+    import torch
+    from mmdet.registry import MODELS
+    cfg = toy_cfg(root)
+    cfg.model.update(model)
+    cfg.train_dataloader.dataset.update(train_dataset or {})
+    torch.manual_seed(0)
+    m = MODELS.build(cfg.model)
+    m.init_weights()
+    return cfg, m
+
+
+def toy_batch(model, cfg: Config, split: str, idxs: Sequence[int], training: bool) -> dict:
+    """Samples ``idxs`` of ``cfg``'s ``split`` dataloader dataset, collated and preprocessed
+    by ``model``."""
+    from mmdet.registry import DATASETS
+    from mmengine.dataset import pseudo_collate
+    ds = DATASETS.build(cfg[f'{split}_dataloader'].dataset)
+    return model.data_preprocessor(pseudo_collate([ds[i] for i in idxs]), training)
+
+
 def cli_options(root: str, epochs: int = 1, **extra) -> List[str]:
     """``--cfg-options`` arguments for the tools."""
     opts = dict(toy_overrides(root, epochs), **extra)

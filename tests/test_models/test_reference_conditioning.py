@@ -2,24 +2,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.dataset import pseudo_collate
 
-from mmdet.registry import DATASETS, MODELS
-from helpers import toy_cfg
+from helpers import toy_batch, toy_model
 
 
 def build(toy_root, **model):
-    cfg = toy_cfg(toy_root)
-    cfg.model.update(model)
-    torch.manual_seed(0)
-    m = MODELS.build(cfg.model)
-    m.init_weights()
-    return cfg, m
-
-
-def batch(model, cfg, split, idxs, training):
-    ds = DATASETS.build(cfg[f'{split}_dataloader'].dataset)
-    return model.data_preprocessor(pseudo_collate([ds[i] for i in idxs]), training)
+    return toy_model(toy_root, **model)
 
 
 def test_match_logits_are_scaled_cosines(toy_root):
@@ -43,7 +31,7 @@ def test_match_logits_are_scaled_cosines(toy_root):
 def test_reference_aware_training_reaches_the_reference(toy_root):
     cfg, model = build(toy_root, bbox_head=dict(type='ReferenceAwareDETRHead', embed_dims=128))
     model.train()
-    data = batch(model, cfg, 'train', [0, 1], True)
+    data = toy_batch(model, cfg, 'train', [0, 1], True)
     losses = model.loss(data['inputs'], data['data_samples'])
     total = sum(v for k, v in losses.items() if 'loss' in k)
     total.backward()
@@ -52,7 +40,7 @@ def test_reference_aware_training_reaches_the_reference(toy_root):
     assert model.bbox_head.ref_proj.weight.grad.abs().sum() > 0
     assert model.token_merge.mlp[0].weight.grad.abs().sum() > 0
     model.eval()
-    data = batch(model, cfg, 'test', [0], False)
+    data = toy_batch(model, cfg, 'test', [0], False)
     with torch.no_grad():
         res = model.predict(data['inputs'], data['data_samples'])[0].pred_instances
     # oracle mode keeps min(max_per_pair, queries) detections per (target, class) pair
@@ -64,7 +52,7 @@ def test_reference_aware_training_reaches_the_reference(toy_root):
 def test_class_code_replaces_the_reference(toy_root, monkeypatch):
     cfg, model = build(toy_root, reference_encoder='class_code', num_class_codes=12)
     model.eval()
-    data = batch(model, cfg, 'test', [0, 1], False)
+    data = toy_batch(model, cfg, 'test', [0, 1], False)
     monkeypatch.setattr(model.mask_head.decoder, 'mask_tokens',
                         lambda *a: pytest.fail('a reference was encoded'))
     pairs = model.reference_pairs(data['data_samples'])
@@ -85,7 +73,7 @@ def test_scores_follow_the_references(toy_root, head):
     for control in (None, 'shuffled'):
         cfg.test_dataloader.dataset.mode = 'open'
         cfg.test_dataloader.dataset.ref_control = control
-        data = batch(model, cfg, 'test', [0, 1], False)
+        data = toy_batch(model, cfg, 'test', [0, 1], False)
         with torch.no_grad():  # raw class logits per (target, class) pair: (L, P, Q, 1)
             logits[control] = model._forward(data['inputs'], data['data_samples'])[0]
     # open mode queries every class in both runs (same pairs, same order), each class

@@ -2,11 +2,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.dataset import pseudo_collate
 
-from mmdet.registry import DATASETS, MODELS
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
-from helpers import toy_cfg
+from helpers import toy_batch, toy_model
 from mmsamantics.models.detectors.insam_detr_pairs import kshot_groups
 from mmsamantics.models.layers.shape_tokens import box_shape_tokens
 
@@ -16,18 +14,7 @@ SHAPE = dict(reference_encoder='sam_tokens+regions+shape',
 
 
 def build(toy_root, **model):
-    cfg = toy_cfg(toy_root)
-    cfg.model.update(model)
-    cfg.train_dataloader.dataset.neg_classes_per_image = 2
-    torch.manual_seed(0)
-    m = MODELS.build(cfg.model)
-    m.init_weights()
-    return cfg, m
-
-
-def batch(model, cfg, split, idxs, training):
-    ds = DATASETS.build(cfg[f'{split}_dataloader'].dataset)
-    return model.data_preprocessor(pseudo_collate([ds[i] for i in idxs]), training)
+    return toy_model(toy_root, dict(neg_classes_per_image=2), **model)
 
 
 def test_shape_term_is_added_to_the_last_layer_only(toy_root):
@@ -63,7 +50,7 @@ def test_shape_term_is_added_to_the_last_layer_only(toy_root):
 def test_insam_detr_shape_head_end_to_end(toy_root):
     cfg, model = build(toy_root, **SHAPE)
     model.train()
-    data = batch(model, cfg, 'train', [0, 1], True)
+    data = toy_batch(model, cfg, 'train', [0, 1], True)
     samples = data['data_samples']
     pairs = model.reference_pairs(samples)
     # each reference's last (shape) token, with its pair
@@ -89,7 +76,7 @@ def test_insam_detr_shape_head_end_to_end(toy_root):
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert model.bbox_head.shape_mlp[0].weight.grad.abs().sum() > 0
     model.eval()
-    data = batch(model, cfg, 'test', [0], False)
+    data = toy_batch(model, cfg, 'test', [0], False)
     with torch.no_grad():
         res = model.predict(data['inputs'], data['data_samples'])[0].pred_instances
     assert len(res) > 0 and torch.isfinite(res.scores).all()

@@ -12,8 +12,8 @@ This head adds a third term to the last decoder layer's class logit of query q,
 where m_q is the shape token (:mod:`..layers.shape_tokens`) of SAM's mask for q's predicted
 box, phi a learned MLP, and phi(m_e) the mean of phi over the reference's k shots: outlines
 of one class seen at k angles are averaged as embeddings (a prototype), since the mean of
-their pixels is no outline at all. Boxes enter SAM detached: the term teaches phi to compare outlines, not the
-regression to please it. Only the last layer gets it (the one :meth:`predict` reads), so
+their pixels is no outline at all. Boxes enter SAM detached: the term teaches phi to
+compare outlines, not the regression to please it. Only the last layer gets it (the one :meth:`predict` reads), so
 SAM decodes P x Q boxes once per step, not once per layer.
 
 Shape shorthand: L decoder layers, P (target, class) pairs, Q queries, D SAM prompt width.
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
-from ..detectors.insam_detr_pairs import group_mean
+from ..layers.grouping import group_mean
 from ..layers.shape_tokens import shape_grid
 from .reference_aware_detr_head import ReferenceAwareDETRHead
 

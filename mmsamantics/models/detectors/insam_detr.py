@@ -25,10 +25,11 @@ from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from ...structures import ReferenceStore, cache_signature
 from ..layers.deformable_attention import FP32DeformableAttention
+from ..layers.grouping import group_mean
 from ..layers.pair_shared_linear import PairIndex, PairSharedLinear
 from .insam_detr_batching import decode_pairs, decoder_im2col_step, head_fp32
-from .insam_detr_pairs import (ReferencePairs, gather_references,
-                               group_mean, kshot_groups, merge_pairs, pair_samples)
+from .insam_detr_pairs import (ReferencePairs, gather_references, kshot_groups, merge_pairs,
+                               pair_samples)
 from .insam_detr_references import REFERENCE_ENCODERS, InSAMReferenceTokensMixin
 from .reference_store_mixin import ReferenceStoreMixin
 

@@ -54,13 +54,6 @@ def kshot_groups(img_idx: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
     return pairs.reshape(-1, 2), inverse
 
 
-def group_mean(x: Tensor, inverse: Tensor, num_groups: int) -> Tensor:
-    """(R, ...) rows -> (G, ...) mean of the rows of each group (``inverse`` (R,))."""
-    sums = x.new_zeros(num_groups, *x.shape[1:]).index_add_(0, inverse, x)
-    counts = torch.bincount(inverse, minlength=num_groups).clamp(min=1)
-    return sums / counts.to(x.dtype).view(-1, *[1] * (x.dim() - 1))
-
-
 def pair_samples(batch_data_samples: SampleList, pairs: ReferencePairs,
                  with_gt: bool) -> SampleList:
     """One data sample per pair; its GT = the pair class's instances, relabelled 0."""
