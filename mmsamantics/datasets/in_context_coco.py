@@ -31,14 +31,10 @@ from mmdet.registry import DATASETS
 from ..utils.checkpoint import MissingResourceError
 from ..utils.files import read_json
 from .class_splits import split_metainfo
+from .reference_controls import control_donors, describe_control, normalize_control
 from .reference_validation import check_reference_doc, reference_box
 
 MODES = ('train', 'oracle', 'open')
-# Evaluation controls that test whether a model uses its references at all: 'shuffled' gives
-# every queried class the references of another class (a fixed derangement: the classes with
-# references, sorted, each take the next one's), 'blank' replaces every reference image by a
-# constant one (same box and mask). A model that ignores its references scores the same.
-REF_CONTROLS = ('shuffled', 'blank')
 CLASS_SAMPLING = ('with_references', 'authors')  # see the class docstring
 
 
@@ -74,10 +70,14 @@ class InContextCocoDataset(CocoDataset):
             their RandomFlip); default 0. Needs reference images; key suffix ``':flip'``.
         class_sampling: training: ``'with_references'`` draws the target's classes among
             those with a reference; ``'authors'`` draws among all, then drops the others.
-        ref_control: None (normal), ``'shuffled'`` or ``'blank'`` (see ``REF_CONTROLS``);
-            evaluation modes only. Keys of shuffled references are unchanged (their
-            features do not depend on the class they are queried for); blank ones get a
-            ``':blank'`` suffix so no cache or bank confuses them with the real reference.
+        ref_control: None (normal) or a reference control
+            (:mod:`.reference_controls`: ``'cyclic'``, ``'random-<seed>'``,
+            ``'same-attribute'``, ``'same-kind'``, ``'blank'``); evaluation modes only. An
+            active control is logged when the dataset is built and named in
+            ``metainfo['reference_control']`` (the metric records it). Keys of a donor's
+            references are unchanged (their features do not depend on the class they are
+            queried for); blank ones get a ``':blank'`` suffix so no cache or bank confuses
+            them with the real reference.
         **kwargs: :class:`mmdet.datasets.CocoDataset` arguments.
     """
 
@@ -101,9 +101,7 @@ class InContextCocoDataset(CocoDataset):
                  **kwargs) -> None:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
-        if ref_control is not None and ref_control not in REF_CONTROLS:
-            raise ValueError(f'ref_control must be None or one of {REF_CONTROLS}, got '
-                             f'{ref_control!r}')
+        ref_control = normalize_control(ref_control)
         if ref_control is not None and mode == 'train':
             raise ValueError('ref_control is an evaluation control: use it with '
                              "mode='oracle' or 'open'")
@@ -133,6 +131,28 @@ class InContextCocoDataset(CocoDataset):
             kwargs['metainfo'] = split_metainfo(class_split, kwargs)
         self.epoch = 0
         super().__init__(*args, **kwargs)
+        self._announce_switches()
+
+    def _announce_switches(self) -> None:
+        """Log the evaluation switches that change what is measured (a reference control,
+        a subset of queried classes) and name them in the metainfo, so that a config that
+        carries one is never run silently and the metric records it."""
+        if self.mode == 'train':
+            return
+        self._metainfo['reference_control'] = self.ref_control or 'none'
+        self._metainfo['query_mode'] = self.mode
+        if self._fully_initialized:  # the labels that have references (open: all queried)
+            self._metainfo['reference_labels'] = sorted(self.reference_set)
+        print_log(describe_control(self.ref_control), logger='current',
+                  level=30 if self.ref_control else 20)
+        if self.ref_control not in (None, 'blank') and self._fully_initialized:
+            print_log('[control] donors: ' + ', '.join(
+                f'{self.metainfo["classes"][lb]} <- {self.metainfo["classes"][d]}'
+                for lb, d in sorted(self.donors.items())), logger='current', level=30)
+        if self.query_classes is not None and self.mode == 'open':
+            print_log(f'[evaluation switch] query_classes: only {list(self.query_classes)} '
+                      'are queried', logger='current', level=30)
+            self._metainfo['query_classes'] = list(self.query_classes)
 
     # ------------------------------------------------------------------ loading
     def load_data_list(self) -> List[dict]:
@@ -343,17 +363,16 @@ class InContextCocoDataset(CocoDataset):
         if self.ref_control == 'blank':
             return [dict(r, key=f'{r["key"]}:blank', blank=True)
                     for r in self.reference_set[label]]
-        return [dict(r, label=label) for r in self.reference_set[self.derangement[label]]]
+        return [dict(r, label=label) for r in self.reference_set[self.donors[label]]]
 
     @property
-    def derangement(self) -> Dict[int, int]:
-        """label -> the label whose references it takes under ``'shuffled'``: the sorted
-        classes with references, each mapped to the next (the last to the first)."""
-        labels = sorted(self.reference_set)
-        if len(labels) < 2:
-            raise ValueError("ref_control='shuffled' needs references of at least 2 classes, "
-                             f'this dataset has {len(labels)}')
-        return {lb: labels[(i + 1) % len(labels)] for i, lb in enumerate(labels)}
+    def donors(self) -> Dict[int, int]:
+        """label -> the label whose references it takes under a derangement control
+        (:func:`~.reference_controls.control_donors` over the classes with references)."""
+        if getattr(self, '_donors', None) is None:
+            self._donors = control_donors(self.ref_control, list(self.reference_set),
+                                          self.metainfo['classes'])
+        return self._donors
 
     def _has_other_ref(self, label: int, img_id: int) -> bool:
         cands = self.ref_pool.get(label, [])

@@ -12,6 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.config import Config
 
+from ..datasets.reference_controls import normalize_control
+
 
 def apply_reference_options(cfg: Config, ref_set: Optional[str] = None,
                             shots: Optional[int] = None, ref_bank: Optional[str] = None,
@@ -25,11 +27,14 @@ def apply_reference_options(cfg: Config, ref_set: Optional[str] = None,
         ref_bank: bank of the references' tokens (tools/misc/encode_references.py): the
             detector reads tokens from it and the pipeline stops loading reference images.
         mode: ``'oracle'`` or ``'open'``.
-        ref_control: ``'shuffled'`` or ``'blank'``: a control run that tests whether the
-            model uses its references (:data:`~mmsamantics.datasets.in_context_coco.REF_CONTROLS`).
+        ref_control: a control run that tests whether the model uses its references
+            (:mod:`mmsamantics.datasets.reference_controls`: ``'cyclic'``, ``'random-3'``,
+            ``'same-attribute'``, ``'blank'``...); ``'none'`` removes a control the config
+            carries; None leaves the config as it is.
     """
     ds = cfg[f'{split}_dataloader']['dataset']
     if ref_control is not None:
+        ref_control = normalize_control(ref_control)
         if ref_control == 'blank' and ref_bank is not None:
             raise ValueError('--ref-control blank replaces every reference image by a constant '
                              'one, which no reference bank holds: drop --ref-bank')
@@ -54,6 +59,15 @@ def apply_reference_options(cfg: Config, ref_set: Optional[str] = None,
         if not found:
             raise ValueError('--ref-bank: the test pipeline has no LoadInContextReferences '
                              'step to switch to bank mode')
+
+
+def enable_classwise(cfg: Config, split: str = 'test') -> None:
+    """Per-class AP and AP50 from every :class:`InContextCocoMetric` of ``cfg``'s
+    ``{split}_evaluator`` (what the reference-control table compares)."""
+    evs = cfg[f'{split}_evaluator']
+    for ev in evs if isinstance(evs, (list, tuple)) else [evs]:
+        if str(ev.get('type', '')).endswith('InContextCocoMetric'):
+            ev['classwise'] = True
 
 
 METRIC_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50')
