@@ -1,6 +1,9 @@
+from .control_report import (control_markdown, control_summary, control_tables, per_class,
+                             split_derived)
 from .fss_miou_metric import FewShotSegMetric
 from .in_context_coco_metric import InContextCocoMetric
-from .kshot import apply_reference_options, control_deltas, summarize
+from .kshot import apply_reference_options, control_deltas, enable_classwise, summarize
 
 __all__ = ['InContextCocoMetric', 'FewShotSegMetric', 'apply_reference_options', 'summarize',
-           'control_deltas']
+           'control_deltas', 'enable_classwise', 'control_summary', 'control_markdown',
+           'control_tables', 'per_class', 'split_derived']

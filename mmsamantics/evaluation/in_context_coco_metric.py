@@ -1,30 +1,111 @@
-"""COCO box/mask AP over all classes and over class splits (e.g. COCO-NOVEL base / novel)."""
+"""COCO box/mask AP over all classes, per class split (e.g. COCO-NOVEL base / novel) and per
+class, from one loaded result set and one per-image evaluation per IoU type; and the
+open-mode reference-control family derived from the same predictions.
+
+Why derived controls are exact: in open mode every class with references is queried. A
+derangement control (:mod:`mmsamantics.datasets.reference_controls`) gives class c the
+references of its donor d = pi(c), so the detector is asked the same questions with other
+labels: a detector whose detections for a queried class depend only on that class's
+references (every in-context detector here: InSAM-DETR decodes each (target, class) pair on
+its own; the matcher, PerSAM and SAMIC score each class's prototype; the per-image cut and
+class-wise NMS do not look at the label) returns the right run's detections with label d
+renamed c. The metric renames them and evaluates again: the control's numbers without
+running the model again. ``tools/test.py --ref-control`` runs a control for real; tests
+check that both agree.
+"""
+import contextlib
+import copy
+import io
 import json
+import os.path as osp
+import tempfile
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
+from mmengine.fileio import load
+from mmengine.logging import MMLogger
+from terminaltables import AsciiTable
+
+from mmdet.datasets.api_wrappers import COCO, COCOeval
 from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
+from ..datasets.reference_controls import control_donors, expand_controls
+
+# index of each metric item in COCOeval.stats (mmdet's names)
+STATS = {'mAP': 0, 'mAP_50': 1, 'mAP_75': 2, 'mAP_s': 3, 'mAP_m': 4, 'mAP_l': 5,
+         'AR@100': 6, 'AR@300': 7, 'AR@1000': 8, 'AR_s@1000': 9, 'AR_m@1000': 10,
+         'AR_l@1000': 11}
+DEFAULT_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
+
+
+def subset_eval(ev: COCOeval, cat_ids: Sequence[int]) -> COCOeval:
+    """``ev`` (after ``evaluate()``) restricted to ``cat_ids``, ready to ``accumulate()``.
+
+    Per-image evaluation is per category, so the restriction is exact: equal to evaluating
+    ``cat_ids`` alone. ``COCOeval.accumulate(p)`` with a category subset ``p`` indexes its
+    per-image results by the position in ``p``, not in the evaluated list, so the subset's
+    results are gathered here instead.
+    """
+    pe = ev._paramsEval
+    n = len(pe.areaRng) * len(pe.imgIds)
+    pos = {c: i for i, c in enumerate(pe.catIds)}
+    sub = copy.copy(ev)
+    sub.params, sub._paramsEval = copy.deepcopy(ev.params), copy.deepcopy(pe)
+    sub.params.catIds = sub._paramsEval.catIds = list(cat_ids)
+    sub.evalImgs = [e for c in cat_ids for e in ev.evalImgs[pos[c] * n:(pos[c] + 1) * n]]
+    sub.eval, sub.stats = {}, []
+    return sub
 
 
 @METRICS.register_module()
 class InContextCocoMetric(CocoMetric):
-    """mmdet's ``CocoMetric``, evaluated once for all classes and once per class split.
+    """mmdet's ``CocoMetric`` for all classes, each class split and (``classwise``) each class.
 
     Keys: the usual ``bbox_mAP``, ``segm_mAP_50``, ... for all classes, then
-    ``{split}_bbox_mAP`` ... for each split (e.g. ``base_bbox_mAP_50``, ``novel_segm_mAP``).
+    ``{split}_bbox_mAP`` ... for each split (e.g. ``base_bbox_mAP_50``, ``novel_segm_mAP``),
+    with ``classwise=True`` ``bbox_mAP/<class>`` and ``bbox_mAP_50/<class>`` (per-class AP
+    and AP50 of every class with ground truth), and ``reference_control`` (``'none'`` or the
+    control of an in-context dataset: :mod:`mmsamantics.datasets.reference_controls`).
+    The detections are loaded once per IoU type and each image evaluated once; the splits
+    and classes are accumulated from that evaluation, so their numbers equal evaluating each
+    split on its own (tested), at the cost of one evaluation.
+
+    With ``derived_controls`` (open mode, no control in the dataset), every key is also
+    reported for each derangement control as ``<control>/<key>`` (``cyclic/bbox_mAP_50``,
+    ``same-kind/base_bbox_mAP_50``, ``random-0/bbox_mAP_50/red circle``), derived from the
+    same predictions (module docstring).
 
     Args:
         class_splits: ``{split name: [class names]}``; or
         class_splits_file: a JSON file with that mapping (the toy world's splits.json).
+        derived_controls: derangement controls to derive (``'family'``, ``'random'``,
+            ``'cyclic'``, ``'random-<seed>'``, ``'same-attribute'``, ``'same-kind'``;
+            :func:`~mmsamantics.datasets.reference_controls.expand_controls`).
+        control_seeds: the seeds of ``'random'`` / ``'family'``.
+        derived_metrics: the IoU types the derived controls are evaluated on (default
+            ``('bbox',)``: the control table compares box AP; mask AP costs more).
         **kwargs: :class:`mmdet.evaluation.CocoMetric` arguments.
     """
 
     def __init__(self,
                  class_splits: Optional[Dict[str, Sequence[str]]] = None,
                  class_splits_file: Optional[str] = None,
+                 derived_controls: Sequence[str] = (),
+                 control_seeds: Sequence[int] = (0, 1, 2),
+                 derived_metrics: Sequence[str] = ('bbox',),
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        self.derived_controls = expand_controls(derived_controls, control_seeds)
+        self.derived_metrics = [m for m in self.metrics if m in derived_metrics]
+        if self.derived_controls and not self.derived_metrics:
+            raise ValueError(f'derived_metrics {list(derived_metrics)} are not among the '
+                             f'metric\'s {self.metrics}')
+        if 'blank' in self.derived_controls:
+            raise ValueError("the 'blank' control changes the references themselves and "
+                             'cannot be derived: run it with tools/test.py --ref-control blank')
+        if self.derived_controls and self.format_only:
+            raise ValueError('derived_controls need an evaluation: format_only=False')
         if class_splits is None and class_splits_file is not None:
             try:
                 with open(class_splits_file) as f:
@@ -51,17 +132,145 @@ class InContextCocoMetric(CocoMetric):
             raise ValueError("the 'segm' metric needs masks, but the model predicted boxes only "
                              '(e.g. model.with_mask=False): evaluate boxes alone with '
                              "--cfg-options test_evaluator.metric=bbox, or predict masks")
+        if self.format_only or any(m not in ('bbox', 'segm') for m in self.metrics):
+            if self.derived_controls:
+                raise ValueError('derived_controls need the bbox / segm metrics, got '
+                                 f'{self.metrics}')
+            out = self._per_subset(results)  # proposals, or nothing to evaluate
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                prefix = self.outfile_prefix or osp.join(tmp, 'results')
+                out = self._evaluate_once(results, prefix)
+                out.update(self._derived_controls(results, prefix))
+        meta = self.dataset_meta or {}
+        if 'reference_control' in meta:
+            out['reference_control'] = meta['reference_control']
+        if meta.get('query_classes') is not None:
+            out['query_classes'] = list(meta['query_classes'])
+        return out
+
+    def _per_subset(self, results: list) -> Dict[str, float]:
+        """mmdet's evaluation once for all classes and once per split (proposal metrics)."""
         out = OrderedDict(super().compute_metrics(results))
         all_ids = self.cat_ids
-        classes = list(self.dataset_meta['classes'])
         try:
-            for split, names in self.class_splits.items():
-                names = [n for n in names if n in classes]
-                if not names:
-                    continue
-                self.cat_ids = self._coco_api.get_cat_ids(cat_names=names)
-                for k, v in super().compute_metrics(results).items():
-                    out[f'{split}_{k}'] = v
+            for split, cat_ids in self._split_cat_ids().items():
+                self.cat_ids = cat_ids
+                out.update({f'{split}_{k}': v
+                            for k, v in super().compute_metrics(results).items()})
         finally:
             self.cat_ids = all_ids
+        return out
+
+    def _split_cat_ids(self) -> Dict[str, List[int]]:
+        classes = list(self.dataset_meta['classes'])
+        out = {}
+        for split, names in self.class_splits.items():
+            names = [n for n in names if n in classes]
+            if names:
+                out[split] = self._coco_api.get_cat_ids(cat_names=names)
+        return out
+
+    def _evaluate_once(self, results: list, outfile_prefix: str,
+                       quiet: bool = False) -> Dict[str, float]:
+        logger = MMLogger.get_current_instance()
+        gts, preds = zip(*results)
+        if self._coco_api is None:
+            logger.info('Converting ground truth to coco format...')
+            self._coco_api = COCO(self.gt_to_coco_json(gt_dicts=gts,
+                                                       outfile_prefix=outfile_prefix))
+        if self.cat_ids is None:
+            self.cat_ids = self._coco_api.get_cat_ids(cat_names=self.dataset_meta['classes'])
+        if self.img_ids is None:
+            self.img_ids = self._coco_api.get_img_ids()
+        files = self.results2json(preds, outfile_prefix)
+        items = list(self.metric_items or DEFAULT_ITEMS)
+        unknown = [i for i in items if i not in STATS]
+        if unknown:
+            raise KeyError(f'metric items {unknown} are not supported: use {list(STATS)}')
+        splits = self._split_cat_ids()
+        out: Dict[str, float] = OrderedDict()
+        for metric in self.metrics:
+            if not quiet:
+                logger.info(f'Evaluating {metric}...')
+            dets = load(files[metric])
+            if not dets:
+                logger.error('The testing results of the whole dataset is empty.')
+                break
+            if metric == 'segm':  # the mask area, not the box's, for the s/m/l ranges
+                for d in dets:
+                    d.pop('bbox')
+            ev = COCOeval(self._coco_api, self._coco_api.loadRes(dets), metric)
+            ev.params.catIds, ev.params.imgIds = list(self.cat_ids), list(self.img_ids)
+            ev.params.maxDets, ev.params.iouThrs = list(self.proposal_nums), self.iou_thrs
+            ev.evaluate()
+            for split, cat_ids in [('', self.cat_ids)] + list(splits.items()):
+                sub = subset_eval(ev, cat_ids)
+                sub.accumulate()
+                sub.summarize()
+                prefix = f'{split}_' if split else ''
+                out.update({f'{prefix}{metric}_{i}': float(f'{round(sub.stats[STATS[i]], 3)}')
+                            for i in items})
+                if split:
+                    continue
+                if not quiet:
+                    logger.info(f'{metric}_mAP_copypaste: ' + ' '.join(
+                        f'{sub.stats[STATS[i]]:.3f}' for i in DEFAULT_ITEMS))
+                if self.classwise:
+                    out.update(self._per_class(sub, metric, None if quiet else logger))
+        return out
+
+    def _derived_controls(self, results: list, outfile_prefix: str) -> Dict[str, float]:
+        """``<control>/<key>`` for every derived control: the predictions with each label d
+        renamed c, where d is the donor of c (module docstring)."""
+        if not self.derived_controls:
+            return {}
+        meta = self.dataset_meta or {}
+        if meta.get('query_mode') != 'open' or meta.get('reference_control', 'none') != 'none' \
+                or meta.get('query_classes') is not None or 'reference_labels' not in meta:
+            raise ValueError(
+                'derived_controls are exact only for an open-mode run with the right '
+                'references and every class with references queried (this dataset: '
+                f"mode={meta.get('query_mode')!r}, ref_control="
+                f"{meta.get('reference_control')!r}, query_classes="
+                f"{meta.get('query_classes')!r}); run the control itself with "
+                'tools/test.py --ref-control instead')
+        logger, out = MMLogger.get_current_instance(), OrderedDict()
+        for control in self.derived_controls:
+            donors = control_donors(control, meta['reference_labels'], meta['classes'])
+            rename = np.arange(len(meta['classes']))
+            for c, d in donors.items():
+                rename[d] = c
+            moved = [(gt, dict(pred, labels=rename[np.asarray(pred['labels'], np.int64)]))
+                     for gt, pred in results]
+            metrics, self.metrics = self.metrics, self.derived_metrics
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):  # COCOeval's summaries
+                    res = self._evaluate_once(moved, f'{outfile_prefix}.{control}', quiet=True)
+            finally:
+                self.metrics = metrics
+            out.update({f'{control}/{k}': v for k, v in res.items()})
+            logger.info(f'[control] {control} (derived from the open-mode predictions): ' + ', '.join(
+                f'{k} {v:.3f}' for k, v in res.items() if k.endswith('mAP_50') and '/' not in k))
+        return out
+
+    def _per_class(self, ev: COCOeval, metric: str, logger) -> Dict[str, float]:
+        """AP and AP50 of every class with ground truth (``{metric}_mAP/<class>``), from the
+        accumulated precision (IoU, recall, class, area, max dets) at area 'all' and the
+        largest max-dets, as COCOeval's own AP; a table in the log."""
+        prec = ev.eval['precision']
+        iou50 = np.flatnonzero(np.isclose(ev.params.iouThrs, 0.5))
+        out, rows = OrderedDict(), [['category', 'mAP', 'mAP_50']]
+        for k, cat_id in enumerate(ev.params.catIds):
+            name = self._coco_api.loadCats(cat_id)[0]['name']
+            ap = [prec[:, :, k, 0, -1]] + [prec[i, :, k, 0, -1] for i in iou50[:1]]
+            ap = [p[p > -1] for p in ap]
+            if not ap[0].size:  # no ground truth of this class in the evaluated images
+                continue
+            vals = [round(float(np.mean(p)), 3) for p in ap]
+            for item, v in zip(('mAP', 'mAP_50'), vals):
+                out[f'{metric}_{item}/{name}'] = v
+            rows.append([name] + [f'{v:.3f}' for v in vals])
+        if logger is not None:
+            logger.info(f'{metric} per class:\n' + AsciiTable(rows).table)
         return out

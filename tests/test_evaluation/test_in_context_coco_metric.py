@@ -68,3 +68,53 @@ def test_segm_without_masks_is_a_clear_error(toy_root):
     boxes_only.dataset_meta = dict(classes=toy_classes())
     boxes_only.process({}, samples)
     assert boxes_only.evaluate(len(coco['images']))['coco/bbox_mAP'] == pytest.approx(1.0, abs=1e-3)
+
+
+def _noisy_predictions(coco, seed=0):
+    """The ground truth of every class, jittered, with random scores, plus false positives of
+    random classes: a result whose AP is neither 0 nor 1 and differs from class to class."""
+    rng = np.random.default_rng(seed)
+    samples = _gt_as_predictions(coco, toy_classes())
+    for s in samples:
+        p = s['pred_instances']
+        n = len(p['bboxes'])
+        extra = p['bboxes'][rng.integers(0, max(n, 1), size=n)] if n else p['bboxes']
+        p['bboxes'] = torch.cat([p['bboxes'] + torch.from_numpy(
+            rng.normal(0, 3, (n, 4))).float(), extra + 9]).clamp(min=0)
+        p['scores'] = torch.from_numpy(rng.random(2 * n)).float()
+        p['labels'] = torch.cat([p['labels'], torch.from_numpy(
+            rng.integers(0, len(toy_classes()), n))])
+        p['masks'] = torch.cat([p['masks'], p['masks'][:0].new_zeros(n, *p['masks'].shape[1:])
+                                if n else p['masks']])
+    return samples
+
+
+def test_one_evaluation_equals_mmdet_per_split_and_per_class(toy_root):
+    """Splits and classes accumulated from one evaluation equal mmdet's CocoMetric run once
+    for all classes and once per split (and per class, each as a split of one class)."""
+    ann = f'{toy_root}/annotations/instances_val.json'
+    coco = json.load(open(ann))
+    samples = _noisy_predictions(coco)
+    per_class = {f'c{i}': [n] for i, n in enumerate(toy_classes())}
+    metric = InContextCocoMetric(ann_file=ann, metric=['bbox', 'segm'], classwise=True,
+                                 class_splits_file=f'{toy_root}/annotations/splits.json')
+    reference = InContextCocoMetric(ann_file=ann, metric=['bbox', 'segm'],
+                                    class_splits=dict(toy_splits(), **per_class))
+    for m in (metric, reference):
+        m.dataset_meta = dict(classes=toy_classes())
+    metric.process({}, samples)  # the predictions as the metric encodes them
+    once = metric.compute_metrics(metric.results)
+    mmdet = reference._per_subset(metric.results)
+    assert 0.05 < once['bbox_mAP'] < 0.95 and 0.05 < once['segm_mAP'] < 0.95
+    for key in [k for k in mmdet if not k.startswith('c')]:
+        assert once[key] == mmdet[key], key
+    present = {toy_classes()[a['category_id'] - 1] for a in coco['annotations']}
+    for i, name in enumerate(toy_classes()):
+        for m in ('bbox', 'segm'):
+            if name in present:
+                assert once[f'{m}_mAP/{name}'] == mmdet[f'c{i}_{m}_mAP'], (name, m)
+                assert once[f'{m}_mAP_50/{name}'] == mmdet[f'c{i}_{m}_mAP_50'], (name, m)
+            else:
+                assert f'{m}_mAP/{name}' not in once
+    values = {once[f'bbox_mAP_50/{n}'] for n in present}
+    assert len(values) > 2  # the classes differ: the comparison is not trivially equal
