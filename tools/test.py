@@ -8,7 +8,8 @@
     python tools/test.py CONFIG CKPT --ref-set refs_seed42.json --shots 5 \
         --ref-bank bank_seed42.pth --mode open --metrics-out metrics.json
     # does the model use its references? every class given another class's references
-    python tools/test.py CONFIG CKPT --mode open --ref-control shuffled
+    python tools/test.py CONFIG CKPT --mode open --ref-control cyclic
+    python tools/test.py CONFIG CKPT --mode open --ref-control same-attribute
 """
 import argparse
 import json
@@ -18,13 +19,11 @@ import sys
 
 from mmengine.config import DictAction
 from mmengine.dist import get_rank
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401
-from mmsamantics.evaluation import apply_reference_options
-from mmsamantics.engine import (check_resources, finish_distributed, load_tool_config,
-                               setup_cpu_distributed)
+from mmsamantics.evaluation import apply_reference_options, enable_classwise
+from mmsamantics.engine import (CONTROL_HELP, build_runner, check_resources, control_arg,
+                               finish_distributed, load_tool_config, setup_cpu_distributed)
 from mmsamantics.utils import MissingResourceError
 
 
@@ -40,11 +39,9 @@ def parse_args():
     p.add_argument('--ref-set', help='k-shot reference-set JSON (make_reference_sets.py)')
     p.add_argument('--shots', type=int, help='k: references per class')
     p.add_argument('--ref-bank', help='precomputed reference tokens (encode_references.py)')
-    p.add_argument('--ref-control', choices=['shuffled', 'blank'],
-                   help="a control run: 'shuffled' gives each class another class's "
-                   "references (a fixed derangement), 'blank' constant reference images; "
-                   'compare with the normal run (a model that ignores its references '
-                   'scores the same)')
+    p.add_argument('--ref-control', type=control_arg,
+                   help=CONTROL_HELP + '; compare with the normal run (a model that ignores '
+                   'its references scores the same); per-class AP is reported with it')
     p.add_argument('--metrics-out', help='write the metrics to this JSON file (rank 0)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings')
@@ -66,6 +63,8 @@ def main():
     try:
         apply_reference_options(cfg, args.ref_set, args.shots, args.ref_bank,
                                 ref_control=args.ref_control)
+        if args.ref_control not in (None, 'none'):
+            enable_classwise(cfg)
         check_resources(cfg, 'test')
     except (ValueError, MissingResourceError) as e:
         sys.exit(f'error: {e}')
@@ -76,8 +75,7 @@ def main():
             cfg.test_evaluator, dict) else list(cfg.test_evaluator)
         cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
     setup_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    metrics = runner.test()
+    metrics = build_runner(cfg).test()
     if args.metrics_out and get_rank() == 0:
         os.makedirs(osp.dirname(osp.abspath(args.metrics_out)), exist_ok=True)
         with open(args.metrics_out, 'w') as f:

@@ -6,11 +6,10 @@
 import argparse
 
 from mmengine.config import DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401  (registers modules, allows safe --resume)
-from mmsamantics.engine import finish_distributed, load_tool_config, setup_cpu_distributed
+from mmsamantics.engine import (build_runner, finish_distributed, load_tool_config,
+                               setup_cpu_distributed)
 
 
 def parse_args():
@@ -45,8 +44,7 @@ def main():
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     setup_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    build_runner(cfg).train()
     finish_distributed()
 
 

@@ -1,4 +1,5 @@
 """What tools/train.py and tools/test.py need beyond mmdet's versions of them."""
+import argparse
 import os
 import sys
 from typing import Optional
@@ -8,7 +9,22 @@ import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..datasets.reference_controls import normalize_control
 from .gpu_stack import GPUStackError, check_gpu_stack, visible_nvidia_gpus
+
+CONTROL_HELP = ("a reference control (docs/toy_semantics.md): 'cyclic' (= 'shuffled', each "
+                "class gets the next class's references), 'random-<seed>' (a random "
+                "derangement), 'same-attribute' / 'same-kind' (for '<attribute> <kind>' class "
+                "names), 'blank' (constant reference images); 'none' removes a control the "
+                'config carries')
+
+
+def control_arg(value: str) -> str:
+    """argparse type of a ``--ref-control`` value: its canonical name (``'none'`` kept)."""
+    try:
+        return normalize_control(value) or 'none'
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def set_local_device() -> Optional[torch.device]:
