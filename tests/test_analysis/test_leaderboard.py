@@ -13,11 +13,14 @@ from mmsamantics.analysis.leaderboard import (leaderboard_markdown, parameter_co
                                               summarize_leaderboard)
 
 
-def record(method, seed, mode='oracle', shots=1, box=0.1, novel=0.05, seconds=2.0):
+def record(method, seed, mode='oracle', shots=1, box=0.1, novel=0.05, seconds=2.0,
+           control=None):
     metrics = {'coco/bbox_mAP': box, 'coco/bbox_mAP_50': 2 * box, 'coco/bbox_AR@100': 0.3,
                'coco/segm_mAP': box / 2, 'coco/novel_bbox_mAP': novel,
-               'coco/base_bbox_mAP': -1.0}  # -1: COCO's "no such objects"
+               'coco/base_bbox_mAP': -1.0,  # -1: COCO's "no such objects"
+               'coco/bbox_mAP_50/red circle': 2 * box, 'coco/novel_bbox_mAP_50': 2 * novel}
     return dict(method=method, seed=seed, shots=shots, mode=mode, metrics=metrics, images=8,
+                ref_control=control,
                 seconds=seconds, peak_mem_mb=100.0 + seed, params_trainable=10,
                 params_frozen=1000)
 
@@ -57,9 +60,19 @@ def test_tool_summarize_only(tmp_path, capsys):
     for seed in (42, 123):
         with open(runs / f'seed{seed}_1shot_oracle.json', 'w') as f:
             json.dump(record('persam_toy', seed, box=0.01 * seed / 42), f)
+        with open(runs / f'seed{seed}_1shot_oracle_same-kind.json', 'w') as f:
+            json.dump(record('persam_toy', seed, box=0.002, control='same-kind'), f)
     tool.main([cfg, '--summarize-only', '--work-dir', str(tmp_path)])
     out = capsys.readouterr().out
-    assert '| persam_toy | oracle | 1 | 2 |' in out
+    assert '| persam_toy | oracle | 1 | 2 |' in out  # the control runs are not in it
+    assert 'Reference controls of persam_toy' in out and '| same-kind |' in out
+    with open(tmp_path / 'leaderboard.json') as f:
+        ctrl = json.load(f)['controls']['persam_toy']['oracle/1-shot']
+    # the right references (0.02, 0.0586 AP50 over two seeds) against 0.004
+    right = np.mean([2 * 0.01, 2 * 0.01 * 123 / 42])  # AP50 of the two seeds' runs
+    assert ctrl['same-kind']['all_drop'] == pytest.approx(1 - 0.004 / right)
+    # red circle (base) is the one class with a per-class value: judged on it alone
+    assert ctrl['same-kind']['base_class_wins'] == [1, 1] and ctrl['same-kind']['pass']
     for ext in ('md', 'json', 'png'):
         assert osp.getsize(tmp_path / f'leaderboard.{ext}') > 0
     with open(tmp_path / 'leaderboard.json') as f:

@@ -1,4 +1,5 @@
 """The k-shot sweep, the reference bank through tools/test.py, and training from the cache."""
+import glob
 import json
 import os.path as osp
 
@@ -59,17 +60,30 @@ def test_kshot_sweep_bank_and_test_tool(toy_root, weights, tmp_path):
     work = tmp_path / 'kshot'
     rc, log = run([PY, 'tools/analysis/kshot_eval.py', TOY_CONFIG, ckpt, '--ref-dir', str(refs),
                    '--seeds', '42', '123', '--shots', '1', '--modes', 'oracle', '--work-dir',
-                   str(work), *opts(toy_root, sam)], timeout=600)
+                   str(work), '--ref-controls', 'shuffled', *opts(toy_root, sam)], timeout=600)
     assert rc == 0, log[-3000:]
     with open(work / 'kshot_summary.json') as f:
         summary = json.load(f)
+    # the control ran for real, was announced, recorded and dumped under its own name
+    assert '[control] cyclic' in log and 'oracle_cyclic/1-shot' in summary
+    with open(work / 'metrics' / 'seed42_1shot_oracle_cyclic.json') as f:
+        ctrl = json.load(f)
+    assert ctrl['ref_control'] == 'cyclic'
+    assert ctrl['metrics']['coco/reference_control'] == 'cyclic'
+    stem = osp.splitext(osp.basename(TOY_CONFIG))[0]
+    assert [osp.basename(p) for p in glob.glob(
+        str(work / 'runs' / 'seed42_1shot_oracle_cyclic' / '*.py'))] == [
+            f'{stem}.control-cyclic.py']
+    assert any(k.startswith('coco/bbox_mAP_50/') for k in ctrl['metrics'])  # per class
+    assert set(summary['controls']['oracle/1-shot']) == {'right', 'cyclic'}
     row = summary['oracle/1-shot']
     assert row['bbox_mAP'][2] == 2  # two seeds averaged
     # mean and sample std of the two runs' own metric files
     runs = []
     for seed in (42, 123):
         with open(work / 'metrics' / f'seed{seed}_1shot_oracle.json') as f:
-            runs.append({n.split('/')[-1]: v for n, v in json.load(f)['metrics'].items()})
+            runs.append({n.split('/')[-1]: v for n, v in json.load(f)['metrics'].items()
+                         if n.count('/') == 1})
     for k in ('base_bbox_mAP', 'novel_bbox_mAP', 'base_segm_mAP', 'novel_segm_mAP'):
         vals = np.array([r[k] for r in runs])
         assert row[k][:2] == pytest.approx([vals.mean(), vals.std(ddof=1)], abs=1e-9), k
@@ -84,7 +98,8 @@ def test_kshot_sweep_bank_and_test_tool(toy_root, weights, tmp_path):
     with open(out) as f:
         single = json.load(f)
     with open(work / 'metrics' / 'seed42_1shot_oracle.json') as f:
-        assert json.load(f)['metrics'] == single
+        sweep = json.load(f)['metrics']  # with per-class values too (the sweep had controls)
+    assert {k: sweep[k] for k in single} == single and len(sweep) > len(single)
     # a resumed sweep recomputes nothing and re-summarises
     rc, log = run([PY, 'tools/analysis/kshot_eval.py', TOY_CONFIG, ckpt, '--ref-dir', str(refs),
                    '--seeds', '42', '123', '--shots', '1', '--modes', 'oracle', '--work-dir',

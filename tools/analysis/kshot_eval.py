@@ -4,7 +4,7 @@
         --out-dir data/toy_world/refs_authors --min-area 256 --border 4 --frame 6
     python tools/analysis/kshot_eval.py configs/insam_detr_toy_regions.py \
         work_dirs/demo/epoch_12.pth --ref-dir data/toy_world/refs_authors \
-        --ref-controls shuffled blank
+        --ref-controls family blank
 
 The defaults are the paper's protocol: shots 1 5 10 (the authors report 10), reference sets
 of seeds 42 123 33, oracle and open mode.
@@ -13,8 +13,11 @@ Per seed the references' tokens are encoded ONCE into a bank (max k shots), then
 (k, mode) run reads them from it. Each run's metrics go to WORK_DIR/metrics/*.json (runs
 already done are skipped, so an interrupted sweep resumes); the summary table goes to
 WORK_DIR/kshot_summary.md and .json. ``--ref-controls`` adds control runs (each class
-given another class's references, or constant reference images) reported as ΔAP against
-the normal runs: the test that a model uses its references at all. With
+given another class's references, or constant reference images;
+``family`` = cyclic, ``--control-seeds`` random derangements, same-attribute, same-kind)
+reported as ΔAP against the normal runs and in a table per (mode, shots) with per-class
+AP50 drops and whether the right references beat every control per class on average:
+the test that a model uses its references at all. With
 ``--launcher pytorch`` (torchrun) every run is distributed like tools/dist_test.sh.
 ``--summarize-only`` re-reads the metric files, e.g. those written by
 ``tools/test.py --metrics-out`` on a cluster.
@@ -29,12 +32,14 @@ from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.dist import barrier, get_rank
-from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401
 from mmsamantics.apis import build_model, make_reference_bank
-from mmsamantics.engine import check_resources, prepare_device, setup_cpu_distributed
-from mmsamantics.evaluation import apply_reference_options, control_deltas, summarize
+from mmsamantics.datasets.reference_controls import expand_controls
+from mmsamantics.engine import (build_runner, check_resources, prepare_device,
+                                setup_cpu_distributed)
+from mmsamantics.evaluation import (apply_reference_options, control_deltas, control_tables,
+                                    enable_classwise, summarize)
 from mmsamantics.utils import MissingResourceError
 
 
@@ -47,8 +52,12 @@ def parse_args():
     p.add_argument('--shots', type=int, nargs='+', default=[1, 5, 10])
     p.add_argument('--modes', nargs='+', default=['oracle', 'open'],
                    choices=['oracle', 'open'])
-    p.add_argument('--ref-controls', nargs='*', default=[], choices=['shuffled', 'blank'],
-                   help='also run these reference controls (reported as ΔAP)')
+    p.add_argument('--ref-controls', nargs='*', default=[],
+                   help="also run these reference controls (reported as ΔAP): 'family' "
+                   "(every derangement), 'random' (one per --control-seeds), 'cyclic', "
+                   "'random-<seed>', 'same-attribute', 'same-kind', 'blank'")
+    p.add_argument('--control-seeds', type=int, nargs='+', default=[0, 1, 2],
+                   help='seeds of the random derangements')
     p.add_argument('--work-dir', default=None)
     p.add_argument('--no-bank', action='store_true',
                    help='encode references during each run instead of once per seed')
@@ -77,6 +86,10 @@ def run_name(seed: int, shots: int, mode: str, control: Optional[str] = None) ->
 
 def main() -> None:
     args = parse_args()
+    try:
+        args.ref_controls = expand_controls(args.ref_controls, args.control_seeds)
+    except ValueError as e:
+        sys.exit(f'error: --ref-controls: {e}')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     if not args.summarize_only:
         prepare_device(args.allow_pytorch_deform_attn)
@@ -97,7 +110,20 @@ def main() -> None:
                      f'--seeds {" ".join(map(str, args.seeds))}')
         sweep(args, ref_sets, work, metrics_dir)
     if get_rank() == 0:
-        write_summary(metrics_dir, work)
+        write_summary(metrics_dir, work, class_splits(load_cfg(args)))
+
+
+def class_splits(cfg: Config) -> Optional[dict]:
+    """The class splits of the config's test metric (its ``class_splits`` or file)."""
+    ev = cfg.test_evaluator
+    for e in ev if isinstance(ev, (list, tuple)) else [ev]:
+        if e.get('class_splits'):
+            return dict(e['class_splits'])
+        path = e.get('class_splits_file')
+        if path and osp.isfile(path):
+            with open(path) as f:
+                return json.load(f)
+    return None
 
 
 def sweep(args, ref_sets, work, metrics_dir) -> None:
@@ -134,17 +160,19 @@ def run_one(args, seed: int, k: int, mode: str, control: Optional[str], ref_set:
         check_resources(cfg, 'test')
     except (ValueError, MissingResourceError) as e:
         sys.exit(f'error: {e}')
+    if args.ref_controls:  # the control table compares classes
+        enable_classwise(cfg)
     cfg.load_from = args.checkpoint
     cfg.work_dir = osp.join(work, 'runs', name)
     setup_cpu_distributed(cfg, args.launcher)
-    metrics = Runner.from_cfg(cfg).test()
+    metrics = build_runner(cfg).test()
     if get_rank() == 0:
         with open(out, 'w') as f:
             json.dump(dict(seed=seed, shots=k, mode=mode, ref_control=control, ref_set=ref_set,
                            checkpoint=args.checkpoint, metrics=metrics), f, indent=1)
 
 
-def write_summary(metrics_dir: str, work: str) -> None:
+def write_summary(metrics_dir: str, work: str, splits: Optional[dict] = None) -> None:
     records = []
     for p in sorted(glob.glob(osp.join(metrics_dir, '*.json'))):
         with open(p) as f:
@@ -160,10 +188,18 @@ def write_summary(metrics_dir: str, work: str) -> None:
         table += ('\n\nΔ against the normal run (a model that uses its references loses AP):\n'
                   '| control | ' + ' | '.join(names) + ' |\n' + '|---' * (1 + len(names))
                   + '|\n' + '\n'.join(rows))
+    controls_md, controls = control_tables(records, splits)
+    if controls:
+        table += ('\n\nReference controls, box AP50 (seeds averaged; passes: the right '
+                  'references beat the control per class on average, in every split):\n\n'
+                  + controls_md)
     with open(osp.join(work, 'kshot_summary.md'), 'w') as f:
         f.write(table + '\n')
+    extra = dict(deltas=deltas) if deltas else {}
+    if controls:
+        extra['controls'] = controls
     with open(osp.join(work, 'kshot_summary.json'), 'w') as f:
-        json.dump(dict(data, deltas=deltas) if deltas else data, f, indent=1)
+        json.dump(dict(data, **extra), f, indent=1)
     print(f'\nk-shot summary (mean ± std over seeds), {len(records)} runs:\n{table}\n'
           f'-> {osp.join(work, "kshot_summary.md")}')
 

@@ -13,7 +13,9 @@ its first k references per class (``--data-root`` points every method at the sam
 records its COCO metrics, test-loop speed, peak memory and parameter counts in
 WORK_DIR/runs/<method>/<run>.json (existing runs are skipped: an interrupted sweep
 resumes), and finally writes WORK_DIR/leaderboard.md, .json and .png (mean ± std over the
-seeds). With ``--launcher pytorch`` (torchrun) every run is distributed like
+seeds). ``--ref-controls family`` also runs every method with wrong references (the
+derangements of docs/toy_semantics.md) and adds, per method, the table of what each control
+costs, per split and per class: a method that uses its references loses AP under all. With ``--launcher pytorch`` (torchrun) every run is distributed like
 tools/dist_test.sh; ``--summarize-only`` re-reads the run files.
 """
 import argparse
@@ -26,14 +28,15 @@ from typing import List, Optional, Tuple
 
 from mmengine.config import Config, DictAction
 from mmengine.dist import barrier, get_rank
-from mmengine.runner import Runner
 
 import mmsamantics  # noqa: F401
 from mmsamantics.analysis.leaderboard import (TestSpeedHook, leaderboard_markdown,
                                               parameter_counts, plot_leaderboard,
                                               summarize_leaderboard)
-from mmsamantics.engine import check_resources, prepare_device, setup_cpu_distributed
-from mmsamantics.evaluation import apply_reference_options
+from mmsamantics.datasets.reference_controls import expand_controls
+from mmsamantics.engine import (build_runner, check_resources, prepare_device,
+                                setup_cpu_distributed)
+from mmsamantics.evaluation import apply_reference_options, control_tables, enable_classwise
 from mmsamantics.utils import MissingResourceError
 from mmsamantics.utils.profiling import PeakMemory
 
@@ -48,6 +51,12 @@ def parse_args(argv: Optional[List[str]] = None):
                    choices=['oracle', 'open'])
     p.add_argument('--data-root', help='evaluate every method on this in-context dataset '
                    '(annotations/instances_val.json, splits.json, val/, train/)')
+    p.add_argument('--ref-controls', nargs='*', default=[],
+                   help="also run every method with these reference controls: 'family' "
+                   "(every derangement), 'random' (one per --control-seeds), 'cyclic', "
+                   "'random-<seed>', 'same-attribute', 'same-kind', 'blank'")
+    p.add_argument('--control-seeds', type=int, nargs='+', default=[0, 1, 2],
+                   help='seeds of the random derangements')
     p.add_argument('--work-dir', default='work_dirs/leaderboard')
     p.add_argument('--summarize-only', action='store_true')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -89,9 +98,10 @@ def _evaluators(cfg: Config) -> list:
 
 
 def run_one(args, name: str, config: str, ckpt: Optional[str], seed: int, k: int,
-            mode: str) -> None:
+            mode: str, control: Optional[str] = None) -> None:
     """One evaluation run, skipped when its record exists (resume)."""
-    out = osp.join(args.work_dir, 'runs', name, f'seed{seed}_{k}shot_{mode}.json')
+    out = osp.join(args.work_dir, 'runs', name, f'seed{seed}_{k}shot_{mode}'
+                   + (f'_{control}' if control else '') + '.json')
     if osp.isfile(out):
         return
     cfg = Config.fromfile(config)
@@ -105,14 +115,16 @@ def run_one(args, name: str, config: str, ckpt: Optional[str], seed: int, k: int
             ev['metric_items'] = list(COCO_ITEMS)
     ref_set = osp.join(args.ref_dir, f'refs_seed{seed}.json')
     try:
-        apply_reference_options(cfg, ref_set, k, None, mode)
+        apply_reference_options(cfg, ref_set, k, None, mode, ref_control=control or 'none')
         check_resources(cfg, 'test')
     except (ValueError, MissingResourceError) as e:
         sys.exit(f'error: {name}: {e}')
+    if args.ref_controls:  # the control table compares classes
+        enable_classwise(cfg)
     cfg.load_from = ckpt
     cfg.work_dir = osp.join(args.work_dir, 'work', name, osp.basename(out)[:-5])
     setup_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     speed = TestSpeedHook()
     runner.register_hook(speed)
     with PeakMemory() as mem:
@@ -123,10 +135,23 @@ def run_one(args, name: str, config: str, ckpt: Optional[str], seed: int, k: int
         peak = mem.cuda_peak if mem.cuda_peak is not None else mem.rss_peak
         with open(out, 'w') as f:
             json.dump(dict(method=name, config=config, checkpoint=ckpt, seed=seed, shots=k,
-                           mode=mode, metrics=metrics, images=speed.images,
+                           mode=mode, ref_control=control, metrics=metrics, images=speed.images,
                            seconds=speed.seconds, peak_mem_mb=peak / 2 ** 20,
                            peak_mem_kind='cuda' if mem.cuda_peak is not None else 'rss',
                            params_trainable=trainable, params_frozen=frozen), f, indent=1)
+
+
+def splits_of(config: str, data_root: Optional[str]) -> Optional[dict]:
+    """The class splits the method's metric reports (``--data-root``'s splits.json)."""
+    path = osp.join(data_root, 'annotations', 'splits.json') if data_root else None
+    if path is None:
+        evs = _evaluators(Config.fromfile(config))
+        path = next((e.get('class_splits_file') for e in evs
+                     if e.get('class_splits_file')), None)
+    if path and osp.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    return None
 
 
 def load_records(work_dir: str, names: List[str]) -> List[dict]:
@@ -140,6 +165,10 @@ def load_records(work_dir: str, names: List[str]) -> List[dict]:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    try:
+        args.ref_controls = expand_controls(args.ref_controls, args.control_seeds)
+    except ValueError as e:
+        sys.exit(f'error: --ref-controls: {e}')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     methods = [parse_method(m) for m in args.methods]
     names = [n for n, _, _ in methods]
@@ -160,19 +189,27 @@ def main(argv: Optional[List[str]] = None) -> None:
             for seed in args.seeds:
                 for k in args.shots:
                     for mode in args.modes:
-                        run_one(args, name, config, ckpt, seed, k, mode)
+                        for control in [None] + args.ref_controls:
+                            run_one(args, name, config, ckpt, seed, k, mode, control)
         barrier()
     if get_rank() != 0:
         return
     records = load_records(args.work_dir, names)
     if not records:
         sys.exit(f'error: no run records under {osp.join(args.work_dir, "runs")}')
-    summary = summarize_leaderboard(records)
+    summary = summarize_leaderboard([r for r in records if not r.get('ref_control')])
     table = leaderboard_markdown(summary)
+    controls = {}
+    for name, config, _ in methods:
+        md, controls[name] = control_tables([r for r in records if r['method'] == name],
+                                            splits_of(config, args.data_root))
+        if md:
+            table += f'\n\nReference controls of {name}, box AP50 (seeds averaged):\n\n{md}'
+    controls = {n: c for n, c in controls.items() if c}
     with open(osp.join(args.work_dir, 'leaderboard.md'), 'w') as f:
         f.write(table + '\n')
     with open(osp.join(args.work_dir, 'leaderboard.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
+        json.dump(dict(summary, controls=controls) if controls else summary, f, indent=1)
     plot_leaderboard(summary, osp.join(args.work_dir, 'leaderboard.png'))
     print(f'\nleaderboard ({len(records)} runs; AP x 100, mean ± std over seeds):\n{table}\n'
           f'-> {osp.join(args.work_dir, "leaderboard.md")}, .json, .png')
