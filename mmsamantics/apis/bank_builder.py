@@ -1,4 +1,6 @@
-"""Make a reference bank from a config's evaluation dataset and a reference-set file."""
+"""Make a reference bank from a config's evaluation dataset and its references (a
+reference-set file, or the dataset's own seeded draw)."""
+import copy
 import json
 import os.path as osp
 from typing import Optional
@@ -9,10 +11,12 @@ from ..structures.reference_bank import save_reference_bank
 from .model_loading import build_dataset
 
 
-def make_reference_bank(model, cfg: Config, ref_set_file: str, shots: int, out: str,
+def make_reference_bank(model, cfg: Config, ref_set_file: Optional[str], shots: int, out: str,
                         split: str = 'test', batch_size: int = 4,
                         extra_meta: Optional[dict] = None) -> dict:
-    """Encode the first ``shots`` references per class of ``ref_set_file`` into ``out``.
+    """Encode the first ``shots`` references per class of ``ref_set_file`` into ``out``
+    (``ref_set_file=None``: of the dataset's own draw, its ``ref_seed`` from its
+    ``ref_ann_file``; the first k of a k-shot draw are the draw of fewer shots).
 
     Works for every detector with ``encode_references`` and ``cache_signature``: InSAM-DETR
     stores SAM mask tokens (R, T, D), :class:`SAMDINOv2Matcher` its DINOv2 reference
@@ -22,20 +26,26 @@ def make_reference_bank(model, cfg: Config, ref_set_file: str, shots: int, out: 
     classes), so a test run with ``ref_set_file`` + ``shots`` <= this ``shots`` finds every
     reference in the bank. Returns the bank's meta.
     """
-    cfg = cfg.copy()
+    cfg = copy.deepcopy(cfg)  # Config.copy() shares the nested dicts edited below
     ds_cfg = cfg[f'{split}_dataloader']['dataset']
-    ds_cfg['ref_set_file'] = osp.abspath(ref_set_file)
+    if ref_set_file is not None:
+        ds_cfg['ref_set_file'] = osp.abspath(ref_set_file)
     ds_cfg['shots'] = shots
+    ds_cfg['ref_control'] = None  # the bank holds references, whatever control reads them
     if ds_cfg.get('mode', 'train') == 'train':
         ds_cfg['mode'] = 'oracle'
     dataset = build_dataset(cfg, split)
     classes = list(dataset.metainfo['classes'])
     refs = [r for lb in sorted(dataset.reference_set) for r in dataset.reference_set[lb]]
     keys, tokens = model.encode_references(refs, batch_size=batch_size)
-    with open(ref_set_file) as f:
-        info = json.load(f).get('info', {})
-    meta = dict(ref_set_file=osp.abspath(ref_set_file), shots=shots, seed=info.get('seed'),
-                classes=classes, **(extra_meta or {}))
+    if ref_set_file is not None:
+        with open(ref_set_file) as f:
+            info = json.load(f).get('info', {})
+        source = dict(ref_set_file=osp.abspath(ref_set_file), seed=info.get('seed'))
+    else:
+        source = dict(ref_set_file=None, seed=dataset.ref_seed,
+                      ref_ann_file=dataset._ref_ann_file)
+    meta = dict(source, shots=shots, classes=classes, **(extra_meta or {}))
     save_reference_bank(out, keys, [classes[r['label']] for r in refs], tokens,
                         model.cache_signature, meta)
     return meta

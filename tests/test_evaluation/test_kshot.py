@@ -104,6 +104,23 @@ def test_bank_gives_identical_predictions_without_reference_images(toy_root, ref
         assert torch.equal(y.pred_instances.masks, x.pred_instances.masks)
 
 
+def test_bank_of_the_dataset_draw_leaves_the_config_alone(toy_root, refs, model, tmp_path):
+    """Without a reference-set file the bank holds the dataset's own seeded draw, whose
+    first k are the draw of k shots; building banks never edits the caller's config."""
+    cfg = toy_cfg(toy_root)
+    before = cfg.pretty_text
+    meta = make_reference_bank(model, cfg, None, 3, str(tmp_path / 'draw.pth'))
+    make_reference_bank(model, cfg, refs[42], 2, str(tmp_path / 'file.pth'))
+    assert cfg.pretty_text == before
+    assert meta['ref_set_file'] is None and meta['seed'] == cfg.test_dataloader.dataset.ref_seed
+    keys = set(load_reference_bank(str(tmp_path / 'draw.pth'))['keys'])
+    for k in (1, 3):
+        c = toy_cfg(toy_root)
+        c.test_dataloader.dataset.shots = k
+        ds = DATASETS.build(c.test_dataloader.dataset)
+        assert {r['key'] for rs in ds.reference_set.values() for r in rs} <= keys
+
+
 def test_bank_errors(toy_root, model, tmp_path):
     with pytest.raises(MissingResourceError, match='encode_references.py'):
         load_reference_bank(str(tmp_path / 'none.pth'))
