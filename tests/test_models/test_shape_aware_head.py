@@ -29,9 +29,9 @@ def test_shape_term_is_added_to_the_last_layer_only(toy_root):
     pair = torch.tensor([0, 1, 1])  # pair 1 has two shots
     seen = []
 
-    def query_shapes(coords):
+    def query_shapes(coords, scores=None, top_k=None):
         seen.append(coords)
-        return qs
+        return qs, torch.ones(qs.shape[:2], dtype=torch.bool)
 
     cls, coords = head(h, refs, e, ref_shapes=(rs, pair), query_shapes=query_shapes)
     base, coords2 = head.__class__.__mro__[1].forward(head, h, refs, e)  # reference-aware
@@ -63,8 +63,9 @@ def test_insam_detr_shape_head_end_to_end(toy_root):
     # the queries' shape tokens: SAM's mask for each box of each pair, in input pixels
     coords = torch.rand(len(pairs), 3, 4) * 0.4 + 0.3
     *_, emb = model.backbone(data['inputs'])
-    got = model.query_shape_tokens(emb, coords, pairs.img_idx,
-                                   [s.metainfo['img_shape'] for s in samples], chunk=2)
+    got, kept = model.query_shape_tokens(emb, coords, pairs.img_idx,
+                                         [s.metainfo['img_shape'] for s in samples], chunk=2)
+    assert kept.all()
     for p in range(len(pairs)):
         b = int(pairs.img_idx[p])
         h, w = samples[b].metainfo['img_shape']
@@ -109,3 +110,46 @@ def test_d4_symmetric_shape_embedding(toy_root):
     assert not torch.allclose(head.embed_shapes(turned), head.embed_shapes(x))
     with pytest.raises(ValueError, match="shape_symmetry must be 'none' or 'd4'"):
         build(toy_root, **dict(SHAPE, bbox_head=dict(SHAPE['bbox_head'], shape_symmetry='c8')))
+
+
+def test_shape_top_k_compares_the_best_queries_of_each_image(toy_root):
+    """With shape_top_k=K, SAM segments only the K best-scoring queries of each target (over
+    all its pairs), their tokens equal the full computation, and the others get the lowest
+    term s' * (-1) + b', without gradient."""
+    head_cfg = dict(SHAPE['bbox_head'], shape_top_k=4)
+    cfg, model = build(toy_root, **dict(SHAPE, bbox_head=head_cfg))
+    data = toy_batch(model, cfg, 'train', [0, 1], True)
+    samples = data['data_samples']
+    pairs = model.reference_pairs(samples)
+    *_, emb = model.backbone(data['inputs'])
+    coords = torch.rand(len(pairs), 3, 4) * 0.4 + 0.3
+    scores = torch.randn(len(pairs), 3)
+    shapes = [s.metainfo['img_shape'] for s in samples]
+    full, _ = model.query_shape_tokens(emb, coords, pairs.img_idx, shapes)
+    got, kept = model.query_shape_tokens(emb, coords, pairs.img_idx, shapes, scores=scores,
+                                         top_k=4)
+    for b in range(2):
+        rows = pairs.img_idx == b
+        s = scores[rows].flatten()
+        want = torch.zeros_like(s, dtype=torch.bool)
+        want[s.topk(min(4, s.numel())).indices] = True
+        assert torch.equal(kept[rows].flatten(), want)
+    torch.testing.assert_close(got[kept], full[kept], atol=1e-5, rtol=1e-5)
+    assert (got[~kept] == 0).all() and kept.sum() == 8
+    head = model.bbox_head
+    h, e = torch.randn(3, 2, 5, 128), torch.randn(2, 128)
+    refs = [torch.rand(2, 5, 2) for _ in range(4)]
+    qs, rs, pair = torch.rand(2, 5, 64), torch.rand(2, 64), torch.tensor([0, 1])
+    mask = torch.zeros(2, 5, dtype=torch.bool)
+    mask[0, 1] = mask[1, 3] = True
+    cls, _ = head(h, refs, e, ref_shapes=(rs, pair),
+                  query_shapes=lambda c, scores=None, top_k=None: (qs, mask))
+    base, _ = head.__class__.__mro__[1].forward(head, h, refs, e)
+    term = head.shape_logits(qs, (rs, pair))[..., 0]
+    floor = head.shape_bias - head.shape_log_scale.exp()
+    torch.testing.assert_close(cls[-1, ..., 0][mask], (base[-1, ..., 0] + term)[mask])
+    torch.testing.assert_close(cls[-1, ..., 0][~mask], base[-1, ..., 0][~mask] + floor)
+    cls[-1, ..., 0][~mask].sum().backward()  # the floor passes no gradient to s', b'
+    assert head.shape_bias.grad is None or head.shape_bias.grad.abs().sum() == 0
+    with pytest.raises(ValueError, match='shape_top_k'):
+        build(toy_root, **dict(SHAPE, bbox_head=dict(SHAPE['bbox_head'], shape_top_k=0)))

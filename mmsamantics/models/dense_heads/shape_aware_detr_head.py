@@ -14,7 +14,11 @@ box, phi a learned MLP, and phi(m_e) the mean of phi over the reference's k shot
 of one class seen at k angles are averaged as embeddings (a prototype), since the mean of
 their pixels is no outline at all. Boxes enter SAM detached: the term teaches phi to
 compare outlines, not the regression to please it. Only the last layer gets it (the one :meth:`predict` reads), so
-SAM decodes P x Q boxes once per step, not once per layer.
+SAM decodes P x Q boxes once per step, not once per layer. With ``shape_top_k`` only the
+``shape_top_k`` queries of each target image that score highest before the term are
+segmented and compared (the detections open mode keeps are re-scored by outline); the
+others get the lowest term the comparison can give, s' * (-1) + b', which keeps them below
+every compared query of equal score.
 
 Shape shorthand: L decoder layers, P (target, class) pairs, Q queries, D SAM prompt width.
 """
@@ -45,6 +49,10 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
             90 degrees and mirrorings of the g x g grid, so an outline and its turned or
             mirrored copy compare alike (objects seen in other orientations than the
             reference's); the toy world's shapes lie at any angle.
+        shape_top_k: compare the outlines of the ``shape_top_k`` best queries per target
+            image only (None: every query of every pair). SAM's decoder runs once per
+            compared box, the head's main cost: in open mode a target has (classes x
+            queries) of them, and only its ``test_cfg.max_per_img`` best are kept.
         *args, **kwargs: :class:`ReferenceAwareDETRHead` arguments.
     """
 
@@ -52,9 +60,12 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
 
     def __init__(self, *args, shape_dims: int = 256,
                  shape_hidden: Sequence[int] = (256, 128), shape_symmetry: str = 'none',
-                 **kwargs) -> None:
+                 shape_top_k: Optional[int] = None, **kwargs) -> None:
         if shape_symmetry not in ('none', 'd4'):
             raise ValueError(f"shape_symmetry must be 'none' or 'd4', got {shape_symmetry!r}")
+        if shape_top_k is not None and shape_top_k < 1:
+            raise ValueError(f'shape_top_k must be None or >= 1, got {shape_top_k}')
+        self.shape_top_k = shape_top_k
         self.shape_dims, self.shape_hidden = shape_dims, tuple(shape_hidden)
         self.shape_symmetry = shape_symmetry
         super().__init__(*args, **kwargs)
@@ -99,20 +110,28 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
     def forward(self, hidden_states: Tensor, references: List[Tensor],
                 ref_embeds: Optional[Tensor] = None,
                 ref_shapes: Optional[Tuple[Tensor, Tensor]] = None,
-                query_shapes: Optional[Callable[[Tensor], Tensor]] = None
+                query_shapes: Optional[Callable[..., Tuple[Tensor, Tensor]]] = None
                 ) -> Tuple[Tensor, Tensor]:
         """:meth:`ReferenceAwareDETRHead.forward`, the last layer's class scores (L, P, Q, 1)
         plus the shape-match logits.
 
         Args:
             ref_shapes: the references' shape tokens (R, D) and their pairs (R,).
-            query_shapes: maps the last layer's (P, Q, 4) normalised cxcywh boxes to the
-                (P, Q, D) shape tokens of SAM's masks for them.
+            query_shapes: ``(boxes, scores=, top_k=) -> (tokens, kept)``: the last layer's
+                (P, Q, 4) normalised cxcywh boxes to the (P, Q, D) shape tokens of SAM's
+                masks for them, for the ``top_k`` best of each target by the (P, Q) scores
+                (all with None) and the (P, Q) bool mask of those
+                (:meth:`InSAMDETR.query_shape_tokens`).
         """
         cls, coords = super().forward(hidden_states, references, ref_embeds)
         if ref_shapes is None or query_shapes is None:
             raise ValueError('ShapeAwareDETRHead needs the pairs\' reference shape tokens and '
                              "SAM for the queries' masks: use it inside InSAMDETR with "
                              "reference_encoder='sam_tokens+regions+shape'")
-        term = self.shape_logits(query_shapes(coords[-1].detach()), ref_shapes)
+        tokens, kept = query_shapes(coords[-1].detach(), scores=cls[-1, ..., 0].detach(),
+                                    top_k=self.shape_top_k)
+        term = self.shape_logits(tokens, ref_shapes)
+        if self.shape_top_k is not None:  # the others: the lowest term, no gradient
+            floor = (self.shape_bias - self.shape_log_scale.exp()).detach()
+            term = torch.where(kept[..., None], term, floor)
         return torch.cat([cls[:-1], (cls[-1] + term)[None]]), coords

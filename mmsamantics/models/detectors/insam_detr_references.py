@@ -162,7 +162,8 @@ class InSAMReferenceTokensMixin:
 
     def query_shape_tokens(self, embedding, coords: Tensor, img_idx: Tensor,
                            img_shapes: Sequence[Tuple[int, int]],
-                           chunk: int = 1024) -> Tensor:
+                           scores: Optional[Tensor] = None, top_k: Optional[int] = None,
+                           chunk: int = 1024) -> Tuple[Tensor, Tensor]:
         """Shape tokens of SAM's masks for the queries' boxes (:class:`ShapeAwareDETRHead`).
 
         Args:
@@ -170,24 +171,38 @@ class InSAMReferenceTokensMixin:
             coords: (P, Q, 4) normalised cxcywh boxes of each pair's queries.
             img_idx: (P,) target of each pair. img_shapes: (h, w) of each target in input
                 pixels (the boxes' normalisation).
+            scores: (P, Q) the queries' scores, with ``top_k``: only the ``top_k`` best
+                queries of each target (over all its pairs) are segmented.
             chunk: boxes per SAM decoder call (bounds the (N, 1, 4h, 4w) logits in memory).
 
         Returns:
-            (P, Q, D) float32 shape tokens (no gradient: SAM is frozen, boxes detached).
+            (P, Q, D) float32 shape tokens (no gradient: SAM is frozen, boxes detached;
+            zeros for the queries not segmented) and the (P, Q) bool mask of the segmented.
         """
         dec, (p, q) = self.mask_head.decoder, coords.shape[:2]
         scale = coords.new_tensor([[w, h, w, h] for h, w in img_shapes])[img_idx]  # (P, 4)
         boxes = bbox_cxcywh_to_xyxy(coords.detach().float()) * scale[:, None]
         out = coords.new_zeros(p, q, dec.embed_dim, dtype=torch.float32)
+        keep = torch.ones(p, q, dtype=torch.bool, device=coords.device)
         for b in sorted(set(img_idx.tolist())):  # one host sync per batch, not per pair
             rows = (img_idx == b).nonzero()[:, 0]
-            bx, emb, toks = boxes[rows].reshape(-1, 4), to_float(feature_rows(embedding, [b])), []
+            if top_k is not None:
+                s = scores[rows].detach().flatten()
+                sel = torch.zeros_like(s, dtype=torch.bool)
+                sel[s.topk(min(top_k, s.numel())).indices] = True
+                keep[rows] = sel.reshape(len(rows), q)
+            sel = keep[rows]
+            bx, emb, toks = boxes[rows][sel], to_float(feature_rows(embedding, [b])), []
+            if not len(bx):
+                continue
             for s in range(0, len(bx), chunk):
                 logits, _ = dec.predict_masks(emb, bx[s:s + chunk])
                 toks.append(box_shape_tokens(logits, bx[s:s + chunk], self.backbone.img_size,
                                              dec.embed_dim))
-            out[rows] = torch.cat(toks).reshape(len(rows), q, dec.embed_dim)
-        return out
+            block = out[rows]
+            block[sel] = torch.cat(toks)[:, 0]
+            out[rows] = block
+        return out, keep
 
     def _gathered_tokens(self, refs: GatheredReferences) -> Tensor:
         """(R, T', D) tokens of the gathered references: cached ones as given, the others
