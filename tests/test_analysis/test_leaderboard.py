@@ -62,7 +62,13 @@ def test_tool_summarize_only(tmp_path, capsys):
             json.dump(record('persam_toy', seed, box=0.01 * seed / 42), f)
         with open(runs / f'seed{seed}_1shot_oracle_same-kind.json', 'w') as f:
             json.dump(record('persam_toy', seed, box=0.002, control='same-kind'), f)
-    tool.main([cfg, '--summarize-only', '--work-dir', str(tmp_path)])
+    # the class splits come from --data-root (the config's own splits file is the toy
+    # world's, which a clean checkout has not generated yet)
+    os.makedirs(tmp_path / 'world' / 'annotations')
+    with open(tmp_path / 'world' / 'annotations' / 'splits.json', 'w') as f:
+        json.dump({'base': ['red circle'], 'novel': ['blue star']}, f)
+    tool.main([cfg, '--summarize-only', '--work-dir', str(tmp_path),
+               '--data-root', str(tmp_path / 'world')])
     out = capsys.readouterr().out
     assert '| persam_toy | oracle | 1 | 2 |' in out  # the control runs are not in it
     assert 'Reference controls of persam_toy' in out and '| same-kind |' in out

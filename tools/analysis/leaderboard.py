@@ -151,6 +151,9 @@ def splits_of(config: str, data_root: Optional[str]) -> Optional[dict]:
     if path and osp.isfile(path):
         with open(path) as f:
             return json.load(f)
+    if path:
+        print(f'warning: class splits file {path} not found: the control tables judge '
+              'all classes together (pass --data-root with annotations/splits.json)')
     return None
 
 
