@@ -1,4 +1,5 @@
 """Reading the small JSON files users hand to the tools, with errors that say what to do."""
+import hashlib
 import json
 import os
 import os.path as osp
@@ -46,3 +47,12 @@ def write_json_atomic(path: str, obj: Any, indent: Optional[int] = None) -> None
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+def file_digest(path: str, algorithm: str = 'sha1') -> str:
+    """Hex digest of a file's bytes (``hashlib`` ``algorithm``), read in 1 MiB chunks."""
+    h = hashlib.new(algorithm)
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()

@@ -12,12 +12,13 @@ mmengine's message hub since torch 2.6, and cannot halve the weights. Example:
     # -> insam_detr_toy-1a2b3c4d.pth
 """
 import argparse
-import hashlib
 import os
 import os.path as osp
 from typing import List, Optional
 
 import torch
+
+from mmsamantics.utils.files import file_digest
 
 
 def publish(in_file: str, out_file: str, fp16: bool = False, hash_name: bool = True) -> str:
@@ -41,8 +42,7 @@ def publish(in_file: str, out_file: str, fp16: bool = False, hash_name: bool = T
     torch.save(dict(meta=meta, state_dict=state), out_file)
     if not hash_name:
         return out_file
-    with open(out_file, 'rb') as f:
-        sha = hashlib.sha256(f.read()).hexdigest()[:8]
+    sha = file_digest(out_file, 'sha256')[:8]
     stem, ext = osp.splitext(out_file)
     final = f'{stem}-{sha}{ext}'
     os.replace(out_file, final)
