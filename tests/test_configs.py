@@ -22,6 +22,8 @@ ALIASES = {
     'insam_detr_toy_ref_head.py': 'insam_detr/insam-detr_sam-tiny_ref-head_1xb4-12e_toy-world.py',
     'insam_detr_toy_regions.py':
         'insam_detr/insam-detr_sam-tiny_regions_ref-head_1xb4-12e_toy-world.py',
+    'insam_detr_toy_shape.py':
+        'insam_detr/insam-detr_sam-tiny_regions-shape_shape-head-d4-top30_1xb4-12e_toy-world.py',
     'matcher_coco.py': 'matcher/matcher_sam-vit-h_dinov2-vit-l14_coco.py',
     'matcher_toy.py': 'matcher/matcher_sam-tiny_dinov2-tiny_toy-world.py',
     'samic_coco.py': 'samic/samic_hsnet-r50_sam-vit-b_1xb4-300e_coco-20i.py',
