@@ -3,25 +3,28 @@
 1. writes the synthetic toy world (data/toy_world, 400 train / 100 val images) unless it
    is already there; a world of other parameters in that folder (e.g. the smaller one of
    docs/samic.md) stops the demo with the folder to use instead, unless --force;
-2. makes the toy encoders the way the real ones were made, without any label, unless their
-   checkpoints exist (the stand-ins for the official weights, so that the demo needs no
-   download): the tiny SAM by MAE then class-agnostic promptable segmentation, the tiny
-   DINOv2 by self-distillation (docs/toy_semantics.md);
-3. trains the toy InSAM-DETR (SAM frozen) on the BASE classes, with the reference-aware
-   classification head and negative classes (the paper's design: --config
-   configs/insam_detr_toy.py);
-4. evaluates box/mask AP on all, base and novel classes, in oracle and open modes, and the
-   same with shuffled references (each class given another class's references): a model
-   that uses its references loses AP there;
+2. makes the toy SAM the way the real one was made, without any label, unless its
+   checkpoint exists (the stand-in for the official weights, so that the demo needs no
+   download): MAE, then class-agnostic promptable segmentation (docs/toy_semantics.md);
+3. trains the toy InSAM-DETR (SAM frozen) on the BASE classes: region and shape tokens,
+   the shape-aware head with D4 symmetry, negative classes (configs/insam_detr_toy_shape.py;
+   the paper's design: --config configs/insam_detr_toy.py);
+4. evaluates box/mask AP on all, base and novel classes in oracle mode, and in open mode on
+   two reference choices (the dataset's seeded draw and refs_seed42.json) at 1 and 5 shots,
+   each with the family of reference controls (every class given the references of the
+   next class, of random other classes, of a class of the same colour or of the same
+   shape), derived from the open-mode predictions; prints each control's cost per split and
+   per class, and checks the demo's targets; every run is recorded in demo_results.json
+   (a later run reads back the runs of the same checkpoint);
 5. writes PNGs: each reference with its box, targets with predicted masks and scores;
-6. runs the training-free SAM + DINOv2 matcher (configs/matcher_toy.py, no training) on
-   the same toy world for comparison (box/mask AP and AR).
+6. with --with-matcher: pretrains the toy DINOv2 and runs the training-free SAM + DINOv2
+   matcher (configs/matcher_toy.py) on the same toy world for comparison.
 
-It also writes the k-shot reference sets that tools/infer.py and the README's examples use,
-data/toy_world/refs/refs_seed{42,123,33}.json (tools/misc/make_reference_sets.py with the
-toy thresholds --min-area 256 --border 4), unless they exist for this world.
+It also writes the README's k-shot reference sets, data/toy_world/refs/refs_seed{42,123,33}.json
+(tools/misc/make_reference_sets.py --min-area 256 --border 4), unless made for this world.
 """
 import argparse
+import copy
 import hashlib
 import importlib.util
 import json
@@ -40,14 +43,20 @@ from mmengine.structures import InstanceData
 import mmsamantics  # noqa: F401
 from mmdet.structures import DetDataSample
 from mmdet.visualization import DetLocalVisualizer
+from mmsamantics.apis import build_model, make_reference_bank
+from mmsamantics.evaluation import (apply_reference_options, control_markdown, control_summary,
+                                    split_derived)
+from mmsamantics.utils.files import file_digest, read_json, write_json_atomic
 from mmsamantics.datasets.toy_world import (ToyWorldMismatchError, is_current_toy_world,
                                             make_toy_world, suggest_toy_world_dir,
                                             toy_world_params)
+from mmsamantics.engine import build_runner
 from mmsamantics.engine.pretraining import (pretrain_sam_encoder_mae, pretrain_toy_dinov2,
                                             pretrain_toy_sam)
 
-CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'insam_detr_toy_regions.py')
+CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'insam_detr_toy_shape.py')
 MATCHER_CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'matcher_toy.py')
+DINOV2_CKPT = Config.fromfile(MATCHER_CONFIG).model.feature_extractor.checkpoint
 
 
 def parse_args():
@@ -61,20 +70,24 @@ def parse_args():
     p.add_argument('--dino-epochs', type=int, default=30, help='toy DINOv2 epochs')
     p.add_argument('--force', action='store_true',
                    help='replace a toy world of other parameters in --data-root')
+    p.add_argument('--with-matcher', action='store_true',
+                   help='also pretrain the toy DINOv2 and test the training-free SAM + '
+                   'DINOv2 matcher on the same world (about 5 more minutes the first time)')
     return p.parse_args()
 
 
 def point_config(cfg: Config, root: str, work_dir: str, epochs) -> Config:
     root = root.rstrip('/') + '/'
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[name].dataset.data_root = root
-    for name in ('val_evaluator', 'test_evaluator'):
-        cfg[name].ann_file = root + 'annotations/instances_val.json'
-        cfg[name].class_splits_file = root + 'annotations/splits.json'
+    for name in ('train_dataloader', 'test_dataloader'):
+        if cfg.get(name):  # a training-free method has no training data
+            cfg[name].dataset.data_root = root
+    cfg.test_evaluator.update(ann_file=root + 'annotations/instances_val.json',
+                              class_splits_file=root + 'annotations/splits.json')
     if epochs is not None:
         cfg.train_cfg.max_epochs = epochs
-        cfg.train_cfg.val_interval = epochs
         cfg.default_hooks.checkpoint.interval = epochs
+    # no validation inside training: the demo evaluates the checkpoint right after
+    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
     cfg.work_dir = work_dir
     return cfg
 
@@ -96,6 +109,8 @@ def make_encoders(args, sam_ckpt: str, dinov2_ckpt: str, new_world: bool) -> Non
         r = pretrain_toy_sam(osp.join(args.data_root, 'annotations', 'instances_train.json'),
                              img_dir, sam_ckpt, init_encoder=mae)
         print(f'[demo] toy SAM: mean mask IoU {r["mean_iou"]:.3f} ({r["seconds"]:.0f}s)')
+    if new_world and not dinov2_ckpt and osp.isfile(DINOV2_CKPT):
+        os.remove(DINOV2_CKPT)  # made on another world: never reused by a later --with-matcher
     if dinov2_ckpt and (new_world or not osp.isfile(dinov2_ckpt)):
         print(f'[demo] toy DINOv2: self-distillation on the images -> {dinov2_ckpt} ...',
               flush=True)
@@ -106,11 +121,8 @@ def make_encoders(args, sam_ckpt: str, dinov2_ckpt: str, new_world: bool) -> Non
 
 def trained_stamp(cfg: Config, sam_ckpt: str) -> dict:
     """What the trained detector depends on: its config and the toy SAM's bytes."""
-    sam = None
-    if sam_ckpt:
-        with open(sam_ckpt, 'rb') as f:
-            sam = hashlib.sha1(f.read()).hexdigest()
-    return dict(config=hashlib.sha1(cfg.pretty_text.encode()).hexdigest(), sam=sam)
+    return dict(config=hashlib.sha1(cfg.pretty_text.encode()).hexdigest(),
+                sam=file_digest(sam_ckpt) if sam_ckpt else None)
 
 
 def reuse_trained(work_dir: str, stamp: dict) -> bool:
@@ -143,44 +155,139 @@ def make_reference_files(root: str, new_world: bool) -> str:
     return out
 
 
-def evaluate(cfg: Config, work_dir: str) -> tuple:
-    """Oracle and open mode, each also with shuffled references: {run: metrics}, a runner."""
+# (name, reference-set file or None for the dataset's own seeded draw, shots)
+REFERENCE_CHOICES = (('default', None), ('refs_seed42', 'refs/refs_seed42.json'))
+SHOTS = (1, 5)
+CONTROL_FAMILY = ('family',)  # cyclic, random-0/1/2, same-attribute, same-kind
+MIN_DROP = 0.4  # every derangement must cost at least 40 % of the base-class box AP50
+WITH_MASKS = ('oracle', 'open_default_1shot')  # the runs of the AP table: masks too
+
+
+def eval_runs(root: str) -> list:
+    """(run name, mode, reference choice, reference set, shots, derived controls) of the
+    demo's evaluation: oracle with the dataset's references, then open mode on both
+    reference choices at 1 and 5 shots, each with the control family derived from its
+    predictions."""
+    runs = [('oracle', 'oracle', 'default', None, 1, ())]
+    for choice, ref_set in REFERENCE_CHOICES:
+        for k in SHOTS:
+            runs.append((f'open_{choice}_{k}shot', 'open', choice,
+                         osp.join(root, ref_set) if ref_set else None, k, CONTROL_FAMILY))
+    return runs
+
+
+def reference_banks(cfg: Config, ckpt: str, root: str, out_dir: str, tag: str) -> dict:
+    """{reference choice: bank of its max(SHOTS) references}, encoded once by the frozen
+    SAM (fewer shots are the first ones of the bank), unless made before for these weights."""
+    banks, model = {}, None
+    for choice, ref_set in REFERENCE_CHOICES:
+        banks[choice] = osp.join(out_dir, f'bank_{choice}_{max(SHOTS)}shot_{tag}.pth')
+        if not osp.isfile(banks[choice]):
+            model = model or build_model(copy.deepcopy(cfg), ckpt)  # mmdet edits the dict
+            make_reference_bank(model, cfg, osp.join(root, ref_set) if ref_set else None,
+                                max(SHOTS), banks[choice])
+    return banks
+
+
+def run_config(cfg: Config, run: tuple, banks: dict, ckpt: str, out_dir: str) -> Config:
+    """The config of one :func:`eval_runs` run: its mode, references (from the bank) and
+    derived controls, and never a reference control (``ref_control='none'`` removes one
+    that ``cfg`` might carry: the controls are derived, not run)."""
+    name, mode, choice, ref_set, k, controls = run
+    cfg_m = copy.deepcopy(cfg)  # Config.copy() would share the dicts edited below
+    apply_reference_options(cfg_m, ref_set, k, banks[choice], mode, ref_control='none')
+    cfg_m.test_evaluator.update(classwise=True, derived_controls=list(controls))
+    if name not in WITH_MASKS:  # the controls and targets compare boxes
+        cfg_m.model.with_mask = False
+        cfg_m.test_evaluator.metric = ['bbox']
+    cfg_m.load_from, cfg_m.work_dir = ckpt, osp.join(out_dir, name)
+    cfg_m.experiment_name = f'test_{name}'
+    return cfg_m
+
+
+def evaluate(cfg: Config, work_dir: str, root: str) -> tuple:
+    """Every run of :func:`eval_runs`: {run: metrics}, and the runner of the open run on the
+    dataset's references (for the pictures). The references are read from banks; a run
+    whose record matches the checkpoint and its settings is read back instead of run again
+    (a later ``make demo`` is quick)."""
+    ckpt = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+    weights = file_digest(ckpt)
+    out_dir = osp.join(work_dir, 'eval')
+    banks = reference_banks(cfg, ckpt, root, out_dir, weights[:8])
     results = {}
-    for mode in ('oracle', 'open'):
-        for control in (None, 'shuffled'):
-            name = mode + (f'_{control}' if control else '')
-            cfg_m = cfg.copy()
-            cfg_m.test_dataloader.dataset.mode = mode
-            cfg_m.test_dataloader.dataset.ref_control = control
-            cfg_m.load_from = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
-            cfg_m.experiment_name = f'test_{name}'
-            runner = Runner.from_cfg(cfg_m)
-            results[name] = runner.test()
-            if control is None and mode == 'open':
-                tester = runner
+    for run in eval_runs(root):
+        name, cfg_m = run[0], run_config(cfg, run, banks, ckpt, out_dir)
+        stamp = dict(weights=weights, config=hashlib.sha1(cfg_m.pretty_text.encode()).hexdigest())
+        record = osp.join(out_dir, f'{name}.json')
+        saved = read_json(record, 'demo run record') if osp.isfile(record) else {}
+        if saved.get('stamp') == stamp:  # this checkpoint, these settings: read back
+            results[name] = saved['metrics']
+            continue
+        results[name] = build_runner(cfg_m).test()
+        write_json_atomic(record, dict(stamp=stamp, metrics=results[name]))
+    cfg_m = copy.deepcopy(cfg)  # the pictures: the dataset's references, their images drawn
+    cfg_m.test_dataloader.dataset.update(mode='open', ref_control=None)
+    cfg_m.load_from, cfg_m.work_dir = ckpt, osp.join(out_dir, 'vis')
+    tester = build_runner(cfg_m)
+    tester.load_or_resume()  # the weights; draw() builds the test dataloader
     return results, tester
+
+
+def control_report(results: dict, splits: dict) -> dict:
+    """Per open run: the control family's summary (right references against each
+    derangement, per split and per class) and the demo's targets."""
+    out = {}
+    for name, metrics in results.items():
+        right, controls = split_derived(metrics)
+        if controls:
+            out[name] = control_summary(right, controls, splits)
+    return out
+
+
+def check_targets(results: dict, controls: dict) -> dict:
+    """The demo model's targets on each reference choice: open base box AP50 >= 0.40 (1 and
+    5 shots), every derangement >= 40 % below the right references on base classes (and
+    beaten per class on average), 5-shot >= 1-shot on novel classes."""
+    out = {}
+    for choice, _ in REFERENCE_CHOICES:
+        runs = {k: results[f'open_{choice}_{k}shot'] for k in SHOTS}
+        ap = {k: runs[k]['coco/base_bbox_mAP_50'] for k in SHOTS}
+        novel = {k: runs[k]['coco/novel_bbox_mAP_50'] for k in SHOTS}
+        rows = {k: [(row['base_drop'], group, row['pass']) for group, row in
+                    controls[f'open_{choice}_{k}shot'].items() if group != 'right']
+                for k in SHOTS}
+        worst = {k: min(r) for k, r in rows.items()}
+        out[choice] = {
+            'open base AP50 >= 0.40': dict(value=ap, met=all(v >= 0.40 for v in ap.values())),
+            f'every derangement >= {100 * MIN_DROP:.0f} % below (base)': dict(
+                value={k: f'{w[1]} {100 * w[0]:.0f} %' for k, w in worst.items()},
+                met=all(w[0] >= MIN_DROP for w in worst.values())),
+            'right beats every derangement per class': dict(
+                value={k: sum(p for *_, p in r) for k, r in rows.items()},
+                met=all(p for r in rows.values() for *_, p in r)),
+            '5-shot >= 1-shot (novel)': dict(value=novel, met=novel[5] >= novel[1]),
+        }
+    return out
 
 
 def run_matcher(root: str, work_dir: str, sam_ckpt: str) -> dict:
     """Oracle-mode test of the training-free matcher on the toy world (no checkpoint)."""
-    cfg = Config.fromfile(MATCHER_CONFIG)
-    root = root.rstrip('/') + '/'
-    cfg.test_dataloader.dataset.data_root = root
-    cfg.test_evaluator.ann_file = root + 'annotations/instances_val.json'
-    cfg.test_evaluator.class_splits_file = root + 'annotations/splits.json'
-    cfg.model.backbone.checkpoint = sam_ckpt
-    cfg.model.mask_head.decoder.checkpoint = sam_ckpt
-    cfg.work_dir = osp.join(work_dir, 'matcher')
-    return Runner.from_cfg(cfg).test()
+    cfg = point_config(Config.fromfile(MATCHER_CONFIG), root, osp.join(work_dir, 'matcher'),
+                       None)
+    cfg.model.backbone.checkpoint = cfg.model.mask_head.decoder.checkpoint = sam_ckpt
+    return build_runner(cfg).test()
 
 
 def table(results: dict) -> str:
     rows = ['| model / mode                  | classes | box AP | box AP50 | mask AP | mask AP50 |',
             '|-------------------------------|---------|--------|----------|---------|-----------|']
-    for mode, m in results.items():
+    for mode in ('oracle', 'open_default_1shot', 'matcher'):
+        m = results.get(mode)
+        if m is None:
+            continue
+        name = 'matcher / oracle' if mode == 'matcher' else f'InSAM-DETR / {mode.split("_")[0]}'
         for split, p in (('all', ''), ('base', 'base_'), ('novel', 'novel_')):
             g = lambda k: m.get(f'coco/{p}{k}', float('nan'))  # noqa: E731
-            name = 'matcher / oracle' if mode == 'matcher' else f'InSAM-DETR / {mode}'
             rows.append(f'| {name:<29} | {split:<7} | {g("bbox_mAP"):.3f}  | '
                         f'{g("bbox_mAP_50"):.3f}    | {g("segm_mAP"):.3f}   | '
                         f'{g("segm_mAP_50"):.3f}     |')
@@ -238,44 +345,54 @@ def main():
     cfg = point_config(Config.fromfile(args.config), args.data_root, args.work_dir,
                        args.epochs)
     sam_ckpt = cfg.model.backbone.checkpoint
-    matcher_cfg = Config.fromfile(MATCHER_CONFIG)
-    make_encoders(args, sam_ckpt, matcher_cfg.model.feature_extractor.checkpoint, new_world)
+    make_encoders(args, sam_ckpt, DINOV2_CKPT if args.with_matcher else None, new_world)
     stamp = trained_stamp(cfg, sam_ckpt)
     cfg.resume = reuse_trained(args.work_dir, stamp)
     print(f'[demo] training toy InSAM-DETR for {cfg.train_cfg.max_epochs} epochs on the '
           'base classes ...' if not cfg.resume else '[demo] reusing the trained InSAM-DETR '
           f'in {args.work_dir} (same config and toy SAM; make clean-demo to retrain)',
           flush=True)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    with open(osp.join(args.work_dir, 'demo_stamp.json'), 'w') as f:
-        json.dump(stamp, f)
+    build_runner(cfg).train()
+    write_json_atomic(osp.join(args.work_dir, 'demo_stamp.json'), stamp)
     t_train = time.time() - t0
-    results, tester = evaluate(cfg, args.work_dir)
+    results, tester = evaluate(cfg, args.work_dir, args.data_root)
     pngs = draw(tester, osp.join(args.work_dir, 'vis'), args.num_vis)
-    print('[demo] training-free SAM + DINOv2 matcher (no training; the toy DINOv2) ...',
-          flush=True)
-    results['matcher'] = run_matcher(args.data_root, args.work_dir, sam_ckpt)
+    if args.with_matcher:
+        print('[demo] training-free SAM + DINOv2 matcher (no training; the toy DINOv2) ...',
+              flush=True)
+        results['matcher'] = run_matcher(args.data_root, args.work_dir, sam_ckpt)
+    with open(osp.join(args.data_root, 'annotations', 'splits.json')) as f:
+        controls = control_report(results, json.load(f))
+    targets = check_targets(results, controls)
     total = time.time() - t0
-    summary = dict(train_seconds=round(t_train, 1), total_seconds=round(total, 1),
-                   results={m: {k: float(v) for k, v in r.items()} for m, r in results.items()},
-                   pictures=pngs)
-    with open(osp.join(args.work_dir, 'demo_results.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
+    write_json_atomic(osp.join(args.work_dir, 'demo_results.json'), dict(
+        config=osp.relpath(args.config), train_seconds=round(t_train, 1),
+        total_seconds=round(total, 1), results=results, controls=controls, targets=targets,
+        pictures=pngs))
+    report(results, controls, targets, t_train, total, args.work_dir, len(pngs))
+
+
+def report(results: dict, controls: dict, targets: dict, t_train: float, total: float,
+           work_dir: str, num_pngs: int) -> None:
+    """The demo's printout: the AP table, the control family of every open run, targets."""
     print('\n[demo] toy-world InSAM-DETR, trained on base classes '
           f'({t_train / 60:.1f} min for data, toy-encoder pretraining and training; '
-          f'{total / 60:.1f} min in all):')
+          f'{total / 60:.1f} min in all; right references, no control):')
     print(table(results))
-    m = results['matcher']
-    print(f'[demo] matcher AR@100: box {m.get("coco/bbox_AR@100", float("nan")):.3f}, mask '
-          f'{m.get("coco/segm_AR@100", float("nan")):.3f}')
-    print(f'\n[demo] pictures: {osp.join(args.work_dir, "vis")} ({len(pngs)} PNGs); '
-          f'numbers: {osp.join(args.work_dir, "demo_results.json")}')
-    for mode in ('oracle', 'open'):
-        a = results[mode].get('coco/base_bbox_mAP_50', float('nan'))
-        b = results[f'{mode}_shuffled'].get('coco/base_bbox_mAP_50', float('nan'))
-        print(f'[demo] {mode} base-class box AP50 {a:.3f}, with shuffled references {b:.3f} '
-              f'(a model that uses its references loses AP with the wrong ones)')
+    if 'matcher' in results:
+        m = results['matcher']
+        print(f'[demo] matcher AR@100: box {m.get("coco/bbox_AR@100", float("nan")):.3f}, '
+              f'mask {m.get("coco/segm_AR@100", float("nan")):.3f}')
+    for name, summary in controls.items():
+        print(f'\n[demo] reference controls, open mode, {name[5:].replace("_", " ")} '
+              '(a model that uses its references loses AP under every one):')
+        print(control_markdown(summary))
+    print('\n[demo] targets:')
+    for choice, checks in targets.items():
+        for what, c in checks.items():
+            print(f'  {choice:<12} {what:<40} {"met" if c["met"] else "NOT MET":<8} {c["value"]}')
+    print(f'\n[demo] pictures: {osp.join(work_dir, "vis")} ({num_pngs} PNGs); '
+          f'numbers: {osp.join(work_dir, "demo_results.json")}')
 
 
 if __name__ == '__main__':

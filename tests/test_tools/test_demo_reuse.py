@@ -1,9 +1,12 @@
-"""make demo reuses a trained detector only when it was made from the same config and SAM."""
+"""make demo reuses a trained detector only when it was made from the same config and SAM,
+and evaluates it without any reference control in its configs."""
 import json
+import os.path as osp
 
 from mmengine.config import Config
 
 from helpers import TOY_CONFIG, load_tool
+from mmsamantics.engine import evaluation_switches
 
 
 def test_reuse_only_the_same_run(tmp_path):
@@ -29,3 +32,31 @@ def test_reuse_only_the_same_run(tmp_path):
     cfg.train_cfg.max_epochs = 3
     assert demo.trained_stamp(cfg, str(sam))['config'] != other['config']
     assert not demo.reuse_trained(str(tmp_path / 'missing'), other)
+
+
+def test_demo_evaluation_configs_carry_no_control(tmp_path):
+    """Every run of the demo's evaluation gets its mode, shots and bank, and no control, even
+    from a config that carries one (the demo derives its controls from the right run)."""
+    demo = load_tool('tools/demo.py')
+    world = str(tmp_path / 'world')
+    cfg = demo.point_config(Config.fromfile(demo.CONFIG), world, str(tmp_path / 'work'), None)
+    cfg.test_dataloader.dataset.ref_control = 'cyclic'
+    assert evaluation_switches(cfg) == {'control': 'cyclic'}
+    banks = {c: str(tmp_path / f'bank_{c}.pth') for c, _ in demo.REFERENCE_CHOICES}
+    runs = demo.eval_runs(world)
+    assert [r[0] for r in runs] == ['oracle', 'open_default_1shot', 'open_default_5shot',
+                                    'open_refs_seed42_1shot', 'open_refs_seed42_5shot']
+    for run in runs:
+        name, mode, choice, ref_set, k, controls = run
+        cfg_m = demo.run_config(cfg, run, banks, 'ckpt.pth', str(tmp_path / 'eval'))
+        assert evaluation_switches(cfg_m) == {}, name
+        ds = cfg_m.test_dataloader.dataset
+        assert (ds.mode, ds.shots, cfg_m.model.reference_bank) == (mode, k, banks[choice])
+        assert cfg_m.test_evaluator.derived_controls == list(controls)
+        assert cfg_m.model.get('with_mask', True) == (name in demo.WITH_MASKS)
+        if ref_set:
+            assert ds.ref_set_file == osp.join(world, 'refs', 'refs_seed42.json')
+    assert cfg.test_dataloader.dataset.ref_control == 'cyclic'  # the caller's config kept
+    # the training-free matcher's config (no training data) is pointed at the world too
+    matcher = demo.point_config(Config.fromfile(demo.MATCHER_CONFIG), world, 'w', None)
+    assert matcher.test_evaluator.ann_file == world + '/annotations/instances_val.json'
