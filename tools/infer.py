@@ -1,7 +1,7 @@
 """Find the classes of a references file in a folder of images; write COCO results (+ PNGs).
 
     make demo   # trains work_dirs/demo/epoch_12.pth, writes data/toy_world/refs/refs_seed42.json
-    python tools/infer.py configs/insam_detr_toy_regions.py work_dirs/demo/epoch_12.pth \
+    python tools/infer.py configs/insam_detr_toy_shape.py work_dirs/demo/epoch_12.pth \
         --refs data/toy_world/refs/refs_seed42.json --ref-img-dir data/toy_world/train \
         --shots 5 --img-dir data/toy_world/val --out-dir work_dirs/infer --vis
 

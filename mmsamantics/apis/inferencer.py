@@ -1,6 +1,6 @@
 """In-context inference for users, in the style of mmdet's ``DetInferencer``.
 
-    inferencer = InContextInferencer('configs/insam_detr_toy_regions.py',
+    inferencer = InContextInferencer('configs/insam_detr_toy_shape.py',
                                      'work_dirs/demo/epoch_12.pth')
     inferencer.add_reference('ref.png', 'red circle', box=[40, 30, 120, 110])
     inferencer.add_reference('ref2.png', 'red circle', mask=mask)       # a second shot

@@ -2,7 +2,7 @@
 
     python tools/misc/make_reference_sets.py data/toy_world/annotations/instances_train.json \
         --out-dir data/toy_world/refs_authors --min-area 256 --border 4 --frame 6
-    python tools/analysis/kshot_eval.py configs/insam_detr_toy_regions.py \
+    python tools/analysis/kshot_eval.py configs/insam_detr_toy_shape.py \
         work_dirs/demo/epoch_12.pth --ref-dir data/toy_world/refs_authors \
         --ref-controls family blank
 

@@ -1,7 +1,7 @@
 """Every in-context method on the same reference sets: one table (markdown + JSON), one plot.
 
     python tools/analysis/leaderboard.py \
-        configs/insam_detr_toy_regions.py:work_dirs/demo/epoch_12.pth \
+        configs/insam_detr_toy_shape.py:work_dirs/demo/epoch_12.pth \
         configs/matcher_toy.py configs/samic_toy.py:SAMIC_CKPT configs/persam_toy.py \
         --ref-dir data/toy_world/refs --seeds 42 123 33 --shots 1 --modes oracle open \
         --data-root data/toy_world --work-dir work_dirs/leaderboard

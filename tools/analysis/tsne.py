@@ -1,7 +1,7 @@
 """t-SNE of reference features before/after the token-merge MLP and of backbone features
 (paper Fig. 5), with cosine silhouette scores, e.g.
 
-    python tools/analysis/tsne.py configs/insam_detr_toy_regions.py work_dirs/demo/epoch_12.pth \
+    python tools/analysis/tsne.py configs/insam_detr_toy_shape.py work_dirs/demo/epoch_12.pth \
         --ann-file data/toy_world/annotations/instances_val.json --img-dir data/toy_world/val \
         --splits-file data/toy_world/annotations/splits.json --out-dir work_dirs/tsne
     # another backbone's pooled features (DINOv2 / CLIP ...): a config file or a dict
