@@ -27,6 +27,17 @@ def control_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def add_control_family_args(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--ref-controls`` and ``--control-seeds`` of the sweep tools (kshot_eval.py,
+    leaderboard.py); ``what`` says what each control run adds, for the help."""
+    parser.add_argument('--ref-controls', nargs='*', default=[],
+                        help=f"{what}: 'family' (every derangement), 'random' (one per "
+                        "--control-seeds), 'cyclic', 'random-<seed>', 'same-attribute', "
+                        "'same-kind', 'blank'")
+    parser.add_argument('--control-seeds', type=int, nargs='+', default=[0, 1, 2],
+                        help='seeds of the random derangements')
+
+
 def set_local_device() -> Optional[torch.device]:
     """``torch.cuda.set_device(LOCAL_RANK)``: each torchrun process on its own GPU.
 

@@ -36,8 +36,8 @@ from mmengine.dist import barrier, get_rank
 import mmsamantics  # noqa: F401
 from mmsamantics.apis import build_model, make_reference_bank
 from mmsamantics.datasets.reference_controls import expand_controls
-from mmsamantics.engine import (build_runner, check_resources, prepare_device,
-                                setup_cpu_distributed)
+from mmsamantics.engine import (add_control_family_args, build_runner, check_resources,
+                                prepare_device, setup_cpu_distributed)
 from mmsamantics.evaluation import (apply_reference_options, control_deltas, control_tables,
                                     enable_classwise, summarize)
 from mmsamantics.utils import MissingResourceError
@@ -52,12 +52,7 @@ def parse_args():
     p.add_argument('--shots', type=int, nargs='+', default=[1, 5, 10])
     p.add_argument('--modes', nargs='+', default=['oracle', 'open'],
                    choices=['oracle', 'open'])
-    p.add_argument('--ref-controls', nargs='*', default=[],
-                   help="also run these reference controls (reported as ΔAP): 'family' "
-                   "(every derangement), 'random' (one per --control-seeds), 'cyclic', "
-                   "'random-<seed>', 'same-attribute', 'same-kind', 'blank'")
-    p.add_argument('--control-seeds', type=int, nargs='+', default=[0, 1, 2],
-                   help='seeds of the random derangements')
+    add_control_family_args(p, 'also run these reference controls (reported as ΔAP)')
     p.add_argument('--work-dir', default=None)
     p.add_argument('--no-bank', action='store_true',
                    help='encode references during each run instead of once per seed')

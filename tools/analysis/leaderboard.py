@@ -34,8 +34,8 @@ from mmsamantics.analysis.leaderboard import (TestSpeedHook, leaderboard_markdow
                                               parameter_counts, plot_leaderboard,
                                               summarize_leaderboard)
 from mmsamantics.datasets.reference_controls import expand_controls
-from mmsamantics.engine import (build_runner, check_resources, prepare_device,
-                                setup_cpu_distributed)
+from mmsamantics.engine import (add_control_family_args, build_runner, check_resources,
+                                prepare_device, setup_cpu_distributed)
 from mmsamantics.evaluation import apply_reference_options, control_tables, enable_classwise
 from mmsamantics.utils import MissingResourceError
 from mmsamantics.utils.profiling import PeakMemory
@@ -51,12 +51,7 @@ def parse_args(argv: Optional[List[str]] = None):
                    choices=['oracle', 'open'])
     p.add_argument('--data-root', help='evaluate every method on this in-context dataset '
                    '(annotations/instances_val.json, splits.json, val/, train/)')
-    p.add_argument('--ref-controls', nargs='*', default=[],
-                   help="also run every method with these reference controls: 'family' "
-                   "(every derangement), 'random' (one per --control-seeds), 'cyclic', "
-                   "'random-<seed>', 'same-attribute', 'same-kind', 'blank'")
-    p.add_argument('--control-seeds', type=int, nargs='+', default=[0, 1, 2],
-                   help='seeds of the random derangements')
+    add_control_family_args(p, 'also run every method with these reference controls')
     p.add_argument('--work-dir', default='work_dirs/leaderboard')
     p.add_argument('--summarize-only', action='store_true')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
