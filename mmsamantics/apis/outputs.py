@@ -7,19 +7,9 @@ import cv2
 import numpy as np
 import torch
 from mmengine.structures import InstanceData
-from pycocotools import mask as mask_util
 
 from mmdet.structures import DetDataSample
-
-
-def masks_to_rle(masks: np.ndarray) -> List[dict]:
-    """(N, H, W) bool -> N COCO RLEs ``{'size': [H, W], 'counts': str}`` (JSON-ready)."""
-    if len(masks) == 0:
-        return []
-    rles = mask_util.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
-    for r in rles:
-        r['counts'] = r['counts'].decode('ascii')
-    return list(rles)
+from ..utils.rle import decode_mask, masks_to_rle
 
 
 def select(pred: InstanceData, score_thr: float, max_dets: int) -> InstanceData:
@@ -132,5 +122,6 @@ def result_to_instances(result: dict) -> InstanceData:
                         scores=torch.as_tensor(result['scores']),
                         labels=torch.as_tensor(result['label_ids']))
     if result['masks']:
-        pred.masks = torch.as_tensor(mask_util.decode(result['masks'])).permute(2, 0, 1)
+        pred.masks = torch.as_tensor(np.stack([decode_mask(r) for r in result['masks']])
+                                     .astype(np.uint8))  # (N, H, W)
     return pred

@@ -15,22 +15,10 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 
-from ..apis.outputs import masks_to_rle
+from ..utils.rle import decode_mask, encode_mask
 from ..utils.files import read_json, write_json_atomic
 
 _SAVE_LOCK = threading.Lock()
-
-
-def encode_mask(mask: np.ndarray) -> dict:
-    """(H, W) bool mask -> COCO compressed RLE with a ``str`` ``counts`` (JSON-ready)."""
-    return masks_to_rle(np.asarray(mask, bool)[None])[0]
-
-
-def decode_mask(rle: dict) -> np.ndarray:
-    """COCO compressed RLE (``counts`` str or bytes) -> (H, W) bool mask."""
-    r = dict(rle, counts=rle['counts'].encode('ascii') if isinstance(rle['counts'], str)
-             else rle['counts'])
-    return mask_utils.decode(r).astype(bool)
 
 
 def column_runs(mask: np.ndarray) -> List[int]:

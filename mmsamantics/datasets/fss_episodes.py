@@ -30,27 +30,15 @@ import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import pycocotools.mask as mask_utils
 from mmengine.dataset import BaseDataset
 
 from ..utils.checkpoint import MissingResourceError
+from ..utils.rle import decode_mask, encode_mask  # noqa: F401 (re-exported)
 
 EPISODE_ORDERS = ('class_uniform', 'per_query')
 FSS_MODES = ('test', 'train')
 # the data_info / metainfo key of an episode's ground truth (PackSAMICInputs meta_keys)
 EPISODE_KEY = 'fss_episode'
-
-
-def encode_mask(mask: np.ndarray) -> dict:
-    """COCO RLE (``counts`` as str) of an (H0, W0) bool mask."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle['counts'] = rle['counts'].decode('ascii')
-    return rle
-
-
-def decode_mask(rle: dict) -> np.ndarray:
-    """(H0, W0) bool mask of an RLE written by :func:`encode_mask`."""
-    return mask_utils.decode(dict(rle, counts=rle['counts'].encode('ascii'))).astype(bool)
 
 
 def mask_box(mask: np.ndarray) -> List[float]:

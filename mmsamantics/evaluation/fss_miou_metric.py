@@ -35,7 +35,8 @@ from mmengine.logging import print_log
 from pycocotools.coco import COCO
 
 from mmdet.registry import METRICS
-from ..datasets.fss_episodes import EPISODE_KEY, decode_mask
+from ..datasets.fss_episodes import EPISODE_KEY
+from ..utils.rle import decode_mask
 from ..utils.checkpoint import MissingResourceError
 
 

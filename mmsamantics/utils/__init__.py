@@ -1,9 +1,10 @@
 from .checkpoint import (MissingResourceError, load_state_dict_file, load_strict,
                          register_checkpoint_safe_globals)
 from .frozen import freeze
-from .images import (decode_coco_mask, fill_box, load_image_checked, load_resized,
-                     preprocess_images, rescale)
+from .images import fill_box, load_image_checked, load_resized, preprocess_images, rescale
+from .rle import decode_coco_mask, decode_mask, encode_mask, masks_to_rle
 
 __all__ = ['MissingResourceError', 'load_state_dict_file', 'load_strict',
-           'register_checkpoint_safe_globals', 'freeze', 'decode_coco_mask', 'fill_box',
+           'register_checkpoint_safe_globals', 'freeze', 'decode_coco_mask', 'decode_mask',
+           'encode_mask', 'masks_to_rle', 'fill_box',
            'load_image_checked', 'load_resized', 'preprocess_images', 'rescale']

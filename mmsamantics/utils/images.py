@@ -14,10 +14,11 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
-import pycocotools.mask as mask_utils
 import torch
 from mmengine.fileio import get
 from torch import Tensor, nn
+
+from .rle import decode_coco_mask
 
 Scale = Union[int, Tuple[int, int]]
 
@@ -75,17 +76,6 @@ def load_resized(path: str, scale: Scale, what: str = 'image'
     img = load_image_checked(path, what=what)
     out, s = rescale(img, scale)
     return out, s, tuple(img.shape[:2])
-
-
-def decode_coco_mask(segmentation, h: int, w: int) -> np.ndarray:
-    """(H0, W0) uint8 mask of a COCO ``segmentation``: polygons, RLE or uncompressed RLE."""
-    if isinstance(segmentation, list):  # polygons (possibly several parts)
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
-    elif isinstance(segmentation.get('counts'), list):  # uncompressed RLE
-        rle = mask_utils.frPyObjects(segmentation, h, w)
-    else:
-        rle = segmentation
-    return mask_utils.decode(rle).astype(np.uint8)
 
 
 def resize_mask(mask: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
