@@ -12,8 +12,6 @@ prediction time the stacks are attached as already-cropped references (``ref_inp
 
 Shape shorthand: R references, s the prompter input side, S the SAM input side.
 """
-import hashlib
-import json
 from typing import List, Sequence, Tuple
 
 import numpy as np
@@ -24,7 +22,7 @@ from torch import Tensor
 from mmdet.registry import TRANSFORMS
 from mmdet.structures import SampleList
 from ..models.samic.hsnet import crop_resize
-from ..structures import weights_fingerprint
+from ..structures import signature_of, weights_fingerprint
 from ..utils.images import preprocess_images, reference_mask, rescale
 from .reference_encoder import REFERENCE_ENCODERS, ReferenceEncoder
 from .references import Reference
@@ -64,7 +62,7 @@ class SAMICReferenceEncoder(ReferenceEncoder):
                      mean=[round(float(v), 6) for v in dp.mean.flatten()],
                      std=[round(float(v), 6) for v in dp.std.flatten()],
                      bgr_to_rgb=bool(dp._channel_conversion))
-        return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+        return signature_of(parts)
 
     @property
     def feature_shape(self) -> Tuple[int, ...]:

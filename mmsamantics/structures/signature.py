@@ -60,4 +60,4 @@ def cache_signature(model: nn.Module) -> str:
     encoder = getattr(model, 'reference_encoder', 'sam_tokens')
     if encoder != 'sam_tokens':  # other tokens per reference (the default keeps its signature)
         parts['reference_encoder'] = encoder
-    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    return signature_of(parts)

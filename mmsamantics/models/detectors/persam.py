@@ -20,8 +20,6 @@ cache, lending) is the matcher's, with SAM features instead of DINOv2's.
 Shape shorthand: B targets, S SAM input side, D embedding width, h = w = S / 16, K queried
 classes of a target, R references.
 """
-import hashlib
-import json
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -32,7 +30,7 @@ from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from segment_anything.modeling.mask_decoder import MaskDecoder
-from ...structures import ReferenceStore, weights_fingerprint
+from ...structures import ReferenceStore, signature_of, weights_fingerprint
 from ..matching import (class_prototypes, grid_weights, mask_nms, masks_to_boxes,
                         weighted_token_average)
 from ..persam import (attention_bias, cosine_map, guided_mask_decoder, input_prior,
@@ -111,7 +109,7 @@ class PerSAM(SAMDINOv2Matcher):
                      mean=[round(float(v), 6) for v in dp.mean.flatten()],
                      std=[round(float(v), 6) for v in dp.std.flatten()],
                      bgr_to_rgb=bool(dp._channel_conversion))
-        return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+        return signature_of(parts)
 
     @property
     def embed_dim(self) -> int:

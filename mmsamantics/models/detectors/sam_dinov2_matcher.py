@@ -17,8 +17,6 @@ in memory, or in a reference bank written by ``tools/misc/encode_references.py``
 Shape shorthand: B targets, S SAM input side, L = S / 4 the low-res mask side, G DINOv2 input
 side, g = G / 14 its token grid, C DINOv2 width, N proposals, R references, K classes.
 """
-import hashlib
-import json
 import math
 import time
 from contextlib import contextmanager
@@ -32,7 +30,7 @@ from torch import Tensor
 from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import SampleList
-from ...structures import ReferenceStore, weights_fingerprint
+from ...structures import ReferenceStore, signature_of, weights_fingerprint
 from ...utils.images import (fill_box, preprocess_images, reference_image_batches,
                              reference_mask)
 from ..layers.precision import fp32_region
@@ -135,7 +133,7 @@ class SAMDINOv2Matcher(ReferenceStoreMixin, BaseDetector):
                      mean=[round(float(v), 6) for v in dp.mean.flatten()],
                      std=[round(float(v), 6) for v in dp.std.flatten()],
                      bgr_to_rgb=bool(dp._channel_conversion))
-        return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+        return signature_of(parts)
 
     # a bound method, not a lambda: a deep copy of the model reads its own state
     def _feature_mode(self) -> str:
