@@ -111,7 +111,8 @@ class InContextCocoMetric(CocoMetric):
                 with open(class_splits_file) as f:
                     class_splits = json.load(f)
             except FileNotFoundError as e:
-                raise FileNotFoundError(f'class_splits_file not found: {class_splits_file!r}') from e
+                raise FileNotFoundError(
+                    f'class_splits_file not found: {class_splits_file!r}') from e
         self.class_splits = dict(class_splits or {})
         self._label_cat_ids: Optional[List[int]] = None
 
@@ -250,8 +251,9 @@ class InContextCocoMetric(CocoMetric):
             finally:
                 self.metrics = metrics
             out.update({f'{control}/{k}': v for k, v in res.items()})
-            logger.info(f'[control] {control} (derived from the open-mode predictions): ' + ', '.join(
-                f'{k} {v:.3f}' for k, v in res.items() if k.endswith('mAP_50') and '/' not in k))
+            ap50 = ', '.join(f'{k} {v:.3f}' for k, v in res.items()
+                             if k.endswith('mAP_50') and '/' not in k)
+            logger.info(f'[control] {control} (derived from the open-mode predictions): {ap50}')
         return out
 
     def _per_class(self, ev: COCOeval, metric: str, logger) -> Dict[str, float]:

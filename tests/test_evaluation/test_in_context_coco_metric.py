@@ -10,7 +10,8 @@ from mmsamantics.evaluation import InContextCocoMetric
 
 
 def _gt_as_predictions(coco, keep_classes):
-    """Predictions equal to the ground truth for ``keep_classes`` (perfect there, absent elsewhere)."""
+    """Predictions equal to the ground truth for ``keep_classes`` (perfect there, absent
+    elsewhere)."""
     names = toy_classes()
     samples = []
     for im in coco['images']:

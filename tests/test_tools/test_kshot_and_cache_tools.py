@@ -10,7 +10,8 @@ import torch
 from helpers import PY, REPO, TOY_CONFIG, cli_options, step_options, toy_cfg
 from helpers import run_tool as run
 
-CACHED_CONFIG = osp.join(REPO, 'configs/insam_detr/insam-detr_sam-tiny_1xb4-12e_toy-world_cached.py')
+CACHED_CONFIG = osp.join(REPO, 'configs', 'insam_detr',
+                         'insam-detr_sam-tiny_1xb4-12e_toy-world_cached.py')
 
 
 @pytest.fixture(scope='module')

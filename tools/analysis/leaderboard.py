@@ -15,8 +15,9 @@ WORK_DIR/runs/<method>/<run>.json (existing runs are skipped: an interrupted swe
 resumes), and finally writes WORK_DIR/leaderboard.md, .json and .png (mean ± std over the
 seeds). ``--ref-controls family`` also runs every method with wrong references (the
 derangements of docs/toy_semantics.md) and adds, per method, the table of what each control
-costs, per split and per class: a method that uses its references loses AP under all. With ``--launcher pytorch`` (torchrun) every run is distributed like
-tools/dist_test.sh; ``--summarize-only`` re-reads the run files.
+costs, per split and per class: a method that uses its references loses AP under all. With
+``--launcher pytorch`` (torchrun) every run is distributed like tools/dist_test.sh;
+``--summarize-only`` re-reads the run files.
 """
 import argparse
 import glob

@@ -13,10 +13,11 @@ where m_q is the shape token (:mod:`..layers.shape_tokens`) of SAM's mask for q'
 box, phi a learned MLP, and phi(m_e) the mean of phi over the reference's k shots: outlines
 of one class seen at k angles are averaged as embeddings (a prototype), since the mean of
 their pixels is no outline at all. Boxes enter SAM detached: the term teaches phi to
-compare outlines, not the regression to please it. Only the last layer gets it (the one :meth:`predict` reads), so
-SAM decodes P x Q boxes once per step, not once per layer. With ``shape_top_k`` only the
-``shape_top_k`` queries of each target image that score highest before the term are
-segmented and compared (the detections open mode keeps are re-scored by outline); the
+compare outlines, not the regression to please it. Only the last layer gets it (the one
+:meth:`predict` reads), so SAM decodes P x Q boxes once per step, not once per layer.
+With ``shape_top_k`` only the ``shape_top_k`` queries of each target image that score
+highest before the term are segmented and compared (the detections open mode keeps are
+re-scored by outline); the
 others get the lowest term the comparison can give, s' * (-1) + b', which keeps them below
 every compared query of equal score.
 
