@@ -5,6 +5,8 @@
 _base_ = './insam-detr_sam-tiny_1xb4-12e_toy-world.py'
 
 work_dir = './work_dirs/insam-detr_class-code_1xb4-12e_toy-world'
-model = dict(reference_encoder='class_code', num_class_codes=9)
+custom_imports = dict(imports=['mmsamantics', 'mmsamantics.analysis'],
+                      allow_failed_imports=False)
+model = dict(type='ClassCodeInSAMDETR', num_class_codes=9)
 val_dataloader = dict(dataset=dict(class_split='toy-base'))
 test_dataloader = val_dataloader

@@ -10,10 +10,8 @@ work_dir = './work_dirs/insam-detr_hq-sam-tiny_1xb4-12e_toy-world'
 
 sam_checkpoint = 'checkpoints/sam_hq_tiny_toy.pth'
 hq_token_only = False  # False = SAM mask + HQ mask logits (HQ-SAM's predictor default)
-sam_width = 64  # prompt width of the tiny preset
 
 model = dict(
     backbone=dict(checkpoint=sam_checkpoint, hq_interm=True),
-    token_merge=dict(num_tokens=5, token_dim=sam_width),  # SAM's 4 mask tokens + HQ token
     mask_head=dict(decoder=dict(_delete_=True, type='HQSAMPromptDecoder', preset='tiny',
                                 checkpoint=sam_checkpoint, hq_token_only=hq_token_only)))

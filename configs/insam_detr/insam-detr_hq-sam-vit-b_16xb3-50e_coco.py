@@ -13,6 +13,5 @@ hq_token_only = False  # False = SAM mask + HQ mask logits (HQ-SAM's predictor d
 model = dict(
     # the backbone also returns the first global-attention block's output for the HQ decoder
     backbone=dict(preset=sam_preset, checkpoint=sam_checkpoint, hq_interm=True),
-    token_merge=dict(num_tokens=5, token_dim=256),
     mask_head=dict(decoder=dict(_delete_=True, type='HQSAMPromptDecoder', preset=sam_preset,
                                 checkpoint=sam_checkpoint, hq_token_only=hq_token_only)))

@@ -30,7 +30,7 @@ model = dict(
         cross_attn_cfg=dict(embed_dims=embed_dims, num_levels=num_levels),
         ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=512))),
     positional_encoding=dict(num_feats=embed_dims // 2),
-    token_merge=dict(num_tokens=4, token_dim=64, hidden_dims=(256, 256), out_dim=embed_dims),
+    token_merge=dict(hidden_dims=(256, 256), out_dim=embed_dims),
     mask_head=dict(decoder=dict(preset='tiny', checkpoint=sam_checkpoint)),
     bbox_head=dict(embed_dims=embed_dims),
     test_cfg=dict(max_per_img=num_queries))

@@ -5,4 +5,4 @@
 _base_ = './insam-detr_sam-tiny_1xb4-12e_toy-world.py'
 
 work_dir = './work_dirs/insam-detr_sam-tiny_regions_1xb4-12e_toy-world'
-model = dict(reference_encoder='sam_tokens+regions', token_merge=dict(num_tokens=4 + 3))
+model = dict(reference_sources=[dict(type='SAMMaskTokens'), dict(type='RegionTokens')])

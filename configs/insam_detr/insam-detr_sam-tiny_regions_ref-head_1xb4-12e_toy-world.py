@@ -8,5 +8,5 @@
 _base_ = './insam-detr_sam-tiny_ref-head_1xb4-12e_toy-world.py'
 
 work_dir = './work_dirs/insam-detr_sam-tiny_regions_ref-head_1xb4-12e_toy-world'
-model = dict(reference_encoder='sam_tokens+regions', token_merge=dict(num_tokens=4 + 3))
+model = dict(reference_sources=[dict(type='SAMMaskTokens'), dict(type='RegionTokens')])
 train_dataloader = dict(dataset=dict(neg_classes_per_image=8))

@@ -39,14 +39,15 @@ model = dict(
         ffn_cfg=dict(embed_dims=256, feedforward_channels=1024, ffn_drop=0.1)),
         post_norm_cfg=None),
     positional_encoding=dict(num_feats=128, normalize=True, offset=-0.5),
-    token_merge=dict(type='TokenMergeMLP', num_tokens=4, token_dim=256,
-                     hidden_dims=(1024, 1024), out_dim=256),
+    # the paper's reference: SAM's 4 mask tokens (§5.1); the MLP's input size is derived
+    reference_sources=[dict(type='SAMMaskTokens')],
+    token_merge=dict(type='TokenMergeMLP', hidden_dims=(1024, 1024), out_dim=256),
     mask_head=dict(type='SAMBoxPromptMaskHead', score_mode='box',
                    decoder=dict(type='SAMPromptDecoder', preset=sam_preset,
                                 checkpoint=sam_checkpoint)),
     kshot_average='tokens',
     bbox_head=dict(
-        type='DeformableDETRHead', num_classes=1, sync_cls_avg_factor=True,
+        type='InContextDETRHead', num_classes=1, sync_cls_avg_factor=True,
         loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
                       loss_weight=2.0),
         loss_bbox=dict(type='L1Loss', loss_weight=5.0),

@@ -16,6 +16,5 @@ model = dict(
     neck=dict(in_channels=[sam2_width] * num_levels, num_outs=num_levels),
     encoder=dict(layer_cfg=dict(self_attn_cfg=dict(num_levels=num_levels))),
     decoder=dict(layer_cfg=dict(cross_attn_cfg=dict(num_levels=num_levels))),
-    token_merge=dict(num_tokens=4, token_dim=sam2_width),
     mask_head=dict(decoder=dict(_delete_=True, type='SAM2PromptDecoder', preset='tiny',
                                 checkpoint=sam2_checkpoint)))

@@ -7,7 +7,6 @@ from typing import Optional
 
 from mmengine.config import Config
 
-from ..structures.reference_bank import save_reference_bank
 from .model_loading import build_dataset
 
 
@@ -18,9 +17,9 @@ def make_reference_bank(model, cfg: Config, ref_set_file: Optional[str], shots: 
     (``ref_set_file=None``: of the dataset's own draw, its ``ref_seed`` from its
     ``ref_ann_file``; the first k of a k-shot draw are the draw of fewer shots).
 
-    Works for every detector with ``encode_references`` and ``cache_signature``: InSAM-DETR
-    stores SAM mask tokens (R, T, D), :class:`SAMDINOv2Matcher` its DINOv2 reference
-    features (R, 1, C).
+    Works for every in-context detector (``encode_references``, ``save_bank``): InSAM-DETR
+    stores SAM tokens (R, T, D), :class:`SAMDINOv2Matcher` its DINOv2 reference features
+    (R, 1, C); the bank is the one format the inference API also reads and writes.
 
     The references are the ones the ``split`` dataset builds from the file (same keys, same
     classes), so a test run with ``ref_set_file`` + ``shots`` <= this ``shots`` finds every
@@ -46,6 +45,5 @@ def make_reference_bank(model, cfg: Config, ref_set_file: Optional[str], shots: 
         source = dict(ref_set_file=None, seed=dataset.ref_seed,
                       ref_ann_file=dataset._ref_ann_file)
     meta = dict(source, shots=shots, classes=classes, **(extra_meta or {}))
-    save_reference_bank(out, keys, [classes[r['label']] for r in refs], tokens,
-                        model.cache_signature, meta)
+    model.save_bank(out, keys, [classes[r['label']] for r in refs], tokens, meta)
     return meta

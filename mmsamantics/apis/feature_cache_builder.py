@@ -18,7 +18,6 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 
-from ..structures.signature import cache_signature
 from ..utils.images import load_resized, preprocess_images
 from ..datasets.feature_cache import FeatureCache
 
@@ -57,7 +56,7 @@ def build_feature_cache(model, items: List[dict], cache: FeatureCache, *,
     """
     model.eval()
     np_dtype = np.dtype(dtype)
-    sig = cache_signature(model)
+    sig = model.cache_signature
     chans = list(model.backbone.out_channels)
     size = model.backbone.img_size
     dec = model.mask_head.decoder

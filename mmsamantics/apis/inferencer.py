@@ -27,7 +27,6 @@ from mmengine.dataset import pseudo_collate
 from mmengine.utils import ProgressBar
 from torch import Tensor
 
-from ..structures.reference_bank import save_reference_bank
 from .categories import register_class
 from .inputs import ImageLike, expand_inputs, read_image
 from .model_loading import build_inference_model
@@ -206,13 +205,14 @@ class InContextInferencer:
         if not self.references:
             raise RuntimeError('no reference to save: add references first')
         keys = [r.key for r in self.references]
-        save_reference_bank(
+        self.model.save_bank(
             path, keys, [r.class_name for r in self.references],
-            torch.stack([self._features[k] for k in keys]), self.encoder.signature,
+            torch.stack([self._features[k] for k in keys]),
             meta=dict(kind=self.encoder.kind, classes=self.classes,
                       category_ids=dict(self.category_ids),
                       boxes=[[float(v) for v in r.box] for r in self.references],
-                      sources=[r.source for r in self.references]))
+                      sources=[r.source for r in self.references]),
+            signature=self.encoder.signature)
 
     def load_bank(self, path: str) -> List[Reference]:
         """Add the references of a bank file (from :meth:`save_bank` or
@@ -222,14 +222,8 @@ class InContextInferencer:
             ValueError: a bank made with another model/SAM or preprocessing (signature), or
                 with features of another shape, or whose keys are already registered.
         """
-        bank = read_bank(path)
-        sig = self.encoder.signature
-        if bank['signature'] != sig:
-            raise ValueError(
-                f'reference bank {path!r} was made with another model (its SAM weights or '
-                f'preprocessing differ: signature {bank["signature"]}, this model {sig}). '
-                'Re-encode the references with this config and checkpoint '
-                '(InContextInferencer.save_bank / tools/infer.py --save-bank).')
+        read_bank(path)  # one clear error for a file that is not a bank
+        bank = self.model.load_bank(path, signature=self.encoder.signature)
         tokens = bank['tokens'].float()
         if tuple(tokens.shape[1:]) != self.encoder.feature_shape:
             raise ValueError(f'reference bank {path!r} holds features of shape '

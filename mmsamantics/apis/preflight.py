@@ -10,23 +10,18 @@ from mmengine.config import Config
 
 from ..structures.reference_bank import load_reference_bank
 from ..utils.checkpoint import MissingResourceError
-from .reference_encoder import REFERENCE_ENCODERS
 
 BANK_HINT = ('make one with tools/infer.py --save-bank or tools/misc/encode_references.py, '
              'with the config and checkpoint you infer with')
 
 
 def config_encoder_kind(cfg: Config) -> Optional[str]:
-    """``kind`` of the reference encoder of the config's detector (None if unknown)."""
+    """``reference_kind`` of the config's detector (None if it has none)."""
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     klass = MODELS.get(cfg.model.type) if isinstance(cfg.model.type, str) else cfg.model.type
-    for k in getattr(klass, '__mro__', ()):
-        enc = REFERENCE_ENCODERS.module_dict.get(k.__name__)
-        if enc is not None:
-            return enc.kind
-    return None
+    return getattr(klass, 'reference_kind', None) or None
 
 
 def read_bank(path: str) -> dict:

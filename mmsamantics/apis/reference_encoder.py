@@ -1,19 +1,16 @@
-"""What :class:`InContextInferencer` needs from one kind of in-context model, and a registry.
+"""How :class:`InContextInferencer` turns references into features and predicts with them.
 
-Every detector of the plugin turns reference examples into per-reference features once
-(InSAM-DETR: SAM mask tokens of the reference box; a training-free matcher: DINOv2
-prototypes) with its own ``encode_references`` and then predicts on target images given
-those features, lent to it with ``using_reference_features``. The base class does both; a
-subclass, registered under its detector class's name, only says what differs::
+Every in-context detector (:class:`~mmsamantics.models.InContextDetector`) turns reference
+examples into per-reference features once, with its own ``encode_references``, and predicts
+on target images given those features, lent to it with ``using_reference_features``. The
+model says what it needs (``reference_kind``, ``reference_needs_masks``,
+``reference_feature_shape``), so :class:`ReferenceEncoder` serves every such detector as
+it is. A model whose inference needs more work than that registers a subclass under its
+class name (SAMIC: its prompter takes the reference image and a heatmap)::
 
-    @REFERENCE_ENCODERS.register_module(name='MyMatcher')
-    class MyMatcherReferenceEncoder(ReferenceEncoder):
-        kind = 'my_matcher'
-        with_masks = True  # pass each reference's mask to encode_references
-
-        @property
-        def feature_shape(self):
-            return (1, int(self.model.feature_extractor.embed_dim))
+    @REFERENCE_ENCODERS.register_module(name='MyDetector')
+    class MyDetectorReferenceEncoder(ReferenceEncoder):
+        def encode(self, images, refs, batch_size=4): ...
 
 :func:`build_reference_encoder` picks the encoder of a built model by walking its class
 hierarchy, so subclasses of a registered detector work without registering again.
@@ -45,27 +42,34 @@ class ReferenceEncoder:
         cfg: the config it was built from (its test pipeline is reused for targets).
     """
 
-    kind = ''  # short name written into reference banks
-    with_masks = False  # give encode_references each reference's mask (else its box only)
-
     def __init__(self, model, cfg: Config) -> None:
         self.model = model
         self.cfg = cfg
         self.scale = self.reference_scale()  # references are resized to S x S like targets
 
     @property
+    def kind(self) -> str:
+        """Short name of the features, written into reference banks."""
+        return self.model.reference_kind
+
+    @property
+    def with_masks(self) -> bool:
+        """Whether ``encode_references`` is given each reference's mask (else its box)."""
+        return self.model.reference_needs_masks
+
+    @property
     def signature(self) -> str:
         """Fingerprint of everything the features depend on (weights, preprocessing).
 
         Reference banks store it; a bank whose signature differs is refused. Default: the
-        detector's ``cache_signature`` (InSAM-DETR, the matcher); override otherwise.
+        detector's ``cache_signature``; an encoder that makes other features overrides it.
         """
         return self.model.cache_signature
 
     @property
     def feature_shape(self) -> Tuple[int, ...]:
         """Shape F of one reference's features."""
-        raise NotImplementedError
+        return tuple(self.model.reference_feature_shape)
 
     def encode(self, images: Sequence[np.ndarray], refs: Sequence[Sequence[Reference]],
                batch_size: int = 4) -> List[Tensor]:
@@ -156,11 +160,19 @@ class ReferenceEncoder:
 
 
 def build_reference_encoder(model, cfg: Config) -> ReferenceEncoder:
-    """The registered encoder of ``model``'s class (or of its nearest registered base)."""
+    """The registered encoder of ``model``'s class (or of its nearest registered base),
+    else :class:`ReferenceEncoder` for an in-context detector with features of one fixed
+    shape."""
     for klass in type(model).__mro__:
         encoder = REFERENCE_ENCODERS.module_dict.get(klass.__name__)
         if encoder is not None:
             return encoder(model, cfg)
-    raise ValueError(f'{type(model).__name__} has no in-context reference encoder; registered: '
-                     f'{sorted(REFERENCE_ENCODERS.module_dict)} (see '
-                     'mmsamantics/apis/reference_encoder.py to add one)')
+    try:
+        model.reference_feature_shape
+    except (AttributeError, NotImplementedError):
+        raise ValueError(f'{type(model).__name__} cannot take registered references: the '
+                         'inference API needs an in-context detector (InContextDetector) '
+                         'whose reference features have one fixed shape '
+                         '(reference_feature_shape), or a ReferenceEncoder registered under '
+                         'its class name (mmsamantics/apis/reference_encoder.py)') from None
+    return ReferenceEncoder(model, cfg)

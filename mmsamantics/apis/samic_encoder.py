@@ -34,9 +34,6 @@ HEATMAPS = 'GenerateSaliencyHeatmaps'
 class SAMICReferenceEncoder(ReferenceEncoder):
     """(4, s, s) prompter input ([preprocessed crop; heatmap]) per reference for SAMIC."""
 
-    kind = 'samic'
-    with_masks = True
-
     def __init__(self, model, cfg) -> None:
         super().__init__(model, cfg)
         steps = [t for t in self._pipeline() if _name(t) == HEATMAPS]

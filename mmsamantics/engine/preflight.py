@@ -80,11 +80,12 @@ def missing_resources(cfg: Config, phase: str = 'train') -> List[str]:
         if osp.basename(path) in toy:
             hint = f' (create it: python {toy[osp.basename(path)]})'
         lines.append(f'checkpoint {path!r} ({where}) not found{hint}')
-    bank = (cfg.get('model') or {}).get('reference_bank')
+    model = cfg.get('model') or {}
+    bank = (model.get('reference_store') or {}).get('bank') or model.get('reference_bank')
     if bank and not osp.isfile(bank):
         seen.add(bank)
-        lines.append(f'reference bank {bank!r} (model.reference_bank) not found (create: '
-                     'tools/misc/encode_references.py)')
+        lines.append(f'reference bank {bank!r} (model.reference_store.bank) not found '
+                     '(create: tools/misc/encode_references.py)')
     loaders = ['train_dataloader', 'val_dataloader'] if phase == 'train' else ['test_dataloader']
     if phase == 'train' and cfg.get('val_cfg') is None:
         loaders = ['train_dataloader']

@@ -46,7 +46,8 @@ def apply_reference_options(cfg: Config, ref_set: Optional[str] = None,
     if mode is not None:
         ds['mode'] = mode
     if ref_bank is not None:
-        cfg.model['reference_bank'] = osp.abspath(ref_bank)
+        cfg.model['reference_store'] = dict(cfg.model.get('reference_store') or {},
+                                            bank=osp.abspath(ref_bank))
         found = False
         # SAMIC's heatmaps come from the masks, decoded without their images
         heatmaps = any(str(t.get('type')).endswith('GenerateSaliencyHeatmaps')

@@ -4,6 +4,7 @@ from .dense_heads import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .mask_heads import *  # noqa: F401,F403
+from .reference_sources import *  # noqa: F401,F403
 from .matching import *  # noqa: F401,F403
 from .sam import *  # noqa: F401,F403
 from .samic import *  # noqa: F401,F403

@@ -7,7 +7,7 @@ from its own, so a cache can never silently feed features of another model.
 """
 import hashlib
 import json
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -27,37 +27,54 @@ def weights_fingerprint(module: nn.Module) -> str:
     return h.hexdigest()
 
 
+def preprocessing_parts(preprocessor: nn.Module) -> dict:
+    """The normalisation of a data preprocessor (mean, std, channel order), for a
+    signature's parts."""
+    dp = preprocessor
+    return dict(mean=[round(float(v), 6) for v in dp.mean.flatten()],
+                std=[round(float(v), 6) for v in dp.std.flatten()],
+                bgr_to_rgb=bool(dp._channel_conversion))
+
+
 def signature_of(parts: dict, preprocessor: Optional[nn.Module] = None) -> str:
     """16-hex-digit SHA-1 of ``parts`` (JSON-serialisable), plus the normalisation of a
-    data ``preprocessor`` when given (mean, std, channel order)."""
+    data ``preprocessor`` when given (:func:`preprocessing_parts`)."""
     if preprocessor is not None:
-        dp = preprocessor
-        parts = dict(parts, mean=[round(float(v), 6) for v in dp.mean.flatten()],
-                     std=[round(float(v), 6) for v in dp.std.flatten()],
-                     bgr_to_rgb=bool(dp._channel_conversion))
+        parts = dict(parts, **preprocessing_parts(preprocessor))
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def cache_signature(model: nn.Module) -> str:
-    """Signature of what a feature/token cache depends on for an InSAM-DETR-like model.
+def sam_cache_parts(model: nn.Module,
+                    fingerprint: Callable[[nn.Module], str] = weights_fingerprint,
+                    reference_tokens: str = 'sam_tokens') -> dict:
+    """What a feature/token cache depends on for a model with a SAM ``backbone``, a SAM
+    ``mask_head.decoder`` and a ``data_preprocessor``.
 
     Covers the backbone (weights, returned blocks, input size), the SAM prompt decoder that
-    makes reference tokens, and the data preprocessor's normalisation.
+    makes reference tokens and the data preprocessor's normalisation; ``reference_tokens``
+    names the tokens made per reference (``'sam_tokens'``, the paper's, adds nothing, so
+    caches made before other tokens existed keep their signature).
     """
     dp = model.data_preprocessor
     parts = {
         'backbone': type(model.backbone).__name__,
-        'backbone_weights': weights_fingerprint(model.backbone),
+        'backbone_weights': fingerprint(model.backbone),
         'out_indices': list(getattr(model.backbone, 'out_indices', None)
                             or getattr(model.backbone, 'out_levels', None) or []),
         'img_size': getattr(model.backbone, 'img_size', None),
-        'decoder_weights': weights_fingerprint(model.mask_head.decoder),
+        'decoder_weights': fingerprint(model.mask_head.decoder),
         'mean': [round(float(v), 6) for v in dp.mean.flatten()] if dp._enable_normalize else None,
         'std': [round(float(v), 6) for v in dp.std.flatten()] if dp._enable_normalize else None,
         'bgr_to_rgb': bool(dp._channel_conversion),
         'pad_value': float(dp.pad_value),
     }
-    encoder = getattr(model, 'reference_encoder', 'sam_tokens')
-    if encoder != 'sam_tokens':  # other tokens per reference (the default keeps its signature)
-        parts['reference_encoder'] = encoder
-    return signature_of(parts)
+    if reference_tokens != 'sam_tokens':
+        parts['reference_encoder'] = reference_tokens
+    return parts
+
+
+def cache_signature(model: nn.Module) -> str:
+    """The signature of a model's SAM image embeddings and prompt decoder
+    (:func:`sam_cache_parts`; the annotation tool keys its embedding cache by it). An
+    in-context detector's reference features have their own: ``model.cache_signature``."""
+    return signature_of(sam_cache_parts(model))

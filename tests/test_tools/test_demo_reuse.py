@@ -51,7 +51,7 @@ def test_demo_evaluation_configs_carry_no_control(tmp_path):
         cfg_m = demo.run_config(cfg, run, banks, 'ckpt.pth', str(tmp_path / 'eval'))
         assert evaluation_switches(cfg_m) == {}, name
         ds = cfg_m.test_dataloader.dataset
-        assert (ds.mode, ds.shots, cfg_m.model.reference_bank) == (mode, k, banks[choice])
+        assert (ds.mode, ds.shots, cfg_m.model.reference_store.bank) == (mode, k, banks[choice])
         assert cfg_m.test_evaluator.derived_controls == list(controls)
         assert cfg_m.model.get('with_mask', True) == (name in demo.WITH_MASKS)
         if ref_set:

@@ -49,7 +49,7 @@ class LoadInContextReferences(BaseTransform):
         scale: (S, S); the longest side is resized to S as ``Resize(keep_ratio=True)`` does,
             so a reference is seen by SAM exactly as a target would be.
         load_images: False when the detector takes the references' tokens from a reference
-            bank (``model.reference_bank``): only labels, keys and boxes (original pixels)
+            bank (``model.reference_store.bank``): only labels, keys and boxes (original pixels)
             are passed on, and no reference image is read (with ``with_mask``, the masks are
             still decoded at the resized size, from ``img_hw``: SAMIC's heatmaps).
         with_mask: also decode each reference's instance mask (``ref_masks``), for models

@@ -15,8 +15,8 @@ class ReferencePrefetchHook(Hook):
 
     During training each (target, class) pair draws a reference from the pool, and the
     detector encodes a reference the first time it is drawn, one SAM pass per reference
-    image; the first epochs pay for most of the pool that way (toy world: 1.2 s per step in
-    the first epoch against 0.6 s once the pool is cached). Encoding the pool at the start
+    image; the first epochs pay for most of the pool that way (docs/toy_semantics.md measures
+    it). Encoding the pool at the start
     groups the references by image, one SAM pass per image (references share images), and
     the tokens are the ones the detector would compute (:meth:`encode_references`), kept in
     its in-memory store, whose signature guards them like any cached token.

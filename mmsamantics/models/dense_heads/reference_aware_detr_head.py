@@ -4,8 +4,8 @@ InSAM-DETR (Espinosa et al., §5) conditions the decoder by ADDING the reference
 to every content query; the classification branch then scores each decoded query on its
 own, so telling "this box holds the reference's class" from "this box holds an object" is
 left to what the addition carried through six decoder layers. On the toy world this design
-learns a class-agnostic detector even from a perfect class code (oracle base AP50 0.60, open
-0.17): it finds objects, not the reference's objects.
+learns a class-agnostic detector even from a perfect class code: it finds objects, not the
+reference's objects (measured in docs/toy_semantics.md).
 
 This head keeps the paper's branch and adds a reference-aware term, as open-vocabulary
 detectors score region embeddings against text embeddings (e.g. Grounding DINO's
@@ -20,28 +20,25 @@ dataset) then teach it to score low when q and e do not match.
 Shape shorthand: L decoder layers, P (target, class) pairs, Q queries, E embed dims.
 """
 import math
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmdet.models.dense_heads import DeformableDETRHead
 from mmdet.registry import MODELS
-from mmdet.structures import SampleList
+from .in_context_detr_head import InContextDETRHead
 
 
 @MODELS.register_module()
-class ReferenceAwareDETRHead(DeformableDETRHead):
-    """:class:`DeformableDETRHead` + cosine(query, reference) in the class logit.
+class ReferenceAwareDETRHead(InContextDETRHead):
+    """:class:`InContextDETRHead` + cosine(query, reference) in the class logit.
 
     Args:
         proj_dims: width of the projections W_q and W_e.
         init_scale: initial temperature s.
-        *args, **kwargs: :class:`DeformableDETRHead` arguments (``num_classes=1``).
+        *args, **kwargs: :class:`InContextDETRHead` arguments (``num_classes=1``).
     """
-
-    takes_reference = True  # the detector passes the pairs' reference embeddings
 
     def __init__(self, *args, proj_dims: int = 128, init_scale: float = 10.0,
                  **kwargs) -> None:
@@ -67,30 +64,12 @@ class ReferenceAwareDETRHead(DeformableDETRHead):
         return (self.log_scale.exp() * sim + self.match_bias)[..., None]
 
     def forward(self, hidden_states: Tensor, references: List[Tensor],
-                ref_embeds: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """Deformable DETR's outputs; with ``ref_embeds`` (P, E) the match logits are added
-        to the class scores (L, P, Q, 1)."""
+                pairs=None) -> Tuple[Tensor, Tensor]:
+        """Deformable DETR's outputs with the match logits of each pair's merged reference
+        embedding ``pairs.embeds`` (P, E) added to the class scores (L, P, Q, 1)."""
         cls, coords = super().forward(hidden_states, references)
-        if ref_embeds is None:
-            raise ValueError('ReferenceAwareDETRHead needs the reference embeddings of the '
-                             'pairs (ref_embeds); build it inside InSAMDETR')
-        return cls + self.match_logits(hidden_states, ref_embeds), coords
-
-    def loss(self, hidden_states: Tensor, references: List[Tensor],
-             enc_outputs_class: Optional[Tensor], enc_outputs_coord: Optional[Tensor],
-             batch_data_samples: SampleList, ref_embeds: Optional[Tensor] = None,
-             **extra) -> dict:
-        """:meth:`DeformableDETRHead.loss` with the reference-aware scores (``extra``: more
-        inputs of a subclass's :meth:`forward`)."""
-        outs = self(hidden_states, references, ref_embeds, **extra)
-        gts = [ds.gt_instances for ds in batch_data_samples]
-        metas = [ds.metainfo for ds in batch_data_samples]
-        return self.loss_by_feat(*outs, enc_outputs_class, enc_outputs_coord, gts, metas)
-
-    def predict(self, hidden_states: Tensor, references: List[Tensor],
-                batch_data_samples: SampleList, rescale: bool = True,
-                ref_embeds: Optional[Tensor] = None, **extra) -> list:
-        """:meth:`DeformableDETRHead.predict` with the reference-aware scores."""
-        outs = self(hidden_states, references, ref_embeds, **extra)
-        metas = [ds.metainfo for ds in batch_data_samples]
-        return self.predict_by_feat(*outs, batch_img_metas=metas, rescale=rescale)
+        if pairs is None:
+            raise ValueError('ReferenceAwareDETRHead scores queries against the pairs\' '
+                             'reference embeddings: use it inside InSAMDETR, which passes '
+                             'them (pairs)')
+        return cls + self.match_logits(hidden_states, pairs.embeds), coords

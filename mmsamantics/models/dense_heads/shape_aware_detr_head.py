@@ -24,7 +24,7 @@ every compared query of equal score.
 Shape shorthand: L decoder layers, P (target, class) pairs, Q queries, D SAM prompt width.
 """
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 from ..layers.grouping import group_mean
 from ..layers.shape_tokens import shape_grid
+from ..reference_sources import QueryShapeEncoder, ShapeToken
 from .reference_aware_detr_head import ReferenceAwareDETRHead
 
 
@@ -40,8 +41,8 @@ from .reference_aware_detr_head import ReferenceAwareDETRHead
 class ShapeAwareDETRHead(ReferenceAwareDETRHead):
     """:class:`ReferenceAwareDETRHead` + cosine(shape of the query's mask, reference shape).
 
-    Needs ``reference_encoder='sam_tokens+regions+shape'`` in :class:`InSAMDETR`, which
-    passes the pairs' reference shape tokens and a function giving the queries' ones.
+    Needs a :class:`ShapeToken` among the detector's reference sources (the references'
+    outlines); :meth:`bind` gives it SAM's decoder, which makes the queries' outlines.
 
     Args:
         shape_dims: D, the width of a shape token (SAM's prompt width).
@@ -57,8 +58,6 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
         *args, **kwargs: :class:`ReferenceAwareDETRHead` arguments.
     """
 
-    takes_shape = True  # the detector passes ref_shapes and query_shapes
-
     def __init__(self, *args, shape_dims: int = 256,
                  shape_hidden: Sequence[int] = (256, 128), shape_symmetry: str = 'none',
                  shape_top_k: Optional[int] = None, **kwargs) -> None:
@@ -70,6 +69,21 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
         self.shape_dims, self.shape_hidden = shape_dims, tuple(shape_hidden)
         self.shape_symmetry = shape_symmetry
         super().__init__(*args, **kwargs)
+        self.query_shapes: Optional[QueryShapeEncoder] = None  # set by bind()
+        self._shape_slot: Optional[int] = None  # index of the shape token of a reference
+
+    def bind(self, sources: Sequence[nn.Module], token_slices: Sequence[Tuple[int, int]],
+             decoder: nn.Module, input_size: int) -> None:
+        """Find the :class:`ShapeToken` among the detector's reference sources and make the
+        queries' shape tokens with the same SAM decoder."""
+        found = [sl for src, sl in zip(sources, token_slices) if isinstance(src, ShapeToken)]
+        if not found or self.shape_dims != int(decoder.embed_dim):
+            raise ValueError(f'{type(self).__name__} compares shape tokens: it needs '
+                             "dict(type='ShapeToken') in the detector's reference_sources "
+                             f'and shape_dims = the SAM prompt width {int(decoder.embed_dim)} '
+                             f'(got {self.shape_dims})')
+        self._shape_slot = found[0][0]
+        self.query_shapes = QueryShapeEncoder(decoder, input_size)
 
     def _init_layers(self) -> None:
         super()._init_layers()
@@ -109,28 +123,27 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
         return (self.shape_log_scale.exp() * sim + self.shape_bias)[..., None]
 
     def forward(self, hidden_states: Tensor, references: List[Tensor],
-                ref_embeds: Optional[Tensor] = None,
-                ref_shapes: Optional[Tuple[Tensor, Tensor]] = None,
-                query_shapes: Optional[Callable[..., Tuple[Tensor, Tensor]]] = None
-                ) -> Tuple[Tensor, Tensor]:
+                pairs=None) -> Tuple[Tensor, Tensor]:
         """:meth:`ReferenceAwareDETRHead.forward`, the last layer's class scores (L, P, Q, 1)
         plus the shape-match logits.
 
-        Args:
-            ref_shapes: the references' shape tokens (R, D) and their pairs (R,).
-            query_shapes: ``(boxes, scores=, top_k=) -> (tokens, kept)``: the last layer's
-                (P, Q, 4) normalised cxcywh boxes to the (P, Q, D) shape tokens of SAM's
-                masks for them, for the ``top_k`` best of each target by the (P, Q) scores
-                (all with None) and the (P, Q) bool mask of those
-                (:meth:`InSAMDETR.query_shape_tokens`).
+        Reads from ``pairs``: ``shots`` (R, T', D) the tokens of every shot and
+        ``shot_pair`` (R,) its pair (the shape token is the bound slot of each), and
+        ``target_embedding``, ``img_idx``, ``img_shapes``, with which SAM segments the last
+        layer's boxes of the ``shape_top_k`` best queries of each target.
         """
-        cls, coords = super().forward(hidden_states, references, ref_embeds)
-        if ref_shapes is None or query_shapes is None:
-            raise ValueError('ShapeAwareDETRHead needs the pairs\' reference shape tokens and '
-                             "SAM for the queries' masks: use it inside InSAMDETR with "
-                             "reference_encoder='sam_tokens+regions+shape'")
-        tokens, kept = query_shapes(coords[-1].detach(), scores=cls[-1, ..., 0].detach(),
-                                    top_k=self.shape_top_k)
+        cls, coords = super().forward(hidden_states, references, pairs)
+        if self.query_shapes is None:
+            raise ValueError('ShapeAwareDETRHead is not bound to a detector\'s SAM: use it '
+                             'inside InSAMDETR (which calls bind())')
+        if pairs.target_embedding is None:
+            raise ValueError('the shape-aware head segments every query with SAM, which '
+                             'needs the SAM embedding; this feature cache does not store '
+                             'it: rebuild it with --with-embedding')
+        tokens, kept = self.query_shapes(
+            pairs.target_embedding, coords[-1].detach(), pairs.img_idx, pairs.img_shapes,
+            scores=cls[-1, ..., 0].detach(), top_k=self.shape_top_k)
+        ref_shapes = (pairs.shots[:, self._shape_slot].float(), pairs.shot_pair)
         term = self.shape_logits(tokens, ref_shapes)
         if self.shape_top_k is not None:  # the others: the lowest term, no gradient
             floor = (self.shape_bias - self.shape_log_scale.exp()).detach()

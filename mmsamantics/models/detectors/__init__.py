@@ -1,3 +1,4 @@
+from .in_context_detector import InContextDetector
 from .insam_detr import InSAMDETR
 from .insam_detr_pairs import ReferencePairs
 from .persam import PerSAM
@@ -5,5 +6,5 @@ from .sam_dinov2_matcher import SAMDINOv2Matcher
 from .sam3_exemplar_detector import SAM3ExemplarDetector
 from .samic import SAMIC
 
-__all__ = ['InSAMDETR', 'ReferencePairs', 'PerSAM', 'SAMDINOv2Matcher', 'SAMIC',
-           'SAM3ExemplarDetector']
+__all__ = ['InContextDetector', 'InSAMDETR', 'ReferencePairs', 'PerSAM', 'SAMDINOv2Matcher',
+           'SAMIC', 'SAM3ExemplarDetector']

@@ -13,8 +13,7 @@ backbone for visual understanding tasks" on top of mmdet's Deformable DETR:
 Shape shorthand: B targets, P (target, class) pairs, R references, T tokens per reference,
 D SAM prompt width, E = embed_dims of the DETR, Q queries.
 """
-from functools import partial
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -23,75 +22,72 @@ from torch import Tensor, nn
 from mmdet.models.detectors import DeformableDETR
 from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
-from ...structures import ReferenceStore, cache_signature
+from ...structures import sam_cache_parts
 from ..layers.deformable_attention import FP32DeformableAttention
 from ..layers.grouping import group_mean
 from ..layers.pair_shared_linear import PairIndex, PairSharedLinear
+from ..reference_sources import sources_name, token_slices
+from .in_context_detector import InContextDetector
 from .insam_detr_batching import decode_pairs, decoder_im2col_step, head_fp32
+from .insam_detr_legacy import legacy_insam_detr_args, probe_decoder_width
 from .insam_detr_pairs import (ReferencePairs, gather_references, kshot_groups, merge_pairs,
                                pair_samples)
-from .insam_detr_references import REFERENCE_ENCODERS, InSAMReferenceTokensMixin
-from .reference_store_mixin import ReferenceStoreMixin
+from .insam_detr_references import InSAMReferenceTokensMixin
 
 
 @MODELS.register_module()
-class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
+class InSAMDETR(InSAMReferenceTokensMixin, InContextDetector, DeformableDETR):
     """Deformable DETR conditioned on SAM reference tokens, with a SAM box-prompt mask head.
 
     The backbone must return ``(*level_feats, sam_embedding)`` (:class:`SAMImageEncoder`);
     the level features go through the neck, the embedding feeds SAM's decoder. The bbox head
-    has ``num_classes=1``: a query either matches the reference or not.
+    is an :class:`InContextDETRHead` with ``num_classes=1``: a query either matches the
+    reference or not; it receives the batch's :class:`ReferencePairs` as ``pairs``.
+
+    Of mmdet's :class:`DeformableDETR`, ``forward_transformer`` (the decoder runs once per
+    (target, class) pair, on the target's memory) and ``pre_decoder`` (the reference
+    embedding is added to the content queries) are extended; ``loss``, ``predict`` and
+    ``_forward`` are rewritten because the head works on pairs (one data sample per pair,
+    made once per batch by :meth:`_prepare`), runs outside autocast, and ``predict`` merges
+    the pairs of each target and adds SAM's masks.
 
     Args:
-        token_merge: config of :class:`TokenMergeMLP`.
+        token_merge: config of :class:`TokenMergeMLP`; its input size (``num_tokens``,
+            ``token_dim``) is derived from the reference sources.
         mask_head: config of :class:`SAMBoxPromptMaskHead`; its frozen SAM decoder also
             produces the reference tokens.
+        reference_sources: the tokens a reference is encoded into, concatenated in order
+            (:mod:`mmsamantics.models.reference_sources`); the paper's is
+            ``[dict(type='SAMMaskTokens')]``.
         kshot_average: ``'tokens'`` averages the k references' raw tokens before the MLP (the
             authors' evaluation); ``'embeddings'`` averages the MLP outputs.
         with_mask: predict masks at test time (boxes only when False).
-        ref_cache_size: reference token sets kept in memory (SAM is frozen, so a
-            reference's tokens never change), least recently used evicted first; 0
-            disables the cache.
-        ref_cache_dtype: dtype of the cached tokens (``'float16'`` halves their memory;
-            ``'float32'`` keeps cached and fresh tokens bit-identical).
-        ref_cache_device: where cached tokens are kept (CPU: a large cache never holds
-            GPU memory); they are moved to the model's device when used.
         ref_batch_size: references encoded by SAM per forward.
-        reference_bank: file written by ``tools/misc/encode_references.py``: the tokens of
-            a fixed reference set, computed once (k-shot evaluation). References found in
-            it are never re-encoded, and their images need not be loaded.
         share_value_proj: project each target's memory once in every decoder
             cross-attention instead of once per pair (:class:`PairSharedLinear`; exact):
             ``'inference'`` (default) when no gradient is needed, where open-mode queries
-            make many pairs per target (ViT-B geometry, 12 classes: 15.2 s vs 16.6 s per
-            image on CPU); ``'always'`` also in training, where pairs are few (<= 4) and the
-            backward of the indexing cost as much as it saved on CPU; ``'never'``.
-        reference_encoder: ``'sam_tokens'`` (the paper: SAM mask tokens -> token-merge MLP),
-            ``'sam_tokens+regions'`` (also the box average of each SAM encoder level,
-            :mod:`.insam_detr_references`; set ``token_merge.num_tokens`` to
-            :attr:`num_reference_tokens`), or ``'class_code'``: a learned embedding per
-            dataset label replaces the
-            reference, a perfect class identity for analysis (the upper bound of what any
-            reference encoder could give the decoder); never a way to run on new classes.
-        num_class_codes: number of labels with ``'class_code'`` (the dataset's classes).
+            make many pairs per target; ``'always'`` also in training, where pairs are few;
+            ``'never'``.
+        reference_store: the reference bank and cache (:class:`InContextDetector`).
         **kwargs: :class:`mmdet.models.DeformableDETR` arguments.
     """
+
+    reference_kind = 'insam_detr'
+    reference_made_with = 'SAM or preprocessing'
+    reference_rebuild = 'tools/misc/cache_embeddings.py / tools/misc/encode_references.py'
 
     def __init__(self,
                  *args,
                  token_merge: dict,
                  mask_head: dict,
+                 reference_sources: Sequence[dict] = (dict(type='SAMMaskTokens'),),
                  kshot_average: str = 'tokens',
                  with_mask: bool = True,
-                 ref_cache_size: int = 100_000,
-                 ref_cache_dtype: str = 'float32',
-                 ref_cache_device: str = 'cpu',
                  ref_batch_size: int = 8,
-                 reference_bank: Optional[str] = None,
                  share_value_proj: str = 'inference',
-                 reference_encoder: str = 'sam_tokens',
-                 num_class_codes: int = 0,
                  **kwargs) -> None:
+        reference_sources = legacy_insam_detr_args(type(self).__name__, kwargs,
+                                                   reference_sources)
         super().__init__(*args, **kwargs)
         # the head ranks one pair's queries: it keeps max_per_pair (merge_pairs the rest)
         self.bbox_head.test_cfg = dict(self.test_cfg or {}, max_per_img=min(
@@ -103,42 +99,26 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
         if kshot_average not in ('tokens', 'embeddings'):
             raise ValueError(f"kshot_average must be 'tokens' or 'embeddings', got "
                              f'{kshot_average!r}')
-        self.token_merge = MODELS.build(token_merge)
-        self.mask_head = MODELS.build(mask_head)
         if self.bbox_head.num_classes != 1:
             raise ValueError('the bbox head answers "matches the reference": num_classes=1')
+        self.reference_sources = nn.ModuleList(MODELS.build(s) for s in reference_sources)
+        if not len(self.reference_sources):
+            raise ValueError("reference_sources is empty: list at least one, e.g. "
+                             "[dict(type='SAMMaskTokens')]")
+        # the token-merge input is what the sources give; the SAM decoder that fixes it is
+        # probed with the RNG restored, so weights are drawn as if the MLP came first
+        n, width = probe_decoder_width(mask_head, self.reference_sources,
+                                       list(self.backbone.out_channels)[:-1])
+        self.token_merge = MODELS.build(_merge_cfg(token_merge, n, width))
+        self.mask_head = MODELS.build(mask_head)
+        dec = self.mask_head.decoder
+        self._token_slices = token_slices(self.reference_sources,
+                                          list(self.backbone.out_channels)[:-1], dec)
+        self.bbox_head.bind(self.reference_sources, self._token_slices, dec,
+                            self.backbone.img_size)
         self.kshot_average = kshot_average
-        if reference_encoder not in REFERENCE_ENCODERS or (
-                reference_encoder == 'class_code' and num_class_codes < 1):
-            raise ValueError(f'reference_encoder must be one of {REFERENCE_ENCODERS} (with '
-                             "num_class_codes >= 1 for 'class_code'); got "
-                             f'{reference_encoder!r}, {num_class_codes}')
-        self.reference_encoder = reference_encoder
-        if reference_encoder == 'class_code':
-            self.class_codes = nn.Embedding(num_class_codes, self.embed_dims)
-        else:
-            tm, dec, n = self.token_merge, self.mask_head.decoder, self.num_reference_tokens
-            if (tm.num_tokens, tm.token_dim) != (n, dec.embed_dim):
-                raise ValueError(f'token_merge expects {tm.num_tokens}x{tm.token_dim} tokens '
-                                 f'but reference_encoder={reference_encoder!r} gives '
-                                 f'{n}x{dec.embed_dim}: set token_merge.num_tokens={n}, '
-                                 f'token_dim={dec.embed_dim}')
-        if getattr(self.bbox_head, 'takes_shape', False) and (
-                not reference_encoder.endswith('+shape')
-                or self.bbox_head.shape_dims != self.mask_head.decoder.embed_dim):
-            raise ValueError(f'{type(self.bbox_head).__name__} compares shape tokens: it needs '
-                             "reference_encoder='sam_tokens+regions+shape' (got "
-                             f'{reference_encoder!r}) and shape_dims = the SAM prompt width '
-                             f'{self.mask_head.decoder.embed_dim} (got '
-                             f'{self.bbox_head.shape_dims})')
         self.predict_masks = with_mask
         self.ref_batch_size = ref_batch_size
-        self._signature: Optional[str] = None
-        self.reference_store = ReferenceStore(
-            signature=self._reference_signature, bank_file=reference_bank,
-            max_entries=ref_cache_size, cache_dtype=getattr(torch, ref_cache_dtype),
-            cache_device=ref_cache_device, made_with='SAM or preprocessing',
-            rebuild='tools/misc/cache_embeddings.py / tools/misc/encode_references.py')
         if share_value_proj not in ('inference', 'always', 'never'):
             raise ValueError("share_value_proj must be 'inference', 'always' or 'never', got "
                              f'{share_value_proj!r}')
@@ -148,27 +128,30 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
             for layer in self.decoder.layers:
                 attn = layer.cross_attn
                 attn.value_proj = PairSharedLinear.replace(attn.value_proj, self._pair_index)
-        # Loading other weights invalidates cached tokens and the cache signature.
-        self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
 
     # ------------------------------------------------------------------ caches
+    def signature_parts(self) -> dict:
+        """The frozen SAM (encoder and decoder weights, blocks, input size), the
+        preprocessing and the reference sources (:func:`sam_cache_parts`)."""
+        return sam_cache_parts(self, self.fingerprint, sources_name(self.reference_sources))
+
     @property
-    def cache_signature(self) -> str:
-        """Signature of the frozen SAM + preprocessing (:mod:`mmsamantics.structures`)."""
-        if self._signature is None:
-            self._signature = cache_signature(self)
-        return self._signature
+    def reference_feature_shape(self) -> Tuple[int, ...]:
+        """(T', D): the tokens of one reference."""
+        return (int(self.num_reference_tokens), int(self.mask_head.decoder.embed_dim))
 
     def _target_features(self, batch_inputs: Tensor, batch_data_samples: SampleList
                          ) -> Tuple[Tuple[Tensor, ...], Optional[Tensor]]:
-        """Neck features and SAM embedding, from SAM or from cached features.
+        """Neck features and SAM embedding, from SAM (one backbone pass) or from cached
+        features.
 
         Cached inputs (B, C_tot, h, w) are the backbone's level outputs (and the embedding
         when the cache stores it) concatenated on channels.
         """
         meta = batch_data_samples[0].metainfo if batch_data_samples else {}
         if 'feat_cache_signature' not in meta:
-            return self.extract_feat(batch_inputs)
+            *levels, embedding = self.backbone(batch_inputs)
+            return self.neck(tuple(levels)), embedding
         self.reference_store.check_signature(meta['feat_cache_signature'],
                                              'the SAM feature cache')
         chans = list(self.backbone.out_channels)
@@ -183,12 +166,23 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
         return self.neck(tuple(levels)), embedding
 
     # ------------------------------------------------------------------ features
-    def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tuple[Tensor, ...], Tensor]:
-        """Returns (neck feats: levels of (B, E, h, w), SAM embedding (B, D, h, w))."""
-        *levels, embedding = self.backbone(batch_inputs)
-        return self.neck(tuple(levels)), embedding
+    def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
+        """mmdet's contract: the neck's levels (B, E, h, w) of the targets. (Training and
+        inference take the SAM embedding from the same backbone pass: :meth:`_prepare`.)"""
+        *levels, _ = self.backbone(batch_inputs)
+        return self.neck(tuple(levels))
 
-    def reference_pairs(self, batch_data_samples: SampleList) -> ReferencePairs:
+    def _prepare(self, batch_inputs: Tensor, batch_data_samples: SampleList, with_gt: bool
+                 ) -> Tuple[Tuple[Tensor, ...], ReferencePairs, SampleList]:
+        """Everything a batch needs, made once: the targets' neck features, its pairs
+        record (with the targets' SAM embedding) and one data sample per pair (its GT: the
+        pair class's instances, with ``with_gt``)."""
+        img_feats, embedding = self._target_features(batch_inputs, batch_data_samples)
+        pairs = self.reference_pairs(batch_data_samples, embedding)
+        return img_feats, pairs, pair_samples(batch_data_samples, pairs, with_gt)
+
+    def reference_pairs(self, batch_data_samples: SampleList,
+                        target_embedding=None) -> ReferencePairs:
         """Build the (target, class) pairs of a batch and their merged reference embeddings.
 
         Each data sample carries ``ref_instances`` (bboxes, labels), metainfo ``ref_keys``
@@ -196,34 +190,40 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
         from a cache, or nothing when the keys are in the reference bank. References of the
         same class in one sample are k shots of that class and are averaged. Pairs are
         ordered by (image, label), and the label travels with each pair: nothing relies on
-        set or ``unique`` ordering. With ``reference_encoder='class_code'`` a pair's
-        embedding is its class's learned code and no reference is encoded.
+        set or ``unique`` ordering. ``target_embedding`` (the targets' SAM embedding) is
+        carried for a head that segments its queries.
         """
+        shapes = [ds.metainfo.get('img_shape') for ds in batch_data_samples]
         refs = gather_references(batch_data_samples, self.reference_store.check_signature)
         if not len(refs):
-            return ReferencePairs.empty(self.query_embedding.weight, self.embed_dims)
+            empty = ReferencePairs.empty(self.query_embedding.weight, self.embed_dims)
+            empty.target_embedding, empty.img_shapes = target_embedding, shapes
+            return empty
         pairs, inverse = kshot_groups(refs.img_idx, refs.labels)
-        if self.reference_encoder == 'class_code':
-            return ReferencePairs(pairs[:, 0], pairs[:, 1], self.class_codes(pairs[:, 1]))
+        tokens, embeds = self.pair_embeddings(refs, pairs, inverse)
+        return ReferencePairs(pairs[:, 0], pairs[:, 1], embeds, tokens,
+                              None if tokens is None else inverse, target_embedding, shapes)
+
+    def pair_embeddings(self, refs, pairs: Tensor, inverse: Tensor
+                        ) -> Tuple[Optional[Tensor], Tensor]:
+        """The tokens of every shot (R, T', D) and the merged embedding of every pair
+        (P, E) (``pairs`` (P, 2) (target, class); ``inverse`` (R,) the pair of each shot).
+        Override to condition on something other than the references' tokens."""
         tokens = self._gathered_tokens(refs)
         if self.kshot_average == 'tokens':
             embeds = self.token_merge(group_mean(tokens, inverse, len(pairs)))
         else:
             embeds = group_mean(self.token_merge(tokens), inverse, len(pairs))
-        shapes = None  # each shot's shape token (the last one) and its pair
-        if self.reference_encoder.endswith('+shape'):
-            shapes = (tokens[:, -1].float(), inverse)
-        return ReferencePairs(pairs[:, 0], pairs[:, 1], embeds, shapes)
+        return tokens, embeds
 
     # ------------------------------------------------------------------ transformer
     def forward_transformer(self, img_feats: Tuple[Tensor, ...],
                             batch_data_samples: OptSampleList = None,
-                            pairs: Optional[ReferencePairs] = None,
-                            embedding: Optional[Tensor] = None) -> Dict:
+                            pairs: Optional[ReferencePairs] = None) -> Dict:
         """Encoder once per target; decoder once per (target, reference class) pair.
 
-        ``embedding`` (the targets' SAM embedding) is needed by a head that compares shapes
-        (:class:`ShapeAwareDETRHead`): SAM segments the queries' boxes for it.
+        Returns the head's inputs: ``hidden_states``, ``references`` and ``pairs`` (built
+        from ``batch_data_samples`` when not given).
         """
         if pairs is None:
             pairs = self.reference_pairs(batch_data_samples)
@@ -244,17 +244,7 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
         head_inputs.update(decode_pairs(self.forward_decoder, decoder_inputs, idx,
                                         decoder_im2col_step(self.decoder),
                                         self._pair_index if share else None))
-        if getattr(self.bbox_head, 'takes_reference', False):  # ReferenceAwareDETRHead
-            head_inputs['ref_embeds'] = pairs.embeds
-        if getattr(self.bbox_head, 'takes_shape', False):  # ShapeAwareDETRHead
-            if embedding is None:
-                raise ValueError('the shape-aware head segments every query with SAM, which '
-                                 'needs the SAM embedding; this feature cache does not store '
-                                 'it: rebuild it with --with-embedding')
-            shapes = [ds.metainfo['img_shape'] for ds in batch_data_samples]
-            head_inputs.update(ref_shapes=pairs.shapes, query_shapes=partial(
-                self.query_shape_tokens, embedding, img_idx=pairs.img_idx,
-                img_shapes=shapes))
+        head_inputs['pairs'] = pairs
         return head_inputs
 
     def pre_decoder(self, memory: Tensor, memory_mask: Tensor, spatial_shapes: Tensor,
@@ -273,42 +263,37 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
 
     # ------------------------------------------------------------------ modes
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict:
-        img_feats, embedding = self._target_features(batch_inputs, batch_data_samples)
-        pairs = self.reference_pairs(batch_data_samples)
+        img_feats, pairs, samples = self._prepare(batch_inputs, batch_data_samples, True)
         if len(pairs) == 0:
             raise ValueError('no (target, reference) pair in this batch: every training '
                              'sample needs at least one reference (InContextCocoDataset '
                              'skips targets whose classes have none)')
-        head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs, embedding)
-        return head_fp32(self.bbox_head.loss, head_inputs,
-                         batch_data_samples=pair_samples(batch_data_samples, pairs, True))
+        head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs)
+        return head_fp32(self.bbox_head.loss, head_inputs, batch_data_samples=samples)
 
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None) -> Tuple[Tensor, ...]:
         """Raw head outputs per pair (``mode='tensor'``, e.g. for FLOP counting)."""
-        img_feats, embedding = self._target_features(batch_inputs, batch_data_samples)
-        head_inputs = self.forward_transformer(img_feats, batch_data_samples,
-                                               embedding=embedding)
-        return self.bbox_head.forward(**head_inputs)
+        img_feats, pairs, _ = self._prepare(batch_inputs, batch_data_samples, False)
+        out = self.forward_transformer(img_feats, batch_data_samples, pairs)
+        return self.bbox_head.forward(out['hidden_states'], out['references'], pairs)
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Per target: boxes of every queried class (label = reference class) and masks."""
-        img_feats, embedding = self._target_features(batch_inputs, batch_data_samples)
-        pairs = self.reference_pairs(batch_data_samples)
+        img_feats, pairs, samples = self._prepare(batch_inputs, batch_data_samples, False)
         per_pair: List[InstanceData] = []
         if len(pairs):
-            head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs,
-                                                   embedding)
-            per_pair = head_fp32(
-                self.bbox_head.predict, head_inputs, rescale=rescale,
-                batch_data_samples=pair_samples(batch_data_samples, pairs, False))
+            head_inputs = self.forward_transformer(img_feats, batch_data_samples, pairs)
+            per_pair = head_fp32(self.bbox_head.predict, head_inputs, rescale=rescale,
+                                 batch_data_samples=samples)
         cfg = self.test_cfg or {}  # oracle: 100 per (image, class) pair as the authors
         open_mode = batch_data_samples[0].metainfo.get('query_mode') != 'oracle'
         results = merge_pairs(per_pair, pairs, len(batch_data_samples), batch_inputs,
                               cfg.get('max_per_pair', 100),
                               cfg.get('max_per_img', 100) if open_mode else None)
         if self.predict_masks:
+            embedding = pairs.target_embedding
             if embedding is None:
                 raise ValueError('masks need the SAM embedding, which this feature cache does '
                                  'not store: rebuild it with --with-embedding, or set '
@@ -319,3 +304,15 @@ class InSAMDETR(InSAMReferenceTokensMixin, ReferenceStoreMixin, DeformableDETR):
                          for m in metas]
             results = self.mask_head.predict(embedding, results, metas)
         return self.add_pred_to_datasample(batch_data_samples, results)
+
+
+def _merge_cfg(token_merge: dict, num_tokens: int, width: int) -> dict:
+    """The token-merge config with its input size derived from the reference sources; a
+    size the config states must agree."""
+    cfg = dict(token_merge)
+    for key, value in (('num_tokens', num_tokens), ('token_dim', width)):
+        if cfg.get(key, value) != value:
+            raise ValueError(f'token_merge.{key}={cfg[key]} but the reference sources give '
+                             f'{value}: drop token_merge.{key} (it is derived)')
+        cfg[key] = value
+    return cfg

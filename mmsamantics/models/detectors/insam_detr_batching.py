@@ -73,8 +73,11 @@ def head_fp32(fn: Callable[..., Any], head_inputs: Dict, **kwargs) -> Any:
 
     Args:
         fn: ``bbox_head.loss`` or ``bbox_head.predict``.
-        head_inputs: ``forward_transformer``'s output (``hidden_states``, ``references``...).
+        head_inputs: ``forward_transformer``'s output (``hidden_states``, ``references``,
+            ``pairs``...).
         **kwargs: the other arguments of ``fn`` (``batch_data_samples``, ``rescale``).
     """
+    inputs = {k: v.to_float() if k == 'pairs' else to_float(v)
+              for k, v in head_inputs.items()}
     with fp32_region(head_inputs['hidden_states'].device):
-        return fn(**to_float(head_inputs), **kwargs)
+        return fn(**inputs, **kwargs)

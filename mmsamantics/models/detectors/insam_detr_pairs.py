@@ -9,23 +9,31 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet.structures import DetDataSample, SampleList
+from ..layers.precision import to_float
 
 
 class ReferencePairs:
-    """The (target, reference class) pairs of a batch, in a fixed explicit order.
+    """The (target, reference class) pairs of a batch, in a fixed explicit order: the record
+    InSAM-DETR hands its head (``head_inputs_dict['pairs']``, :class:`InContextDETRHead`).
 
     Attributes:
         img_idx: (P,) index of the target image of each pair.
         labels: (P,) dataset label of the reference class of each pair.
         embeds: (P, E) merged reference embedding added to the pair's content queries.
-        shapes: with ``reference_encoder='sam_tokens+regions+shape'``, the shape token of
-            each reference (R, D) and its pair (R,) (k shots of a pair are compared as
-            embeddings, :class:`ShapeAwareDETRHead`); else None.
+        shots: (R, T', D) the tokens of every reference (shot), or None (class codes).
+        shot_pair: (R,) the pair of each shot, or None.
+        target_embedding: the targets' SAM embedding (B, D, h, w) (a tuple for SAM 2), or
+            None (a feature cache without it).
+        img_shapes: (h, w) of each target in input pixels.
     """
 
     def __init__(self, img_idx: Tensor, labels: Tensor, embeds: Tensor,
-                 shapes: Optional[Tuple[Tensor, Tensor]] = None) -> None:
-        self.img_idx, self.labels, self.embeds, self.shapes = img_idx, labels, embeds, shapes
+                 shots: Optional[Tensor] = None, shot_pair: Optional[Tensor] = None,
+                 target_embedding=None,
+                 img_shapes: Optional[List[Tuple[int, int]]] = None) -> None:
+        self.img_idx, self.labels, self.embeds = img_idx, labels, embeds
+        self.shots, self.shot_pair = shots, shot_pair
+        self.target_embedding, self.img_shapes = target_embedding, img_shapes
 
     def __len__(self) -> int:
         return int(self.img_idx.numel())
@@ -35,6 +43,12 @@ class ReferencePairs:
         """No pair: (0,) indices and (0, E) embeddings on ``like``'s device."""
         idx = torch.zeros(0, dtype=torch.long, device=like.device)
         return cls(idx, idx, like.new_zeros(0, dims))
+
+    def to_float(self) -> 'ReferencePairs':
+        """A copy whose floating tensors are float32 (for a head run outside autocast)."""
+        return ReferencePairs(self.img_idx, self.labels, to_float(self.embeds),
+                              to_float(self.shots), self.shot_pair,
+                              to_float(self.target_embedding), self.img_shapes)
 
 
 def kshot_groups(img_idx: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:

@@ -1,15 +1,10 @@
 """The reference side of InSAM-DETR: the tokens of each reference, encoded once.
 
-A reference is a box on an image. SAM (frozen) turns it into T' tokens of width D:
-
-- ``reference_encoder='sam_tokens'`` (the paper, Espinosa et al. §5.1, Fig. 2): the
-  mask decoder's T output mask tokens for the box prompt;
-- ``'sam_tokens+regions'``: those plus the box average of each encoder level
-  (:mod:`..layers.region_tokens`): the encoder's view of the object, which the mask tokens
-  mostly drop (an option beside the paper's design);
-- ``'sam_tokens+regions+shape'``: those plus a shape token, SAM's own mask for the box in
-  the box's frame (:mod:`..layers.shape_tokens`): the outline, which the box averages of
-  the region tokens barely see.
+A reference is a box on an image. SAM (frozen) turns it into T' tokens of width D, made by
+the detector's reference sources (:mod:`..reference_sources`) and concatenated in their
+order: :class:`SAMMaskTokens` alone is the paper's encoder (Espinosa et al. §5.1, Fig. 2);
+:class:`RegionTokens` and :class:`ShapeToken` add the encoder's view of the object and its
+outline.
 
 Tokens are frozen, so they are cached in memory, banked (``encode_references``) and stored in
 the feature cache, always through :meth:`reference_tokens_from`.
@@ -22,33 +17,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
-from ...structures import feature_rows
 from ...utils.images import preprocess_images, reference_image_batches
-from ..layers.region_tokens import box_region_tokens, num_region_tokens
-from ..layers.shape_tokens import box_shape_tokens, shape_grid
-from ..layers.precision import to_float
+from ..reference_sources import ReferenceView
 from .insam_detr_pairs import GatheredReferences
-
-REFERENCE_ENCODERS = ('sam_tokens', 'sam_tokens+regions', 'sam_tokens+regions+shape',
-                      'class_code')
 
 
 class InSAMReferenceTokensMixin:
     """Reference tokens for :class:`InSAMDETR` (needs ``backbone``, ``mask_head.decoder``,
-    ``reference_encoder``, ``reference_store``, ``data_preprocessor``, ``ref_batch_size``)."""
+    ``reference_sources``, ``reference_store``, ``data_preprocessor``, ``ref_batch_size``)."""
 
     @property
     def num_reference_tokens(self) -> int:
         """T', the tokens per reference that :meth:`reference_tokens_from` returns."""
-        dec = self.mask_head.decoder
-        n = dec.num_mask_tokens
-        if self.reference_encoder.startswith('sam_tokens+regions'):
-            n += num_region_tokens(list(self.backbone.out_channels)[:-1], dec.embed_dim)
-        if self.reference_encoder.endswith('+shape'):
-            shape_grid(dec.embed_dim)  # raises a clear error when D is not a square
-            n += 1
-        return n
+        return self._token_slices[-1][1]
 
     def reference_tokens_from(self, feats: Sequence, boxes: Tensor,
                               rows: Optional[Sequence[int]] = None) -> Tensor:
@@ -63,41 +44,16 @@ class InSAMReferenceTokensMixin:
                 levels are pooled in place.
 
         Returns:
-            (R, T', D) tokens: the T mask tokens, then (with regions) the region tokens,
-            then (with shape) the shape token.
+            (R, T', D) tokens: every source's, in the order of ``reference_sources``, in
+            the dtype of the first.
         """
         *levels, emb = feats
-        dec = self.mask_head.decoder
-        tokens = dec.mask_tokens(emb if rows is None else feature_rows(emb, list(rows)), boxes)
-        if not self.reference_encoder.startswith('sam_tokens+regions'):
-            return tokens
-        idx = None if rows is None else torch.as_tensor(list(rows), device=boxes.device)
-        size = self.backbone.img_size
-        parts = [tokens, box_region_tokens(levels, boxes, size, dec.embed_dim, idx)]
-        if self.reference_encoder.endswith('+shape'):
-            logits = self._reference_masks(emb, boxes, list(range(len(boxes)))
-                                           if rows is None else list(rows))
-            parts.append(box_shape_tokens(logits, boxes, size, dec.embed_dim))
-        return torch.cat([p.to(tokens.dtype) for p in parts], dim=1)
-
-    def _reference_masks(self, emb, boxes: Tensor, rows: List[int]) -> Tensor:
-        """SAM's single-mask logits (R, 1, 4h, 4w) for each reference box, from one
-        batched decoder call per image (``rows[r]``: the image of box r in ``emb``).
-
-        The mask tokens came from the same prompts, but SAM's decoders only make masks one
-        image at a time; the extra decoder pass is made once per reference (tokens are
-        cached and banked), against the image encoder's pass for every target.
-        """
-        if not rows:  # no reference: no mask (box_shape_tokens makes no token of it)
-            return boxes.new_zeros(0, 1, 1, 1)
-        out: List[Optional[Tensor]] = [None] * len(rows)
-        for i in sorted(set(rows)):
-            sel = [r for r, b in enumerate(rows) if b == i]
-            logits, _ = self.mask_head.decoder.predict_masks(feature_rows(emb, [i]),
-                                                             boxes[sel])
-            for r, lg in zip(sel, logits):
-                out[r] = lg
-        return torch.stack(out)
+        view = ReferenceView(levels, emb, boxes, None if rows is None else list(rows),
+                             self.mask_head.decoder, self.backbone.img_size)
+        parts = [src(view) for src in self.reference_sources]
+        if len(parts) == 1:
+            return parts[0]
+        return torch.cat([p.to(parts[0].dtype) for p in parts], dim=1)
 
     def _reference_tokens(self, inputs: Optional[Tensor], boxes: Tensor, keys: List[str],
                           rows: Optional[List[int]] = None) -> Tensor:
@@ -159,50 +115,6 @@ class InSAMReferenceTokensMixin:
             for j, t in zip(order, tok.float().cpu()):
                 out[j] = t
         return [r['key'] for r in refs], torch.stack(out) if out else torch.zeros(0)
-
-    def query_shape_tokens(self, embedding, coords: Tensor, img_idx: Tensor,
-                           img_shapes: Sequence[Tuple[int, int]],
-                           scores: Optional[Tensor] = None, top_k: Optional[int] = None,
-                           chunk: int = 1024) -> Tuple[Tensor, Tensor]:
-        """Shape tokens of SAM's masks for the queries' boxes (:class:`ShapeAwareDETRHead`).
-
-        Args:
-            embedding: the SAM embedding of the B targets (a tuple for SAM 2 / HQ-SAM).
-            coords: (P, Q, 4) normalised cxcywh boxes of each pair's queries.
-            img_idx: (P,) target of each pair. img_shapes: (h, w) of each target in input
-                pixels (the boxes' normalisation).
-            scores: (P, Q) the queries' scores, with ``top_k``: only the ``top_k`` best
-                queries of each target (over all its pairs) are segmented.
-            chunk: boxes per SAM decoder call (bounds the (N, 1, 4h, 4w) logits in memory).
-
-        Returns:
-            (P, Q, D) float32 shape tokens (no gradient: SAM is frozen, boxes detached;
-            zeros for the queries not segmented) and the (P, Q) bool mask of the segmented.
-        """
-        dec, (p, q) = self.mask_head.decoder, coords.shape[:2]
-        scale = coords.new_tensor([[w, h, w, h] for h, w in img_shapes])[img_idx]  # (P, 4)
-        boxes = bbox_cxcywh_to_xyxy(coords.detach().float()) * scale[:, None]
-        out = coords.new_zeros(p, q, dec.embed_dim, dtype=torch.float32)
-        keep = torch.ones(p, q, dtype=torch.bool, device=coords.device)
-        for b in sorted(set(img_idx.tolist())):  # one host sync per batch, not per pair
-            rows = (img_idx == b).nonzero()[:, 0]
-            if top_k is not None:
-                s = scores[rows].detach().flatten()
-                sel = torch.zeros_like(s, dtype=torch.bool)
-                sel[s.topk(min(top_k, s.numel())).indices] = True
-                keep[rows] = sel.reshape(len(rows), q)
-            sel = keep[rows]
-            bx, emb, toks = boxes[rows][sel], to_float(feature_rows(embedding, [b])), []
-            if not len(bx):
-                continue
-            for s in range(0, len(bx), chunk):
-                logits, _ = dec.predict_masks(emb, bx[s:s + chunk])
-                toks.append(box_shape_tokens(logits, bx[s:s + chunk], self.backbone.img_size,
-                                             dec.embed_dim))
-            block = out[rows]
-            block[sel] = torch.cat(toks)[:, 0]
-            out[rows] = block
-        return out, keep
 
     def _gathered_tokens(self, refs: GatheredReferences) -> Tensor:
         """(R, T', D) tokens of the gathered references: cached ones as given, the others

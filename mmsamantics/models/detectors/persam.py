@@ -14,28 +14,28 @@ Fig. 4-6) on the plugin's frozen SAM, as a multi-class, multi-instance in-contex
 PerSAM segments one object; several instances of a class come from repeating the prior
 after suppressing each found mask (up to ``max_instances``, while the peak cosine exceeds
 ``score_thr``). A detection's score is its peak cosine (``score_mode='cosine_x_iou'``:
-times SAM's predicted IoU). Reference handling (``ref_keys``, the bank, the in-memory
-cache, lending) is the matcher's, with SAM features instead of DINOv2's.
+times SAM's predicted IoU). References are described as the matcher's are (the features
+under their masks, :class:`MaskedReferencesMixin`), with SAM features instead of DINOv2's.
 
 Shape shorthand: B targets, S SAM input side, D embedding width, h = w = S / 16, K queried
 classes of a target, R references.
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from segment_anything.modeling.mask_decoder import MaskDecoder
-from ...structures import ReferenceStore, signature_of, weights_fingerprint
+from ...structures.signature import preprocessing_parts
 from ..matching import (class_prototypes, grid_weights, mask_nms, masks_to_boxes,
                         weighted_token_average)
 from ..persam import (attention_bias, cosine_map, guided_mask_decoder, input_prior,
                       negative_points, select_points)
-from .sam_dinov2_matcher import SAMDINOv2Matcher
+from .in_context_detector import InContextDetector
+from .masked_references import MaskedReferencesMixin
 
 DEFAULT_TEST_CFG = dict(
     max_instances=5,         # prior-suppression rounds per class (PerSAM: 1 object)
@@ -50,33 +50,34 @@ DEFAULT_TEST_CFG = dict(
 
 
 @MODELS.register_module()
-class PerSAM(SAMDINOv2Matcher):
+class PerSAM(MaskedReferencesMixin, InContextDetector):
     """PerSAM as a training-free in-context detector (frozen SAM, nothing trained).
 
     Args:
         backbone: frozen :class:`SAMImageEncoder` (``out_indices=()``: neck embedding only).
         mask_head: :class:`SAMBoxPromptMaskHead` with a :class:`SAMPromptDecoder`; its
             decoder is prompted and its ``postprocess`` makes the final masks.
-        reference_bank: reference bank file (``tools/misc/encode_references.py``).
-        ref_cache_size, ref_cache_dtype, ref_cache_device: the in-memory reference cache
-            (see :class:`SAMDINOv2Matcher`).
         test_cfg: overrides of ``DEFAULT_TEST_CFG``.
         data_preprocessor: :class:`InContextDataPreprocessor` (SAM's normalisation).
+        reference_store: the reference bank (``tools/misc/encode_references.py``) and the
+            in-memory cache (:class:`InContextDetector`).
     """
+
+    reference_kind = 'persam'
+    reference_needs_masks = True
+    reference_made_with = 'SAM or preprocessing'
 
     def __init__(self,
                  backbone: dict,
                  mask_head: dict,
-                 reference_bank: Optional[str] = None,
-                 ref_cache_size: int = 100_000,
-                 ref_cache_dtype: str = 'float32',
-                 ref_cache_device: str = 'cpu',
                  test_cfg: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
-        # the matcher's reference handling is reused; its DINOv2 and proposals are not built
-        BaseDetector.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+                 init_cfg: Optional[dict] = None,
+                 reference_store: Optional[dict] = None,
+                 **legacy) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg,
+                         reference_store=reference_store, **legacy)
         unknown = set(test_cfg or {}) - set(DEFAULT_TEST_CFG)
         if unknown:
             raise ValueError(f'unknown PerSAM test_cfg keys {sorted(unknown)}; known: '
@@ -89,27 +90,17 @@ class PerSAM(SAMDINOv2Matcher):
         if not isinstance(getattr(self.mask_head.decoder, 'mask_decoder', None), MaskDecoder):
             raise ValueError('PerSAM modulates SAM\'s own mask decoder: mask_head.decoder '
                              'must be a SAMPromptDecoder (segment_anything)')
-        self.feature_mode = 'dense'
-        self._signature: Optional[str] = None  # SAM weights' fingerprint
-        self.reference_store = ReferenceStore(
-            signature=self._reference_signature, bank_file=reference_bank,
-            max_entries=ref_cache_size, cache_dtype=getattr(torch, ref_cache_dtype),
-            cache_device=ref_cache_device, made_with='SAM or preprocessing')
-        self._warned_box_refs = False
-        self.stage_times = {}
-        self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
+
+    def signature_parts(self) -> dict:
+        """The SAM image encoder's weights, its input size and the preprocessing."""
+        return dict(kind='PerSAM', sam=self.fingerprint(self.backbone),
+                    sam_size=self.backbone.img_size,
+                    **preprocessing_parts(self.data_preprocessor))
 
     @property
-    def cache_signature(self) -> str:
-        """Fingerprint of the SAM image encoder's weights, input size and preprocessing."""
-        if self._signature is None:
-            self._signature = weights_fingerprint(self.backbone)
-        dp = self.data_preprocessor
-        parts = dict(kind='PerSAM', sam=self._signature, sam_size=self.backbone.img_size,
-                     mean=[round(float(v), 6) for v in dp.mean.flatten()],
-                     std=[round(float(v), 6) for v in dp.std.flatten()],
-                     bgr_to_rgb=bool(dp._channel_conversion))
-        return signature_of(parts)
+    def reference_feature_shape(self) -> Tuple[int, ...]:
+        """(1, D): one target embedding per reference."""
+        return (1, self.embed_dim)
 
     @property
     def embed_dim(self) -> int:
@@ -129,16 +120,6 @@ class PerSAM(SAMDINOv2Matcher):
         embed = self.backbone(images)[-1]  # (R, D, h, w)
         weights = grid_weights(masks, embed.shape[-2:])
         return torch.cat([weighted_token_average(e, w[None]) for e, w in zip(embed, weights)])
-
-    @torch.no_grad()
-    def encode_references(self, refs: Sequence[dict], batch_size: int = 4,
-                          scale: Optional[int] = None) -> Tuple[List[str], Tensor]:
-        """(keys (R,), target embeddings (R, 1, D)); see
-        :meth:`SAMDINOv2Matcher.encode_references` for ``refs``."""
-        refs = list(refs)
-        if not refs:
-            return [], torch.zeros(0, 1, self.embed_dim)
-        return super().encode_references(refs, batch_size, scale)
 
     # ------------------------------------------------------------------ decoding
     def _decode(self, embed: Tensor, points: Tensor, labels: Tensor, boxes: Optional[Tensor],
@@ -251,6 +232,10 @@ class PerSAM(SAMDINOv2Matcher):
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict:
         raise RuntimeError('PerSAM is training-free (frozen SAM, no trainable weights): '
                            'evaluate it with tools/test.py CONFIG (no checkpoint)')
+
+    def extract_feat(self, batch_inputs: Tensor) -> Tensor:
+        """(B, D, h, w) SAM embedding of the targets."""
+        return self.backbone(batch_inputs)[-1]
 
     def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList = None) -> Tensor:
         """(B, D, h, w) SAM embedding of the targets (``mode='tensor'``)."""

@@ -37,15 +37,13 @@ import torch.nn.functional as F
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from ...datasets.class_splits import split_classes
-from ...structures import ReferenceStore, signature_of
 from ..sam3 import (SAM3_PRESETS, build_sam3_image, canvas_to_normalized,
                     check_reference_boxes, decode_exemplar_crop, encode_exemplar_crops,
                     load_sam3_checkpoint, normalized_to_target, paste_crops, reference_crop)
-from .reference_store_mixin import ReferenceStoreMixin
+from .in_context_detector import InContextDetector
 
 PROMPTS = ('exemplar', 'text')
 DEFAULT_TEST_CFG = dict(
@@ -57,7 +55,7 @@ DEFAULT_TEST_CFG = dict(
 
 
 @MODELS.register_module()
-class SAM3ExemplarDetector(ReferenceStoreMixin, BaseDetector):
+class SAM3ExemplarDetector(InContextDetector):
     """Frozen SAM 3 image model prompted per queried class (nothing trained).
 
     Args:
@@ -68,16 +66,21 @@ class SAM3ExemplarDetector(ReferenceStoreMixin, BaseDetector):
         prompt: ``'exemplar'`` (reference boxes on a canvas) or ``'text'`` (class names).
         class_split: the dataset's class split (``'coco'``, ``'coco-novel'``, ``'toy'``...):
             the names the text mode sends, in the dataset's label order.
-        reference_bank: bank of the references' exemplar crops
-            (``tools/misc/encode_references.py``), refused unless made with this
-            ``test_cfg.context`` and ``ref_scale``.
         ref_scale: longest side S the test pipeline resizes references to
             (``LoadInContextReferences(scale=(S, S))``); default SAM 3's resolution M, as
             the configs resize. Crops of a bank are made at this side.
         test_cfg: overrides of ``DEFAULT_TEST_CFG``.
         data_preprocessor: :class:`InContextDataPreprocessor` with SAM 3's normalisation
             (mean = std = 127.5, RGB).
+        reference_store: ``bank``: a bank of the references' exemplar crops
+            (``tools/misc/encode_references.py``), refused unless made with this
+            ``test_cfg.context`` and ``ref_scale``. Nothing is cached in memory (with
+            reference images loaded, crops are cut from them).
     """
+
+    reference_kind = 'sam3_exemplar'
+    reference_made_with = 'exemplar-crop settings (test_cfg.context, ref_scale)'
+    default_reference_store = dict(InContextDetector.default_reference_store, cache_size=0)
 
     def __init__(self,
                  bpe_path: str,
@@ -85,13 +88,15 @@ class SAM3ExemplarDetector(ReferenceStoreMixin, BaseDetector):
                  checkpoint: Optional[str] = None,
                  prompt: str = 'exemplar',
                  class_split: Optional[str] = None,
-                 reference_bank: Optional[str] = None,
                  ref_scale: Optional[int] = None,
                  test_cfg: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+                 init_cfg: Optional[dict] = None,
+                 reference_store: Optional[dict] = None,
+                 **legacy) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg,
+                         reference_store=reference_store, **legacy)
         if prompt not in PROMPTS:
             raise ValueError(f'prompt must be one of {PROMPTS}, got {prompt!r}')
         if prompt == 'text' and class_split is None:
@@ -107,10 +112,6 @@ class SAM3ExemplarDetector(ReferenceStoreMixin, BaseDetector):
         self.sam3 = build_sam3_image(preset, bpe_path)
         self.resolution = SAM3_PRESETS[preset]['resolution']  # M
         self.ref_scale = int(ref_scale or self.resolution)
-        # only a bank (or lent crops): with reference images loaded, crops are cut from them
-        self.reference_store = ReferenceStore(
-            signature=self._reference_signature, bank_file=reference_bank, max_entries=0,
-            made_with='exemplar-crop settings (test_cfg.context, ref_scale)')
         if checkpoint is not None:
             load_sam3_checkpoint(self.sam3, checkpoint)
         self.sam3.requires_grad_(False)
@@ -123,15 +124,13 @@ class SAM3ExemplarDetector(ReferenceStoreMixin, BaseDetector):
         return self
 
     # ------------------------------------------------------------------ references
-    @property
-    def cache_signature(self) -> str:
+    def signature_parts(self) -> dict:
         """Fingerprint of what an exemplar crop depends on: the crop context and the side
         references are resized to. Not SAM 3's weights (crops are pixels: a bank serves
         every checkpoint), nor the normalisation (applied when a crop is used), nor
         ``strip_ratio`` (it scales crops when they are pasted)."""
-        return signature_of(dict(kind='SAM3ExemplarDetector', features='exemplar crops',
-                                 context=round(float(self.test_cfg['context']), 6),
-                                 ref_scale=self.ref_scale))
+        return dict(kind='SAM3ExemplarDetector', features='exemplar crops',
+                    context=round(float(self.test_cfg['context']), 6), ref_scale=self.ref_scale)
 
     def encode_references(self, refs: Sequence[dict], batch_size: int = 4,
                           scale: Optional[int] = None

@@ -28,19 +28,18 @@ import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from mmdet.models.detectors import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.mask import mask2bbox
 from segment_anything.utils.amg import remove_small_regions
-from ...structures import ReferenceStore, signature_of, weights_fingerprint
+from ...structures.signature import preprocessing_parts
 from ...utils.images import preprocess_images, reference_image_batches
 from ..layers.precision import fp32_region
 from ..mask_heads.sam_box_prompt_mask_head import _image_slice
 from ..matching import mask_nms
 from ..samic.hsnet import crop_resize
 from ..samic.peaks import extract_peaks
-from .reference_store_mixin import ReferenceStoreMixin
+from .in_context_detector import InContextDetector
 
 DEFAULT_TEST_CFG = dict(
     peak_thr=0.5,            # tau of the peak finding (paper: 0.5)
@@ -55,7 +54,7 @@ DEFAULT_TEST_CFG = dict(
 
 
 @MODELS.register_module()
-class SAMIC(ReferenceStoreMixin, BaseDetector):
+class SAMIC(InContextDetector):
     """Prompt-then-segment detector: HSNet heatmaps -> peaks -> SAM point prompts.
 
     Args:
@@ -68,15 +67,18 @@ class SAMIC(ReferenceStoreMixin, BaseDetector):
             are ImageNet's, so the same tensors feed the ResNet).
         test_cfg: overrides of ``DEFAULT_TEST_CFG`` (see the comments there). A detection's
             score is the maximum heatmap value of its component times SAM's predicted IoU.
-        ref_cache_size: references whose frozen ResNet features are kept in memory at test
-            time (least recently used evicted first; a reference holds every HSNet level,
-            several MB for ResNet-50); 0 disables the cache.
-        ref_cache_dtype: dtype of the cached features (``'float32'``: bit-identical).
-        ref_cache_device: where cached features are kept (default: the CPU).
-        reference_bank: reference bank file (``tools/misc/encode_references.py``) of the
-            references' ResNet features, refused unless made with this ResNet, prompter
-            input size, SAM input size and preprocessing.
+        reference_store: the references' frozen ResNet features (:class:`InContextDetector`):
+            ``cache_size`` references kept in memory at test time (1,000 by default: a
+            reference holds every HSNet level, several MB for ResNet-50), and a bank
+            (``tools/misc/encode_references.py``) refused unless made with this ResNet,
+            prompter input size, SAM input size and preprocessing.
     """
+
+    reference_kind = 'samic'
+    reference_needs_masks = True
+    reference_made_with = 'ResNet weights, input sizes or preprocessing'
+    default_reference_store = dict(InContextDetector.default_reference_store,
+                                   cache_size=1_000)
 
     def __init__(self,
                  prompter: dict,
@@ -87,11 +89,10 @@ class SAMIC(ReferenceStoreMixin, BaseDetector):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
-                 ref_cache_size: int = 1_000,
-                 ref_cache_dtype: str = 'float32',
-                 ref_cache_device: str = 'cpu',
-                 reference_bank: Optional[str] = None) -> None:
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+                 reference_store: Optional[dict] = None,
+                 **legacy) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg,
+                         reference_store=reference_store, **legacy)
         self.prompter = MODELS.build(prompter)
         self.backbone = MODELS.build(backbone)
         self.mask_head = MODELS.build(mask_head)
@@ -105,27 +106,15 @@ class SAMIC(ReferenceStoreMixin, BaseDetector):
             raise ValueError("test_cfg.prompt_mode must be 'per_component' or 'all_points', "
                              f"got {self.test_cfg['prompt_mode']!r}")
         self.train_cfg = train_cfg
-        # ResNet features of evaluation references, per reference key: the ResNet is frozen
-        # and every target of a k-shot evaluation sees the same references
-        self._signature: Optional[str] = None  # the ResNet weights' fingerprint
-        self.reference_store = ReferenceStore(
-            signature=self._reference_signature, bank_file=reference_bank,
-            max_entries=ref_cache_size, cache_dtype=getattr(torch, ref_cache_dtype),
-            cache_device=ref_cache_device,
-            made_with='ResNet weights, input sizes or preprocessing')
-        self._register_load_state_dict_pre_hook(lambda *a, **k: self._invalidate_caches())
 
-    @property
-    def cache_signature(self) -> str:
-        """Fingerprint of what a reference's ResNet features depend on: the frozen ResNet's
-        weights, the prompter input side s, the side S references are resized to (SAM's)
-        and the preprocessing. Not the heatmaps (made by the pipeline at every run)."""
-        if self._signature is None:
-            self._signature = weights_fingerprint(self.prompter.feature_extractor)
-        return signature_of(dict(kind='SAMIC', features='resnet', resnet=self._signature,
-                                 input_size=int(self.input_size),
-                                 sam_size=int(self.backbone.img_size)),
-                            self.data_preprocessor)
+    def signature_parts(self) -> dict:
+        """What a reference's ResNet features depend on: the frozen ResNet's weights, the
+        prompter input side s, the side S references are resized to (SAM's) and the
+        preprocessing. Not the heatmaps (made by the pipeline at every run)."""
+        return dict(kind='SAMIC', features='resnet',
+                    resnet=self.fingerprint(self.prompter.feature_extractor),
+                    input_size=int(self.input_size), sam_size=int(self.backbone.img_size),
+                    **preprocessing_parts(self.data_preprocessor))
 
     @torch.no_grad()
     def encode_references(self, refs: Sequence[dict], batch_size: int = 4,
@@ -216,7 +205,7 @@ class SAMIC(ReferenceStoreMixin, BaseDetector):
         if self.training or None in keys:
             if ref_imgs is None:
                 raise ValueError('training needs the reference images: a reference bank '
-                                 'serves evaluation only (drop model.reference_bank)')
+                                 'serves evaluation only (drop model.reference_store.bank)')
             return self.prompter.extract_feats(ref_imgs)
         first: Dict[str, int] = {}
         for j, k in enumerate(keys):

@@ -30,8 +30,8 @@ def num_region_tokens(level_channels: Sequence[int], width: int) -> int:
     if total % width:
         raise ValueError(f'region tokens split the {total} pooled level channels '
                          f'({list(level_channels)}) into tokens of the SAM prompt width '
-                         f'{width}; {total} is not a multiple of {width}: use '
-                         "reference_encoder='sam_tokens' with this backbone")
+                         f'{width}; {total} is not a multiple of {width}: drop RegionTokens from '
+                         'the reference sources with this backbone')
     return total // width
 
 

@@ -26,8 +26,8 @@ def shape_grid(width: int) -> int:
     g = math.isqrt(int(width))
     if g * g != width:
         raise ValueError(f'a shape token is a g x g mask grid of the SAM prompt width {width}, '
-                         f'which is not a square number: use reference_encoder='
-                         "'sam_tokens+regions' with this SAM")
+                         f'which is not a square number: drop ShapeToken from the reference '
+                         'sources with this SAM')
     return g
 
 

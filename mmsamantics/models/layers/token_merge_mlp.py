@@ -43,6 +43,7 @@ class TokenMergeMLP(BaseModule):
         """Args: tokens (R, T, C). Returns (R, E)."""
         if tokens.shape[1:] != (self.num_tokens, self.token_dim):
             raise ValueError(f'expected reference tokens (R, {self.num_tokens}, '
-                             f'{self.token_dim}), got {tuple(tokens.shape)}: set '
-                             'token_merge.num_tokens / token_dim to the SAM decoder\'s')
+                             f'{self.token_dim}), got {tuple(tokens.shape)}: leave '
+                             'token_merge.num_tokens / token_dim to the detector, which '
+                             'derives them from its reference sources')
         return self.mlp(torch.flatten(tokens, 1))

@@ -127,8 +127,13 @@ def test_predict_labels_are_reference_classes(setup):
 def test_mismatched_token_config_is_explained(toy_root):
     bad = toy_cfg(toy_root).model
     bad['token_merge'] = dict(bad['token_merge'], num_tokens=5)
-    with pytest.raises(ValueError, match='token_merge.num_tokens=4'):
+    with pytest.raises(ValueError, match='num_tokens=5 but the reference sources give 4'):
         MODELS.build(bad)
+    derived = toy_cfg(toy_root).model  # the size need not be stated: it is derived
+    derived['token_merge'] = {k: v for k, v in derived['token_merge'].items()
+                              if k not in ('num_tokens', 'token_dim')}
+    model = MODELS.build(derived)
+    assert (model.token_merge.num_tokens, model.token_merge.token_dim) == (4, 64)
 
 
 def test_init_weights_keeps_frozen_sam(toy_root):

@@ -12,7 +12,6 @@ from mmsamantics.apis import build_feature_cache
 from mmsamantics.datasets import FeatureCache
 from mmsamantics.models.layers.region_tokens import box_region_tokens, num_region_tokens
 from mmsamantics.models.layers.shape_tokens import box_shape_tokens, shape_grid
-from mmsamantics.structures import cache_signature
 
 
 def test_box_average_equals_the_cells_mean():
@@ -43,7 +42,7 @@ def test_box_average_equals_the_cells_mean():
 def test_channels_must_split_into_tokens():
     assert num_region_tokens([96, 96], 64) == 3
     assert num_region_tokens([768] * 4, 256) == 12
-    with pytest.raises(ValueError, match="reference_encoder='sam_tokens'"):
+    with pytest.raises(ValueError, match='drop RegionTokens from the reference sources'):
         num_region_tokens([96], 64)
     assert box_region_tokens([torch.zeros(0, 96, 4, 4)] * 2, torch.zeros(0, 4), 64,
                              64).shape == (0, 3, 64)
@@ -72,9 +71,16 @@ def test_shape_token_samples_the_mask_logits_in_the_box():
         box_shape_tokens(logits[:1], boxes, 64, 4)
 
 
+SOURCES = {'sam_tokens': ['SAMMaskTokens'],
+           'sam_tokens+regions': ['SAMMaskTokens', 'RegionTokens'],
+           'sam_tokens+regions+shape': ['SAMMaskTokens', 'RegionTokens', 'ShapeToken']}
+
+
 def build(toy_root, encoder, num_tokens):
+    """The toy model with the reference sources named by ``encoder`` and a token-merge MLP
+    stated to take ``num_tokens`` tokens."""
     cfg = toy_cfg(toy_root)
-    cfg.model.update(reference_encoder=encoder)
+    cfg.model.update(reference_sources=[dict(type=t) for t in SOURCES[encoder]])
     cfg.model.token_merge.num_tokens = num_tokens
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
@@ -112,7 +118,7 @@ def test_insam_detr_region_tokens(toy_root, tmp_path):
     want = box_region_tokens(levels, box[None].float(), model.backbone.img_size, 64)
     torch.testing.assert_close(tokens[:1, 4:], want, atol=1e-5, rtol=1e-5)
     # the feature cache stores the same tokens, under a signature of its own
-    assert cache_signature(model) != cache_signature(plain)
+    assert model.cache_signature != plain.cache_signature
     items = {}
     for r in refs:
         items.setdefault(r['img_path'], dict(img_path=r['img_path'], target=False, refs=[]))
@@ -125,9 +131,8 @@ def test_insam_detr_region_tokens(toy_root, tmp_path):
         torch.testing.assert_close(torch.as_tensor(cache.read_tokens(r['img_path'])[r['key']]), t,
                                    atol=1e-5, rtol=1e-5)
     # the inference API's banks hold the same 7 tokens per reference
-    from mmsamantics.apis.insam_detr_encoder import InSAMDETRReferenceEncoder
-    assert InSAMDETRReferenceEncoder(model, cfg).feature_shape == (7, 64)
-    with pytest.raises(ValueError, match='token_merge.num_tokens=7'):
+    assert model.reference_feature_shape == (7, 64)
+    with pytest.raises(ValueError, match='num_tokens=4 but the reference sources give 7'):
         build(toy_root, 'sam_tokens+regions', 4)
 
 
@@ -151,5 +156,26 @@ def test_insam_detr_shape_token(toy_root):
         logits, _ = model.mask_head.decoder.predict_masks(model.backbone(x)[-1], box)
     want = box_shape_tokens(logits, box, model.backbone.img_size, 64)
     torch.testing.assert_close(tokens[:1, 7:], want, atol=1e-5, rtol=1e-5)
-    with pytest.raises(ValueError, match='token_merge.num_tokens=8'):
+    with pytest.raises(ValueError, match='num_tokens=7 but the reference sources give 8'):
         build(toy_root, 'sam_tokens+regions+shape', 7)
+
+
+def test_reference_encoder_strings_of_earlier_configs(toy_root):
+    """``reference_encoder='sam_tokens+regions+shape'`` (earlier configs) builds the same
+    sources, with a warning naming ``reference_sources``, and keeps its signature, so the
+    banks and caches written before still load."""
+    _, new = build(toy_root, 'sam_tokens+regions+shape', 8)
+    cfg = toy_cfg(toy_root)
+    cfg.model.update(reference_encoder='sam_tokens+regions+shape')
+    cfg.model.token_merge.num_tokens = 8
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning, match='reference_sources'):
+        old = MODELS.build(cfg.model)
+    old.init_weights()
+    assert [type(s).__name__ for s in old.reference_sources] == SOURCES[
+        'sam_tokens+regions+shape']
+    assert old.cache_signature == new.cache_signature
+    assert old.signature_parts()['reference_encoder'] == 'sam_tokens+regions+shape'
+    with pytest.raises(ValueError, match='reference_sources'):
+        cfg.model.update(reference_encoder='sam_tokens+colour')
+        MODELS.build(cfg.model)

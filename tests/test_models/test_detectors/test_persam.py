@@ -117,7 +117,7 @@ def test_predictions_and_bank(setup, toy_root, tmp_path):
         assert torch.allclose(f, feats[idx, 0], atol=1e-5)
     bank = str(tmp_path / 'bank.pth')
     save_reference_bank(bank, keys, ['x'] * len(keys), feats, model.cache_signature)
-    banked = build_model(persam_cfg(toy_root, **{'model.reference_bank': bank}), None, 'cpu')
+    banked = build_model(persam_cfg(toy_root, **{'model.reference_store.bank': bank}), None, 'cpu')
     banked.load_state_dict(model.state_dict())
     samples = [d.clone() for d in batch['data_samples']]
     for d in samples:

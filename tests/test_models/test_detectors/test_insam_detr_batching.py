@@ -11,7 +11,7 @@ from mmsamantics.models.detectors.insam_detr_batching import head_fp32
 from mmsamantics.models.detectors.insam_detr_pairs import pair_samples
 from mmsamantics.models.layers.deformable_attention import (FP32DeformableAttention,
                                                             im2col_chunks)
-from test_models.test_insam_detr import _batch, setup  # noqa: F401 (shared fixture)
+from test_models.test_detectors.test_insam_detr import _batch, setup  # noqa: F401 (shared fixture)
 
 
 def test_im2col_chunk_rule():

@@ -9,7 +9,7 @@ from mmengine.dataset import pseudo_collate
 from helpers import REPO, matcher_cfg
 from mmsamantics.apis import build_dataset, build_model
 from mmsamantics.models.matching import masks_to_boxes
-from test_sam2_image_encoder import ref  # noqa: F401 (the fixture: sam2's own model)
+from test_models.test_backbones.test_sam2_image_encoder import ref  # noqa: F401 (the fixture: sam2's own model)
 
 pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit.script` is deprecated:FutureWarning')
 

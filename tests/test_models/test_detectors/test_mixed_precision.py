@@ -11,7 +11,7 @@ from mmsamantics.models import SAMImageEncoder
 from mmsamantics.models.layers.deformable_attention import FP32DeformableAttention
 from mmsamantics.models.layers.precision import (frozen_autocast_dtype, micro_batched,
                                                  to_float)
-from test_samic.test_samic_detector import batch, setup  # noqa: F401 (SAMIC fixture)
+from test_models.test_samic.test_samic_detector import batch, setup  # noqa: F401 (SAMIC fixture)
 
 BF16 = dict(device_type='cpu', dtype=torch.bfloat16)
 

@@ -24,7 +24,7 @@ def test_match_logits_are_scaled_cosines(toy_root):
         want = torch.exp(torch.tensor(2.0)) * (q[:, p] @ r[p]) - 0.5
         torch.testing.assert_close(got[:, p, :, 0], want)
     refs = [torch.rand(2, 5, 2) for _ in range(4)]
-    with pytest.raises(ValueError, match='ref_embeds'):
+    with pytest.raises(ValueError, match='pairs'):
         head(h, refs)
 
 
@@ -50,7 +50,8 @@ def test_reference_aware_training_reaches_the_reference(toy_root):
 
 
 def test_class_code_replaces_the_reference(toy_root, monkeypatch):
-    cfg, model = build(toy_root, reference_encoder='class_code', num_class_codes=12)
+    import mmsamantics.analysis  # noqa: F401  (registers the diagnostic model)
+    cfg, model = build(toy_root, type='ClassCodeInSAMDETR', num_class_codes=12)
     model.eval()
     data = toy_batch(model, cfg, 'test', [0, 1], False)
     monkeypatch.setattr(model.mask_head.decoder, 'mask_tokens',
@@ -59,7 +60,10 @@ def test_class_code_replaces_the_reference(toy_root, monkeypatch):
     assert len(pairs) > 0
     torch.testing.assert_close(pairs.embeds, model.class_codes.weight[pairs.labels])
     with pytest.raises(ValueError, match='num_class_codes'):
-        build(toy_root, reference_encoder='class_code')
+        build(toy_root, type='ClassCodeInSAMDETR', num_class_codes=0)
+    # the option string of earlier configs names the model that replaces it
+    with pytest.raises(ValueError, match="type='ClassCodeInSAMDETR'"):
+        build(toy_root, reference_encoder='class_code', num_class_codes=12)
 
 
 @pytest.mark.parametrize('head', ['DeformableDETRHead', 'ReferenceAwareDETRHead'])

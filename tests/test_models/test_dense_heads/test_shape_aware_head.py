@@ -5,12 +5,22 @@ import torch.nn.functional as F
 
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from helpers import toy_batch, toy_model
-from mmsamantics.models.detectors.insam_detr_pairs import kshot_groups
+from mmsamantics.models.detectors.insam_detr_pairs import ReferencePairs, kshot_groups
 from mmsamantics.models.layers.shape_tokens import box_shape_tokens
 
-SHAPE = dict(reference_encoder='sam_tokens+regions+shape',
-             token_merge=dict(num_tokens=4 + 3 + 1),
+SHAPE = dict(reference_sources=[dict(type='SAMMaskTokens'), dict(type='RegionTokens'),
+                                dict(type='ShapeToken')],
              bbox_head=dict(type='ShapeAwareDETRHead', embed_dims=128, shape_dims=64))
+
+
+def head_pairs(embeds, shapes, pair):
+    """A pairs record for calling the head alone: P pairs' embeddings (P, E), the R shots'
+    shape tokens (R, 64) in the last of their 4 + 3 + 1 tokens, the pair of each shot."""
+    shots = torch.zeros(len(shapes), 8, 64)
+    shots[:, 7] = shapes
+    idx = torch.zeros(len(embeds), dtype=torch.long)
+    return ReferencePairs(idx, idx, embeds, shots, pair, torch.zeros(1, 64, 16, 16),
+                          [(256, 256)])
 
 
 def build(toy_root, **model):
@@ -29,12 +39,14 @@ def test_shape_term_is_added_to_the_last_layer_only(toy_root):
     pair = torch.tensor([0, 1, 1])  # pair 1 has two shots
     seen = []
 
-    def query_shapes(coords, scores=None, top_k=None):
+    def query_shapes(embedding, coords, img_idx, img_shapes, scores=None, top_k=None):
         seen.append(coords)
         return qs, torch.ones(qs.shape[:2], dtype=torch.bool)
 
-    cls, coords = head(h, refs, e, ref_shapes=(rs, pair), query_shapes=query_shapes)
-    base, coords2 = head.__class__.__mro__[1].forward(head, h, refs, e)  # reference-aware
+    head.query_shapes = query_shapes  # stands for SAM's decoder, bound at build time
+    pairs = head_pairs(e, rs, pair)
+    cls, coords = head(h, refs, pairs)
+    base, coords2 = head.__class__.__mro__[1].forward(head, h, refs, pairs)  # ref-aware
     phi = head.shape_mlp(rs)
     protos = torch.stack([phi[0], (phi[1] + phi[2]) / 2])  # k shots: the mean embedding
     a, b = F.normalize(head.shape_mlp(qs), dim=-1), F.normalize(protos, dim=-1)
@@ -43,8 +55,9 @@ def test_shape_term_is_added_to_the_last_layer_only(toy_root):
     torch.testing.assert_close(cls[-1, ..., 0], base[-1, ..., 0] + want)
     torch.testing.assert_close(seen[0], coords2[-1])
     assert not seen[0].requires_grad  # boxes enter SAM detached
-    with pytest.raises(ValueError, match='reference shape tokens'):
-        head(h, refs, e)
+    head.query_shapes = None
+    with pytest.raises(ValueError, match='not bound'):
+        head(h, refs, pairs)
 
 
 def test_insam_detr_shape_head_end_to_end(toy_root):
@@ -58,13 +71,15 @@ def test_insam_detr_shape_head_end_to_end(toy_root):
     refs = gather_references(samples, model.reference_store.check_signature)
     _, inverse = kshot_groups(refs.img_idx, refs.labels)
     tokens = model._gathered_tokens(refs)
-    torch.testing.assert_close(pairs.shapes[0], tokens[:, -1])
-    assert torch.equal(pairs.shapes[1], inverse)
+    torch.testing.assert_close(pairs.shots[:, 7], tokens[:, -1])
+    assert torch.equal(pairs.shot_pair, inverse)
     # the queries' shape tokens: SAM's mask for each box of each pair, in input pixels
     coords = torch.rand(len(pairs), 3, 4) * 0.4 + 0.3
     *_, emb = model.backbone(data['inputs'])
-    got, kept = model.query_shape_tokens(emb, coords, pairs.img_idx,
-                                         [s.metainfo['img_shape'] for s in samples], chunk=2)
+    encoder = model.bbox_head.query_shapes  # bound to the detector's SAM decoder
+    assert encoder.decoder is model.mask_head.decoder
+    encoder.chunk = 2
+    got, kept = encoder(emb, coords, pairs.img_idx, [s.metainfo['img_shape'] for s in samples])
     assert kept.all()
     for p in range(len(pairs)):
         b = int(pairs.img_idx[p])
@@ -84,8 +99,8 @@ def test_insam_detr_shape_head_end_to_end(toy_root):
 
 
 def test_shape_head_needs_shape_tokens(toy_root):
-    with pytest.raises(ValueError, match="reference_encoder='sam_tokens\\+regions\\+shape'"):
-        build(toy_root, reference_encoder='sam_tokens+regions', token_merge=dict(num_tokens=7),
+    with pytest.raises(ValueError, match="dict\\(type='ShapeToken'\\)"):
+        build(toy_root, reference_sources=SHAPE['reference_sources'][:2],
               bbox_head=SHAPE['bbox_head'])
     with pytest.raises(ValueError, match='shape_dims'):
         build(toy_root, **dict(SHAPE, bbox_head=dict(SHAPE['bbox_head'], shape_dims=256)))
@@ -125,9 +140,9 @@ def test_shape_top_k_compares_the_best_queries_of_each_image(toy_root):
     coords = torch.rand(len(pairs), 3, 4) * 0.4 + 0.3
     scores = torch.randn(len(pairs), 3)
     shapes = [s.metainfo['img_shape'] for s in samples]
-    full, _ = model.query_shape_tokens(emb, coords, pairs.img_idx, shapes)
-    got, kept = model.query_shape_tokens(emb, coords, pairs.img_idx, shapes, scores=scores,
-                                         top_k=4)
+    encoder = model.bbox_head.query_shapes
+    full, _ = encoder(emb, coords, pairs.img_idx, shapes)
+    got, kept = encoder(emb, coords, pairs.img_idx, shapes, scores=scores, top_k=4)
     for b in range(2):
         rows = pairs.img_idx == b
         s = scores[rows].flatten()
@@ -142,9 +157,10 @@ def test_shape_top_k_compares_the_best_queries_of_each_image(toy_root):
     qs, rs, pair = torch.rand(2, 5, 64), torch.rand(2, 64), torch.tensor([0, 1])
     mask = torch.zeros(2, 5, dtype=torch.bool)
     mask[0, 1] = mask[1, 3] = True
-    cls, _ = head(h, refs, e, ref_shapes=(rs, pair),
-                  query_shapes=lambda c, scores=None, top_k=None: (qs, mask))
-    base, _ = head.__class__.__mro__[1].forward(head, h, refs, e)
+    head.query_shapes = lambda *a, scores=None, top_k=None: (qs, mask)
+    pairs = head_pairs(e, rs, pair)
+    cls, _ = head(h, refs, pairs)
+    base, _ = head.__class__.__mro__[1].forward(head, h, refs, pairs)
     term = head.shape_logits(qs, (rs, pair))[..., 0]
     floor = head.shape_bias - head.shape_log_scale.exp()
     torch.testing.assert_close(cls[-1, ..., 0][mask], (base[-1, ..., 0] + term)[mask])
