@@ -1,5 +1,9 @@
 """Install mmsamantics (``pip install -e .``).
 
+Two packages: ``mmsamantics``, the MMDetection plugin, and ``mmsamantics_toy``, the synthetic
+toy world and toy-encoder pretraining that the demo, tools and tests use (the plugin never
+imports it).
+
 The heavy stack (torch, mmcv with ops, mmdet, ...) is installed by ``tools/setup_env.sh``;
 ``install_requires`` lists the runtime needs so a plain ``pip install`` in a prepared
 environment resolves nothing surprising.
@@ -7,6 +11,9 @@ environment resolves nothing surprising.
 import os.path as osp
 
 from setuptools import find_packages, setup
+
+# the plugin and the toy package, with their subpackages (configs/, tools/, tests/ stay out)
+PACKAGES = ('mmsamantics', 'mmsamantics.*', 'mmsamantics_toy', 'mmsamantics_toy.*')
 
 
 def read_version() -> str:
@@ -33,7 +40,7 @@ setup(
     long_description=open('README.md').read() if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
     license='Apache-2.0',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'demo')),
+    packages=find_packages(include=PACKAGES),
     include_package_data=True,
     package_data={'mmsamantics.app': ['static/*']},  # the annotation tool's page
     python_requires='>=3.9',

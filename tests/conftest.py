@@ -8,7 +8,7 @@ os.environ.setdefault('OMP_NUM_THREADS', '2')
 
 @pytest.fixture(scope='session')
 def toy_root(tmp_path_factory):
-    from mmsamantics.datasets import make_toy_world
+    from mmsamantics_toy.toy_world import make_toy_world
     root = str(tmp_path_factory.mktemp('toy_world'))
     make_toy_world(root, seed=0, num_train=32, num_val=8)
     return root

@@ -5,6 +5,8 @@ Every ``.py`` under ``mmsamantics/`` is parsed with ``ast`` (nothing is imported
 module level or inside a function, is mapped to the subpackage it reaches. A module may
 import from its own layer or below, never from above, and no two subpackages may import
 each other, directly or through others (see docs/cache_and_banks.md, "Package layout").
+``mmsamantics_toy`` (toy world, toy pretraining) sits above the whole plugin: no
+``mmsamantics`` module imports it, and its files obey the same size limits.
 """
 import ast
 import os.path as osp
@@ -14,17 +16,18 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / 'mmsamantics'
+TOY_PACKAGE = REPO / 'mmsamantics_toy'  # imports mmsamantics, never imported by it
 ROOT = '<mmsamantics/__init__.py>'  # the package itself: imports what registers modules
 
 # lowest first; a subpackage (or top-level module) imports only from its layer or below
 LAYERS: Dict[str, int] = {
     'utils': 0,         # checkpoints, freezing, image helpers
     'version': 0,       # mmsamantics/version.py
-    'datasets': 1,      # datasets, transforms, feature-cache format, toy world
+    'datasets': 1,      # datasets, transforms, feature-cache format, toy class names
     'structures': 2,    # signatures, reference banks, ReferenceStore
     'evaluation': 3,    # mmdet metrics, k-shot summaries
     'models': 4,        # backbones, SAM parts, heads, detectors
-    'engine': 5,        # hooks, pretraining, tool launch and preflight
+    'engine': 5,        # hooks, tool launch and preflight
     'apis': 6,          # inference API, cache and bank builders, model loading
     'analysis': 6,      # t-SNE of reference features
     'probing': 6,       # linear probing on mmpretrain
@@ -39,8 +42,8 @@ MAX_FUNCTION_LINES = 80
 Import = Tuple[str, int, str]  # (file relative to the repo, line, imported subpackage)
 
 
-def package_files() -> List[Path]:
-    return sorted(p for p in PACKAGE.rglob('*.py') if '__pycache__' not in p.parts)
+def package_files(package: Path = PACKAGE) -> List[Path]:
+    return sorted(p for p in package.rglob('*.py') if '__pycache__' not in p.parts)
 
 
 def subpackage(module: str) -> str:
@@ -82,6 +85,16 @@ def source_imports(path: Path, source: Optional[str] = None) -> Iterator[Import]
         for mod in imported_modules(node, package):
             if mod == 'mmsamantics' or mod.startswith('mmsamantics.'):
                 yield rel, node.lineno, subpackage(mod)
+
+
+def toy_imports(path: Path, source: Optional[str] = None) -> List[str]:
+    """``file:line`` of every import of ``mmsamantics_toy`` in a file, at any depth."""
+    _, package = module_name(path)
+    tree = ast.parse(path.read_text() if source is None else source, str(path))
+    rel = str(path.relative_to(REPO))
+    return [f'{rel}:{node.lineno}' for node in ast.walk(tree)
+            for mod in imported_modules(node, package)
+            if mod.split('.')[0] == TOY_PACKAGE.name]
 
 
 def own_subpackage(path: Path) -> str:
@@ -157,6 +170,13 @@ def test_no_import_cycle_between_subpackages():
     assert not cycles, f'subpackages importing each other {cycles}:\n' + '\n'.join(lines)
 
 
+def test_plugin_never_imports_the_toy_package():
+    assert (TOY_PACKAGE / '__init__.py').is_file()
+    bad = [v for p in package_files() for v in toy_imports(p)]
+    assert not bad, ('mmsamantics imports mmsamantics_toy (the toy package sits above the '
+                     'plugin; move the shared part into mmsamantics):\n' + '\n'.join(bad))
+
+
 def test_checker_sees_relative_absolute_and_lazy_imports():
     """The checks above would catch each kind of upward import (not vacuous)."""
     path = PACKAGE / 'utils' / 'example.py'
@@ -172,11 +192,17 @@ def test_checker_sees_relative_absolute_and_lazy_imports():
     assert 'utils (layer 0) imports models (layer 4)' in found[0]
     assert find_cycles({'a': {'b': ''}, 'b': {'c': ''}, 'c': {'a': ''}, 'd': {'a': ''}}) == [
         ['a', 'b', 'c']]
+    toy = ('import mmsamantics_toy\n'
+           'def f():\n'
+           '    from mmsamantics_toy.toy_world import make_toy_world\n'
+           'from mmsamantics.datasets.toy_class_names import toy_classes\n')
+    assert toy_imports(path, toy) == ['mmsamantics/utils/example.py:1',
+                                      'mmsamantics/utils/example.py:3']
 
 
 def test_files_and_functions_are_small():
     long_files, long_functions = [], []
-    for p in package_files():
+    for p in package_files() + package_files(TOY_PACKAGE):
         rel = osp.relpath(p, REPO)
         text = p.read_text()
         n = len(text.splitlines())

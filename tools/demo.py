@@ -47,12 +47,11 @@ from mmsamantics.apis import build_model, make_reference_bank
 from mmsamantics.evaluation import (apply_reference_options, control_markdown, control_summary,
                                     split_derived)
 from mmsamantics.utils.files import file_digest, read_json, write_json_atomic
-from mmsamantics.datasets.toy_world import (ToyWorldMismatchError, is_current_toy_world,
-                                            make_toy_world, suggest_toy_world_dir,
-                                            toy_world_params)
 from mmsamantics.engine import build_runner
-from mmsamantics.engine.pretraining import (pretrain_sam_encoder_mae, pretrain_toy_dinov2,
-                                            pretrain_toy_sam)
+from mmsamantics_toy.pretraining import (pretrain_sam_encoder_mae, pretrain_toy_dinov2,
+                                         pretrain_toy_sam)
+from mmsamantics_toy.toy_world import (ToyWorldMismatchError, is_current_toy_world,
+                                       make_toy_world, suggest_toy_world_dir, toy_world_params)
 
 CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'insam_detr_toy_shape.py')
 MATCHER_CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'matcher_toy.py')

@@ -290,7 +290,7 @@ step "checking the stack" "a package above did not install correctly: delete $ve
 "$vpy" - <<'EOF' || die "the installed stack does not import (see the traceback above): delete $venv and run 'make env' again; if mmcv is the cause, also delete the cached wheel in $wdir"
 import torch, torchvision, mmcv, mmengine, mmdet, segment_anything, sam2
 from mmcv.ops import nms, MultiScaleDeformableAttention  # compiled ops present
-import mmsamantics
+import mmsamantics, mmsamantics_toy  # the plugin and the toy package setup.py installs
 print(f"torch {torch.__version__} (cuda available: {torch.cuda.is_available()}), "
       f"mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, mmdet {mmdet.__version__}, "
       f"mmsamantics {mmsamantics.__version__}")

@@ -6,11 +6,10 @@ from .fss_episodes import FewShotEpisodeDataset, decode_mask, encode_mask
 from .in_context_coco import InContextCocoDataset
 from .pascal5i import PascalFiveIDataset
 from .reference_sets import eligible_references, load_reference_set, select_reference_set
-from .toy_world import is_current_toy_world, make_toy_world, toy_classes, toy_splits
+from .toy_class_names import toy_classes, toy_splits
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['InContextCocoDataset', 'is_current_toy_world', 'make_toy_world', 'toy_classes',
-           'toy_splits']
+__all__ = ['InContextCocoDataset', 'toy_classes', 'toy_splits']
 __all__ += ['CLASS_SPLIT_NAMES', 'named_class_splits', 'split_classes']
 __all__ += ['eligible_references', 'load_reference_set', 'select_reference_set']
 __all__ += ['CACHE_VERSION', 'FeatureCache', 'cache_relpath']

@@ -3,7 +3,7 @@
 Configs name a list (``InContextCocoDataset(class_split='coco-base')``) instead of
 restating it; :func:`split_classes` resolves the name. The names come from their sources:
 COCO and PASCAL VOC from mmdet's ``CocoDataset`` / ``VOCDataset`` ``METAINFO`` (category-id
-order), the toy world from its generator (:mod:`.toy_world`), the splits from the papers.
+order), the toy world from :mod:`.toy_class_names`, the splits from the papers.
 
 Named lists (:data:`CLASS_SPLIT_NAMES`):
     ``coco`` (80), ``coco-base`` (60) / ``coco-novel`` (20): COCO-NOVEL (Kang et al.,
@@ -26,6 +26,7 @@ import re
 from typing import Dict, List, Optional, Sequence
 
 from ..utils.checkpoint import MissingResourceError
+from .toy_class_names import toy_classes, toy_splits
 
 COCO_NOVEL_CLASSES = [
     'airplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
@@ -69,7 +70,6 @@ def split_classes(name: str) -> List[str]:
     if name == 'voc':
         return voc_classes()
     if name in ('toy', 'toy-base', 'toy-novel'):
-        from .toy_world import toy_classes, toy_splits
         return toy_classes() if name == 'toy' else toy_splits()[name[len('toy-'):]]
     m = _FOLD_SPLIT.fullmatch(name)
     if m is None:

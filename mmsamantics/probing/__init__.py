@@ -23,17 +23,13 @@ from .probe_runner import (PAPER_TABLE1, apply_amp, backbone_family,  # noqa: E4
 from .sam2_probe_backbone import SAM2ProbeBackbone  # noqa: E402
 from .sam_probe_backbone import SAMProbeBackbone  # noqa: E402
 from .timm_probe_backbone import TimmProbeBackbone  # noqa: E402
-from .toy_classification import (is_current_toy_classification,  # noqa: E402
-                                 make_toy_classification, toy_classification_classes)
 
 __all__ = [
     'PAPER_TABLE1', 'backbone_family', 'format_results_table',
     'CachedFeatureBackbone', 'CachedFeatureDataset', 'FrozenPooledBackbone',
     'SAM2ProbeBackbone', 'SAMProbeBackbone', 'TimmProbeBackbone', 'apply_amp',
     'build_feature_caches', 'cached_probe_config', 'check_probe_resources',
-    'encoder_fingerprint', 'extract_features', 'find_scalars',
-    'is_current_toy_classification', 'load_feature_cache',
-    'make_toy_classification', 'missing_probe_resources', 'plot_curves', 'read_scalars',
-    'resolve_amp', 'run_label', 'run_linear_probe', 'save_feature_cache',
-    'toy_classification_classes'
+    'encoder_fingerprint', 'extract_features', 'find_scalars', 'load_feature_cache',
+    'missing_probe_resources', 'plot_curves', 'read_scalars', 'resolve_amp', 'run_label',
+    'run_linear_probe', 'save_feature_cache'
 ]

@@ -8,7 +8,7 @@ from helpers import PY, run_tool, toy_cfg
 from mmsamantics.datasets.class_splits import (CLASS_SPLIT_NAMES, COCO_NOVEL_CLASSES,
                                                coco_classes, coco_novel_splits, keep_classes,
                                                named_class_splits, split_classes, voc_classes)
-from mmsamantics.datasets.toy_world import toy_classes, toy_splits
+from mmsamantics.datasets.toy_class_names import toy_classes, toy_splits
 
 
 def test_coco_novel_split_is_the_20_voc_classes():

@@ -11,10 +11,11 @@ from pycocotools.coco import COCO
 
 from helpers import load_tool
 from mmsamantics.datasets import (CocoTwentyIDataset, FSS1000Dataset, PascalFiveIDataset,
-                                  decode_mask, make_toy_world, toy_classes, toy_splits)
+                                  decode_mask, toy_classes, toy_splits)
 from mmsamantics.datasets.fss_episodes import EPISODE_KEY
 from mmsamantics.datasets.pascal5i import read_label_png
 from mmsamantics.utils import MissingResourceError
+from mmsamantics_toy.toy_world import make_toy_world
 
 
 @pytest.fixture(scope='module')

@@ -9,8 +9,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from helpers import REPO, toy_overrides
-from mmsamantics.datasets import make_toy_world
 from mmsamantics.evaluation import split_derived
+from mmsamantics_toy.toy_world import make_toy_world
 
 CONFIG = osp.join(REPO, 'configs', 'insam_detr_toy_shape.py')
 CONTROLS = ['cyclic', 'random-1', 'same-attribute', 'same-kind']

@@ -8,7 +8,7 @@ from mmengine.registry import DefaultScope
 @pytest.fixture(scope='session')
 def toy_cls_root(tmp_path_factory):
     """12 classes x (4 train, 2 val) images of 64 px."""
-    from mmsamantics.probing import make_toy_classification
+    from mmsamantics_toy.toy_classification import make_toy_classification
     root = str(tmp_path_factory.mktemp('toy_cls'))
     make_toy_classification(root, seed=0, num_train=4, num_val=2)
     return root

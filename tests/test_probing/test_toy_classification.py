@@ -6,8 +6,9 @@ import os.path as osp
 import pytest
 from mmengine.registry import DefaultScope
 
-from mmsamantics.probing import (is_current_toy_classification, make_toy_classification,
-                                 toy_classification_classes)
+from mmsamantics_toy.toy_classification import (is_current_toy_classification,
+                                                make_toy_classification,
+                                                toy_classification_classes)
 
 
 def test_layout_and_custom_dataset(toy_cls_root):

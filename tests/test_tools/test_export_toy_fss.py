@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from helpers import PY, REPO, load_tool, run_tool, step_options
-from mmsamantics.datasets import make_toy_world
 from mmsamantics.utils.images import decode_coco_mask
+from mmsamantics_toy.toy_world import make_toy_world
 
 CONFIG = osp.join(REPO, 'configs', 'samic', 'samic_hsnet-r50_sam-tiny_1xb4-30e_toy-pascal-5i.py')
 

@@ -19,8 +19,9 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from helpers import PY, REPO, load_tool, run_tool, toy_overrides
-from mmsamantics.datasets import make_toy_world, toy_splits
+from mmsamantics.datasets import toy_splits
 from mmsamantics.evaluation import control_summary, split_derived
+from mmsamantics_toy.toy_world import make_toy_world
 
 CONFIG = osp.join(REPO, 'configs', 'insam_detr_toy_shape.py')
 STEM = osp.splitext(osp.basename(CONFIG))[0]

@@ -46,9 +46,9 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import mmsamantics  # noqa: F401
-from mmsamantics.datasets import make_toy_world
 from mmsamantics.models.backbones.sam_image_encoder import SAMImageEncoder
 from mmsamantics.utils.profiling import PeakMemory
+from mmsamantics_toy.toy_world import make_toy_world
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SECTIONS = ('encoder', 'train', 'open', 'matcher')

@@ -23,6 +23,8 @@ from mmengine.config import Config, DictAction
 
 import mmsamantics.probing as probing
 from mmsamantics.utils import MissingResourceError
+from mmsamantics_toy.toy_classification import (is_current_toy_classification,
+                                                make_toy_classification)
 
 
 def parse_args(argv=None):
@@ -65,8 +67,8 @@ def main(argv=None):
         probing.resolve_amp(args.amp)  # fail before any data is generated or encoded
     except ValueError as e:
         sys.exit(f'error: {e}')
-    if args.toy_data and not probing.is_current_toy_classification(args.toy_data):
-        probing.make_toy_classification(args.toy_data)
+    if args.toy_data and not is_current_toy_classification(args.toy_data):
+        make_toy_classification(args.toy_data)
     cfgs = [(osp.splitext(osp.basename(c))[0], load_config(c, args)) for c in args.configs]
     names = [n for n, _ in cfgs]
     if len(set(names)) != len(names):

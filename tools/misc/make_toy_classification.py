@@ -6,7 +6,7 @@ Layout: OUT/train/<colour>_<shape>/*.png, OUT/val/<colour>_<shape>/*.png.
 """
 import argparse
 
-from mmsamantics.probing import make_toy_classification
+from mmsamantics_toy.toy_classification import make_toy_classification
 
 
 def parse_args(argv=None):

@@ -11,8 +11,7 @@ import argparse
 import sys
 import time
 
-from mmsamantics.datasets.toy_world import (ToyWorldMismatchError, is_current_toy_world,
-                                            make_toy_world)
+from mmsamantics_toy.toy_world import ToyWorldMismatchError, is_current_toy_world, make_toy_world
 
 
 def main(argv=None) -> None:

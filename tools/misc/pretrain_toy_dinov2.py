@@ -11,7 +11,7 @@ config and the toy linear probe). Only the image files of the folder are read. E
 """
 import argparse
 
-from mmsamantics.engine.pretraining import pretrain_toy_dinov2
+from mmsamantics_toy.pretraining import pretrain_toy_dinov2
 
 
 def main() -> None:

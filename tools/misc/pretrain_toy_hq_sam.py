@@ -13,7 +13,7 @@ import argparse
 import os.path as osp
 from typing import List, Optional
 
-from mmsamantics.engine.pretraining import pretrain_toy_hq_sam
+from mmsamantics_toy.pretraining import pretrain_toy_hq_sam
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -10,7 +10,7 @@ is used by either stage. Example:
 import argparse
 import os.path as osp
 
-from mmsamantics.engine.pretraining import pretrain_sam_encoder_mae, pretrain_toy_sam
+from mmsamantics_toy.pretraining import pretrain_sam_encoder_mae, pretrain_toy_sam
 
 
 def main() -> None:

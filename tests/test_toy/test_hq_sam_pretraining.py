@@ -5,12 +5,11 @@ import pytest
 import torch
 
 from helpers import load_tool
-from mmsamantics.engine.pretraining import pretrain_toy_hq_sam
-from mmsamantics.engine.pretraining.hq_sam import (PROMPTS, build_toy_hq_sam,
-                                                   encode_instances, hq_loss,
-                                                   hq_named_parameters)
-from mmsamantics.engine.pretraining.promptable_sam import load_prompt_instances
 from mmsamantics.models import HQSAMPromptDecoder, SAMImageEncoder, SAMPromptDecoder
+from mmsamantics_toy.pretraining import pretrain_toy_hq_sam
+from mmsamantics_toy.pretraining.hq_sam import (PROMPTS, build_toy_hq_sam, encode_instances,
+                                                hq_loss, hq_named_parameters)
+from mmsamantics_toy.pretraining.promptable_sam import load_prompt_instances
 
 # segment_anything_hq re-registers timm's TinyViT models on import (its code, not ours)
 pytestmark = pytest.mark.filterwarnings('ignore:Overwriting tiny_vit:UserWarning',

@@ -7,13 +7,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from mmsamantics.engine.pretraining import (DINOLoss, MaskedImageModel, MultiCrop,
-                                            cosine_momentum, ema_update, patchify,
-                                            pretrain_toy_dinov2, random_patch_mask)
-from mmsamantics.engine.pretraining.dino import (IBOTPatchLoss, ibot_masks, koleo_loss,
-                                                 teacher_temperature)
-from mmsamantics.engine.pretraining.toy_dinov2 import DINOStudent, build_tiny_vit
 from mmsamantics.models import DINOv2Encoder, SAMImageEncoder
+from mmsamantics_toy.pretraining import (DINOLoss, MaskedImageModel, MultiCrop,
+                                         cosine_momentum, ema_update, patchify,
+                                         pretrain_toy_dinov2, random_patch_mask)
+from mmsamantics_toy.pretraining.dino import (IBOTPatchLoss, ibot_masks, koleo_loss,
+                                              teacher_temperature)
+from mmsamantics_toy.pretraining.toy_dinov2 import DINOStudent, build_tiny_vit
 
 
 def test_mask_hides_exactly_the_ratio_and_is_seeded():

@@ -1,3 +1,6 @@
+"""The toy-world generator (``mmsamantics_toy.toy_world``): valid, deterministic COCO files,
+one world per folder, the tool; its classes are those of
+``mmsamantics.datasets.toy_class_names``."""
 import inspect
 import json
 import os
@@ -8,11 +11,13 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from helpers import load_tool
-from mmsamantics.datasets import (is_current_toy_world, make_toy_world, toy_classes,
-                                  toy_splits)
-from mmsamantics.datasets.toy_world import (TOY_WORLD_VERSION, ToyWorldMismatchError,
-                                            read_toy_world_params, suggest_toy_world_dir,
-                                            toy_world_params)
+import mmsamantics.datasets.toy_class_names as class_names
+import mmsamantics_toy.toy_world as toy_world
+from mmsamantics.datasets import split_classes, toy_classes, toy_splits
+from mmsamantics_toy.toy_world import (TOY_WORLD_VERSION, ToyWorldMismatchError,
+                                       is_current_toy_world, make_toy_world,
+                                       read_toy_world_params, suggest_toy_world_dir,
+                                       toy_world_params)
 
 
 def test_toy_world_is_deterministic_and_valid(tmp_path):
@@ -51,6 +56,14 @@ def test_toy_world_is_deterministic_and_valid(tmp_path):
     assert is_current_toy_world(str(tmp_path / 'a'), seed=3, num_train=10, num_val=2)
     assert not is_current_toy_world(str(tmp_path / 'a'), seed=0, num_train=10, num_val=2)
     assert not is_current_toy_world(str(tmp_path / 'missing'))
+
+
+def test_class_names_have_one_source():
+    """The generator draws the very classes the plugin's ``toy`` class splits name."""
+    for name in ('COLOURS', 'SHAPES', 'NOVEL', 'toy_classes', 'toy_splits'):
+        assert getattr(toy_world, name) is getattr(class_names, name)
+    assert split_classes('toy') == toy_classes() and len(toy_classes()) == 12
+    assert split_classes('toy-novel') == toy_splits()['novel'] == list(class_names.NOVEL)
 
 
 def _mtimes(root):

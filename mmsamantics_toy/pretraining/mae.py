@@ -30,7 +30,8 @@ from segment_anything.modeling import ImageEncoderViT
 from torch import Tensor, nn
 from torchvision.transforms import v2
 
-from ...models.backbones.sam_image_encoder import SAMImageEncoder
+from mmsamantics.models.backbones.sam_image_encoder import SAMImageEncoder
+
 from .image_folder import list_images, load_rgb_images, normalize
 
 

@@ -31,10 +31,10 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from pycocotools.coco import COCO
 
-from ...utils.images import load_image_checked
-from ...models.backbones.sam_image_encoder import SAMImageEncoder
-from ...models.sam.sam_prompt_decoder import SAMPromptDecoder
-from ...utils.checkpoint import load_state_dict_file, load_strict
+from mmsamantics.models.backbones.sam_image_encoder import SAMImageEncoder
+from mmsamantics.models.sam.sam_prompt_decoder import SAMPromptDecoder
+from mmsamantics.utils.checkpoint import load_state_dict_file, load_strict
+from mmsamantics.utils.images import load_image_checked
 
 _MAE_HINT = ('Write it with the MAE stage (tools/misc/pretrain_toy_sam.py, or '
              'pretrain_sam_encoder_mae), or start from random weights: init_encoder=None.')

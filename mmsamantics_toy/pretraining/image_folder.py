@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...utils.images import load_image_checked
+from mmsamantics.utils.images import load_image_checked
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
 # SAM's and DINOv2's input normalisation (ImageNet mean/std, RGB, 0-255 scale)

@@ -17,7 +17,8 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from ...models.backbones.dinov2_encoder import DINOV2_MODELS
+from mmsamantics.models.backbones.dinov2_encoder import DINOV2_MODELS
+
 from .dino import (DINOHead, DINOLoss, IBOTPatchLoss, MultiCrop, cosine_momentum, ema_update,
                    ibot_masks, koleo_loss, teacher_temperature)
 from .image_folder import list_images, load_rgb_images, normalize

@@ -43,12 +43,13 @@ from mmdet.models.utils import get_uncertain_point_coords_with_randomness
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from ...models.backbones.sam_image_encoder import SAMImageEncoder
-from ...models.matching.mask_ops import mask_iou
-from ...models.sam.hq_sam_prompt_decoder import _HQ_KEYS, HQSAMPromptDecoder
-from ...models.sam.presets import checkpoint_hint
-from ...models.sam.sam_prompt_decoder import SAMPromptDecoder
-from ...utils.checkpoint import load_state_dict_file, load_strict
+from mmsamantics.models.backbones.sam_image_encoder import SAMImageEncoder
+from mmsamantics.models.matching.mask_ops import mask_iou
+from mmsamantics.models.sam.hq_sam_prompt_decoder import _HQ_KEYS, HQSAMPromptDecoder
+from mmsamantics.models.sam.presets import checkpoint_hint
+from mmsamantics.models.sam.sam_prompt_decoder import SAMPromptDecoder
+from mmsamantics.utils.checkpoint import load_state_dict_file, load_strict
+
 from .promptable_sam import _dice, load_prompt_instances
 
 # One instance set: (embedding (1, D, h, w), interm (1, h, w, C), boxes (N, 4), masks (N, S, S))

@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..datasets.toy_world import COLOURS, SHAPES, noisy_background, shape_polygon
+from .toy_world import COLOURS, SHAPES, noisy_background, shape_polygon
 
 TOY_CLASSIFICATION_VERSION = 1
 _META = 'toy_classification.json'

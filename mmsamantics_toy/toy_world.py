@@ -3,7 +3,9 @@
 So that tests, the demo and the benchmarks need no download, they run on images of
 coloured shapes. A class is ``"<colour> <shape>"``; a few
 colour/shape combinations are held out as NOVEL classes (COCO-NOVEL style) while their
-colour and their shape both appear in BASE classes, so a model has to compose them.
+colour and their shape both appear in BASE classes, so a model has to compose them. The
+class names and splits are listed once, in :mod:`mmsamantics.datasets.toy_class_names`
+(re-exported here); this module draws the images and writes the annotations.
 
 Layout written by :func:`make_toy_world`::
 
@@ -32,27 +34,17 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-SHAPES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star')
-COLOURS: Dict[str, Tuple[int, int, int]] = {  # RGB centres of each colour family
-    'red': (215, 45, 45),
-    'green': (45, 175, 70),
-    'blue': (50, 85, 215),
-}
-NOVEL: Tuple[str, ...] = ('red star', 'green triangle', 'blue square')
+from mmsamantics.datasets.toy_class_names import (COLOURS, NOVEL, SHAPES, toy_classes,
+                                                  toy_splits)
+
+__all__ = ['COLOURS', 'NOVEL', 'SHAPES', 'TOY_WORLD_VERSION', 'ToyWorldMismatchError',
+           'is_current_toy_world', 'make_toy_world', 'noisy_background',
+           'read_toy_world_params', 'render_image', 'shape_polygon', 'suggest_toy_world_dir',
+           'toy_classes', 'toy_splits', 'toy_world_params']
+
 # Bumped whenever the generator changes, so stale copies on disk are regenerated.
 TOY_WORLD_VERSION = 2
 METADATA_FILE = 'toy_world.json'  # in annotations/: the generation parameters
-
-
-def toy_classes() -> List[str]:
-    """All class names, in category-id order (id = index + 1)."""
-    return [f'{c} {s}' for c in COLOURS for s in SHAPES]
-
-
-def toy_splits() -> Dict[str, List[str]]:
-    """BASE / NOVEL class names of the toy world."""
-    classes = toy_classes()
-    return dict(base=[c for c in classes if c not in NOVEL], novel=list(NOVEL))
 
 
 def shape_polygon(shape: str, cx: float, cy: float, r: float,

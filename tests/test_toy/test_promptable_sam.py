@@ -2,9 +2,9 @@ import json
 
 import torch
 
-from mmsamantics.engine.pretraining import pretrain_sam_encoder_mae, pretrain_toy_sam
-from mmsamantics.engine.pretraining.promptable_sam import _dice, _focal, class_agnostic_coco
 from mmsamantics.models import SAMImageEncoder, SAMPromptDecoder
+from mmsamantics_toy.pretraining import pretrain_sam_encoder_mae, pretrain_toy_sam
+from mmsamantics_toy.pretraining.promptable_sam import _dice, _focal, class_agnostic_coco
 
 
 def test_pretraining_writes_an_official_layout_checkpoint(toy_root, tmp_path):

@@ -3,7 +3,9 @@
 - toy SAM: MAE on the image encoder (:mod:`.mae`), then class-agnostic promptable
   segmentation (:mod:`.promptable_sam`), as SAM's encoder was initialised from MAE;
 - toy DINOv2: DINOv2's self-distillation (DINO multi-crop + iBOT masked patches + KoLeo;
-  :mod:`.dino`, :mod:`.toy_dinov2`).
+  :mod:`.dino`, :mod:`.toy_dinov2`);
+- toy HQ-SAM: HQ-SAM's new decoder parts trained on top of the frozen toy SAM
+  (:mod:`.hq_sam`).
 
 No stage reads a class label: the self-supervised stages read image files only
 (:mod:`.image_folder`), and the promptable stage maps every category id to one ``object``
