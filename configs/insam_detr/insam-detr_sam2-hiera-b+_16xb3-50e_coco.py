@@ -19,7 +19,7 @@ model = dict(
     backbone=dict(_delete_=True, type='SAM2ImageEncoder', preset=sam2_preset,
                   checkpoint=sam2_checkpoint, out_levels=out_levels),
     neck=dict(in_channels=[256] * len(out_levels), num_outs=4),
-    # SAM 2's decoder: 4 mask tokens of width 256, as SAM's
-    token_merge=dict(num_tokens=4, token_dim=256),
+    # SAM 2's decoder: 4 mask tokens of width 256, as SAM's (the base's num_tokens)
+    token_merge=dict(token_dim=256),
     mask_head=dict(decoder=dict(_delete_=True, type='SAM2PromptDecoder', preset=sam2_preset,
                                 checkpoint=sam2_checkpoint)))

@@ -16,6 +16,6 @@ model = dict(
     neck=dict(in_channels=[sam2_width] * num_levels, num_outs=num_levels),
     encoder=dict(layer_cfg=dict(self_attn_cfg=dict(num_levels=num_levels))),
     decoder=dict(layer_cfg=dict(cross_attn_cfg=dict(num_levels=num_levels))),
-    token_merge=dict(num_tokens=4, token_dim=sam2_width),
+    token_merge=dict(token_dim=sam2_width),  # 4 mask tokens, as SAM's (the base's num_tokens)
     mask_head=dict(decoder=dict(_delete_=True, type='SAM2PromptDecoder', preset='tiny',
                                 checkpoint=sam2_checkpoint)))
