@@ -19,6 +19,5 @@ model = dict(
     backbone=dict(_delete_=True, type='SAM2ImageEncoder', preset=sam2_preset,
                   checkpoint=sam2_checkpoint, out_levels=out_levels),
     neck=dict(in_channels=[256] * len(out_levels), num_outs=4),
-    # SAM 2's decoder: 4 mask tokens of width 256, as SAM's
     mask_head=dict(decoder=dict(_delete_=True, type='SAM2PromptDecoder', preset=sam2_preset,
                                 checkpoint=sam2_checkpoint)))

@@ -197,14 +197,20 @@ def test_torchrun_tools_bind_their_gpu(tool, call):
         assert call in f.read()
 
 
+RUNTIME_BASES = {
+    osp.join(REPO, 'configs', '_base_', 'default_runtime.py'),
+    osp.join(REPO, 'configs', 'linear_probe', '_base_', 'linear_probe_runtime.py')}
+
+
 def _family_roots():
-    """Configs that inherit a runtime from mmdet / mmpretrain (directly or through
-    configs/_base_/default_runtime.py): every other config inherits one of them."""
+    """Configs and bases that inherit a runtime from mmdet / mmpretrain (directly or through
+    configs/_base_/default_runtime.py; InSAM-DETR's model base inherits mmdet's Deformable
+    DETR config): every other config inherits one of them."""
     roots = []
     for path in sorted(glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)):
         with open(path) as f:
             text = f.read()
-        if '/_base_/' not in path and ('default_runtime' in text or 'mmdet::' in text):
+        if path not in RUNTIME_BASES and ('default_runtime' in text or 'mmdet::' in text):
             roots.append(path)
     return roots + [osp.join(REPO, 'configs', 'linear_probe',
                              'linear-probe_sam-vit-h_1xb128-10e_in1k.py')]
@@ -219,9 +225,7 @@ def test_real_configs_carry_a_dist_timeout(path):
 
 def test_no_config_drops_the_timeout():
     """Only the family roots and runtime bases set env_cfg (their children inherit it)."""
-    allowed = set(_family_roots()) | {
-        osp.join(REPO, 'configs', '_base_', 'default_runtime.py'),
-        osp.join(REPO, 'configs', 'linear_probe', '_base_', 'linear_probe_runtime.py')}
+    allowed = set(_family_roots()) | RUNTIME_BASES
     for path in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True):
         with open(path) as f:
             assert path in allowed or 'env_cfg' not in f.read(), path
