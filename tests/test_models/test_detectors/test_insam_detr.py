@@ -199,3 +199,38 @@ def test_shared_value_projection_is_exact(setup):
         torch.testing.assert_close(x.pred_instances.bboxes, y.pred_instances.bboxes)
     # state-dict keys are those of mmdet's Deformable DETR (checkpoints stay compatible)
     assert 'decoder.layers.0.cross_attn.value_proj.weight' in model.state_dict()
+
+
+def test_configs_and_checkpoints_of_earlier_versions(toy_root):
+    """A config with the keys of earlier versions (reference_encoder, the token-merge size,
+    ref_cache_size, a DeformableDETRHead) builds the same model, warning with the new keys;
+    the checkpoint written before (tests/fixtures) loads strictly into both, and the
+    signature, which banks and caches carry, is unchanged."""
+    import copy
+    import glob
+    import os.path as osp
+    import warnings
+    from mmengine.config import Config
+
+    from helpers import REPO, toy_overrides
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'insam_detr_toy_shape.py'))
+    cfg.merge_from_dict(toy_overrides(toy_root))
+    old = copy.deepcopy(cfg.model)
+    old.pop('reference_sources')
+    old.update(reference_encoder='sam_tokens+regions+shape', ref_cache_size=50,
+               token_merge=dict(old.token_merge, num_tokens=8, token_dim=64))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('always')
+        legacy = MODELS.build(old)
+    said = ' '.join(str(w.message) for w in seen)
+    assert 'model.reference_sources=' in said and 'model.reference_store.cache_size' in said
+    new = MODELS.build(cfg.model)
+    ckpt = glob.glob(osp.join(REPO, 'tests', 'fixtures', 'insam_detr_toy_shape-*.pth'))[0]
+    state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
+    for m in (legacy, new):
+        m.load_state_dict(state, strict=True)
+    assert legacy.cache_signature == new.cache_signature
+    assert legacy.reference_store.max_entries == 50
+    paper = toy_cfg(toy_root).model
+    paper['bbox_head'] = dict(paper['bbox_head'], type='DeformableDETRHead')
+    assert type(MODELS.build(paper).bbox_head).__name__ == 'InContextDETRHead'
