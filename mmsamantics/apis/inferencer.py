@@ -25,8 +25,9 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.utils import ProgressBar
-from torch import Tensor
 
+from ..structures import feature_rows, map_feature, stack_features
+from ..structures.reference_store import Feature
 from .categories import register_class
 from .inputs import ImageLike, expand_inputs, read_image
 from .model_loading import build_inference_model
@@ -70,7 +71,7 @@ class InContextInferencer:
         self.ref_batch_size = ref_batch_size
         self.max_megapixels = max_megapixels
         self.references: List[Reference] = []
-        self._features: Dict[str, Tensor] = {}
+        self._features: Dict[str, Feature] = {}  # key -> (F) tensor or tuple of them
         self._ref_files: Dict[str, str] = {}  # key -> reference file it came from
         self.category_ids: 'OrderedDict[str, int]' = OrderedDict()
         self._provisional: Set[str] = set()  # classes whose id was assigned, not given
@@ -108,7 +109,7 @@ class InContextInferencer:
         for img, ref in entries:
             gid = img if isinstance(img, str) else id(img)
             groups.setdefault(gid, [img, []])[1].append(ref)
-        new: Dict[str, Tensor] = {}
+        new: Dict[str, Feature] = {}
         todo = list(groups.values())
         for s in range(0, len(todo), self.ref_batch_size):
             chunk = todo[s:s + self.ref_batch_size]
@@ -116,7 +117,8 @@ class InContextInferencer:
             feats = self.encoder.encode(imgs, [refs for _, refs in chunk], self.ref_batch_size)
             for (_, refs), f in zip(chunk, feats):
                 # copies: a kept view would hold the whole encoded batch alive
-                new.update({r.key: t.clone() for r, t in zip(refs, f)})
+                new.update({r.key: map_feature(torch.clone, feature_rows(f, j))
+                            for j, r in enumerate(refs)})
         self.category_ids, self._provisional = cat_ids, provisional
         self._features.update(new)
         added = [r for _, r in entries]
@@ -205,10 +207,10 @@ class InContextInferencer:
         if not self.references:
             raise RuntimeError('no reference to save: add references first')
         keys = [r.key for r in self.references]
+        tokens, extra = self.encoder.bank_payload([self._features[k] for k in keys])
         self.model.save_bank(
-            path, keys, [r.class_name for r in self.references],
-            torch.stack([self._features[k] for k in keys]),
-            meta=dict(kind=self.encoder.kind, classes=self.classes,
+            path, keys, [r.class_name for r in self.references], tokens,
+            meta=dict(extra, kind=self.encoder.kind, classes=self.classes,
                       category_ids=dict(self.category_ids),
                       boxes=[[float(v) for v in r.box] for r in self.references],
                       sources=[r.source for r in self.references]),
@@ -224,11 +226,7 @@ class InContextInferencer:
         """
         read_bank(path)  # one clear error for a file that is not a bank
         bank = self.model.load_bank(path, signature=self.encoder.signature)
-        tokens = bank['tokens'].float()
-        if tuple(tokens.shape[1:]) != self.encoder.feature_shape:
-            raise ValueError(f'reference bank {path!r} holds features of shape '
-                             f'{tuple(tokens.shape[1:])}; this model uses '
-                             f'{self.encoder.feature_shape}')
+        tokens = self.encoder.bank_features(bank, path)
         meta = bank.get('meta') or {}
         cids = meta.get('category_ids') or {}
         present = set(bank['labels'])
@@ -262,7 +260,8 @@ class InContextInferencer:
         refs = [r for r in self.references if r.class_name in set(classes)]
         keys = [r.key for r in refs]
         return (keys, torch.tensor([label[r.class_name] for r in refs], dtype=torch.long),
-                torch.stack([self._features[k] for k in keys]).to(self.device),
+                map_feature(lambda t: t.to(self.device),
+                            stack_features([self._features[k] for k in keys])),
                 torch.as_tensor(np.stack([r.box for r in refs]), dtype=torch.float32))
 
     @torch.no_grad()

@@ -29,6 +29,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet.structures import SampleList
+from ..structures import feature_rows, stack_features
+from ..structures.reference_store import Feature
 from .references import Reference
 
 REFERENCE_ENCODERS = Registry('in-context reference encoder', scope='mmsamantics')
@@ -92,7 +94,7 @@ class ReferenceEncoder:
         return list(feats.split([len(rs) for rs in refs]))
 
     def predict(self, inputs: Tensor, data_samples: SampleList, keys: List[str],
-                labels: Tensor, features: Tensor, boxes: Tensor) -> SampleList:
+                labels: Tensor, features: Feature, boxes: Tensor) -> SampleList:
         """Predict every queried class on a batch of targets.
 
         Args:
@@ -101,7 +103,8 @@ class ReferenceEncoder:
             keys: (R,) keys of the references to use.
             labels: (R,) class index of each reference; references sharing a label are
                 shots of one class.
-            features: (R, *F) their features, on the model's device.
+            features: (R, *F) their features (a tuple of those for tuple features), on the
+                model's device.
             boxes: (R, 4) their boxes (original pixels of their own image).
 
         Returns:
@@ -111,9 +114,24 @@ class ReferenceEncoder:
         device = inputs.device
         # boxes are not used: every key is found in the lent features
         self.attach_references(data_samples, keys, labels, boxes, device)
-        lent = {k: f.to(device) for k, f in zip(keys, features)}
+        lent = {k: feature_rows(features, j) for j, k in enumerate(keys)}
         with torch.no_grad(), self.model.using_reference_features(lent):
             return self.model.predict(inputs, data_samples)
+
+    def bank_payload(self, features: List[Feature]) -> Tuple[Feature, dict]:
+        """What a bank stores of the registered references' features: (the features (R, *F)
+        as the model's own bank holds them, more ``meta``)."""
+        return stack_features(features), {}
+
+    def bank_features(self, bank: dict, path: str) -> List[Feature]:
+        """The per-reference features of a bank read by :meth:`InContextDetector.load_bank`
+        (its signature checked), refused if their shape is not :attr:`feature_shape`."""
+        tokens = bank['tokens'].float()
+        if tuple(tokens.shape[1:]) != self.feature_shape:
+            raise ValueError(f'reference bank {path!r} holds features of shape '
+                             f'{tuple(tokens.shape[1:])}; this model uses '
+                             f'{self.feature_shape}')
+        return list(tokens)
 
     @staticmethod
     def attach_references(data_samples: SampleList, keys: List[str], labels: Tensor,

@@ -1,14 +1,15 @@
-"""SAMIC in the inferencer: references -> the prompter's reference input, then predict.
+"""SAMIC in the inferencer: references -> the detector's reference features and heatmaps.
 
 SAMIC's prompter sees a reference as its image (cropped to the valid region, resized to the
 prompter's side s) and its saliency heatmap (§3.2: Gaussians at points sampled from the
-mask). Both depend on the reference only, so a registered reference is stored as the
-(4, s, s) stack [image; heatmap], computed exactly as the detector's pipeline does
-(``LoadInContextReferences`` resize, the model's preprocessing, the config's
-``GenerateSaliencyHeatmaps`` with the reference's key as the point-sampling seed). At
-prediction time the stacks are attached as already-cropped references (``ref_inputs``
-(R, 3, s, s), ``ref_heatmaps``, ``ref_img_shapes`` = s x s) and the detector's own
-``predict`` runs unchanged; its ResNet features of a reference are computed once per key.
+mask). A registered reference keeps what the detector itself stores of it, the frozen
+ResNet features of its crop (:meth:`SAMIC.encode_references`, the detector's own bank
+format and signature), plus its (s, s) heatmap, made as the detector's pipeline makes it
+(the config's ``GenerateSaliencyHeatmaps``, the reference's key as the point-sampling
+seed). At prediction time the features are lent to the detector (no reference image is
+encoded again) and the heatmaps attached; its own ``predict`` runs unchanged. A bank of
+the inference API is the detector's bank plus the heatmaps (``meta['heatmaps']``, with the
+settings that made them).
 
 Shape shorthand: R references, s the prompter input side, S the SAM input side.
 """
@@ -21,9 +22,9 @@ from torch import Tensor
 
 from mmdet.registry import TRANSFORMS
 from mmdet.structures import SampleList
-from ..models.samic.hsnet import crop_resize
-from ..structures import signature_of, weights_fingerprint
-from ..utils.images import preprocess_images, reference_mask, rescale
+from ..structures import feature_rows, stack_features
+from ..structures.reference_store import Feature
+from ..utils.images import reference_mask, rescale
 from .reference_encoder import REFERENCE_ENCODERS, ReferenceEncoder
 from .references import Reference
 
@@ -32,7 +33,8 @@ HEATMAPS = 'GenerateSaliencyHeatmaps'
 
 @REFERENCE_ENCODERS.register_module(name='SAMIC')
 class SAMICReferenceEncoder(ReferenceEncoder):
-    """(4, s, s) prompter input ([preprocessed crop; heatmap]) per reference for SAMIC."""
+    """Per reference for SAMIC: the detector's frozen ResNet features of its crop and its
+    (s, s) heatmap, a tuple ``(level_1, ..., level_L, heatmap)``."""
 
     def __init__(self, model, cfg) -> None:
         super().__init__(model, cfg)
@@ -50,59 +52,64 @@ class SAMICReferenceEncoder(ReferenceEncoder):
         return list(self.cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline')
                     or self.cfg.get('test_pipeline') or [])
 
-    @property
-    def signature(self) -> str:
-        """The prompter's and SAM's weights, the heatmap settings and the preprocessing."""
-        dp = self.model.data_preprocessor
-        parts = dict(kind='SAMIC', prompter=weights_fingerprint(self.model.prompter),
-                     heatmaps=repr(self.heatmaps), scale=self.scale,
-                     mean=[round(float(v), 6) for v in dp.mean.flatten()],
-                     std=[round(float(v), 6) for v in dp.std.flatten()],
-                     bgr_to_rgb=bool(dp._channel_conversion))
-        return signature_of(parts)
-
-    @property
-    def feature_shape(self) -> Tuple[int, ...]:
-        s = int(self.model.input_size)
-        return (4, s, s)
-
     @torch.no_grad()
     def encode(self, images: Sequence[np.ndarray], refs: Sequence[Sequence[Reference]],
-               batch_size: int = 4) -> List[Tensor]:
-        """Per image, the (n_i, 4, s, s) prompter inputs of its references (a crop of the
-        image, as :func:`crop_resize` makes it from the padded input, and the heatmap)."""
-        s = int(self.model.input_size)
+               batch_size: int = 4) -> List[Feature]:
+        """Per image, the features of its n_i references: (ResNet level (n_i, C_l, h_l,
+        w_l) ..., heatmaps (n_i, s, s))."""
         out = []
         for img, rs in zip(images, refs):
-            resized, scale = rescale(img, self.scale)
-            hw = resized.shape[:2]
-            x = preprocess_images(self.model.data_preprocessor, [resized])
-            crop = crop_resize(x, [hw], s)[0].float().cpu()  # (3, s, s)
-            feats = []
             for r in rs:
                 if not _inside(r.box, img.shape[:2]):
                     raise ValueError(f'reference {r.key!r}: box {list(r.box)} lies outside '
                                      f'its {img.shape[1]}x{img.shape[0]} image; give a box '
                                      'inside the reference image')
-                m = reference_mask(dict(bbox=r.box, mask=r.instance_mask()), hw, scale)
-                heat = self.heatmaps.transform(dict(ref_masks=[m.astype(np.uint8)],
-                                                    ref_keys=[r.key]))['ref_heatmaps']
-                feats.append(torch.cat([crop, torch.from_numpy(heat)]))
-            out.append(torch.stack(feats) if feats else torch.zeros(0, *self.feature_shape))
+            _, levels = self.model.encode_references(
+                [dict(key=r.key, img=img, bbox=r.box) for r in rs], batch_size=1,
+                scale=self.scale)
+            resized, scale = rescale(img, self.scale)
+            s = int(self.model.input_size)
+            heats = [self._heatmap(r, resized.shape[:2], scale) for r in rs]
+            out.append(tuple(levels) + (torch.stack(heats) if heats else torch.zeros(0, s, s),))
         return out
 
+    def _heatmap(self, ref: Reference, hw: Tuple[int, int], scale) -> Tensor:
+        """(s, s) saliency heatmap of a reference's mask at the resized size ``hw``."""
+        m = reference_mask(dict(bbox=ref.box, mask=ref.instance_mask()), hw, scale)
+        heat = self.heatmaps.transform(dict(ref_masks=[m.astype(np.uint8)],
+                                            ref_keys=[ref.key]))['ref_heatmaps']
+        return torch.from_numpy(heat)[0]
+
+    def bank_payload(self, features: List[Feature]) -> Tuple[Feature, dict]:
+        """The detector's bank (its ResNet features) + the heatmaps and their settings."""
+        stacked = stack_features(features)
+        return stacked[:-1], dict(heatmaps=stacked[-1], heatmap_settings=repr(self.heatmaps))
+
+    def bank_features(self, bank: dict, path: str) -> List[Feature]:
+        """Per reference (ResNet levels ..., heatmap); refused without heatmaps made with
+        this config's settings (a bank of ``tools/misc/encode_references.py`` has none:
+        its heatmaps come from the dataset's masks)."""
+        meta = bank.get('meta') or {}
+        if meta.get('heatmap_settings') != repr(self.heatmaps):
+            raise ValueError(f'reference bank {path!r} holds no heatmaps made with this '
+                             f'config\'s {HEATMAPS} ({meta.get("heatmap_settings")!r}): '
+                             're-register the references with their masks and save the bank '
+                             'again (tools/infer.py --save-bank)')
+        feats = tuple(bank['tokens']) + (meta['heatmaps'],)
+        return [feature_rows(feats, j) for j in range(len(bank['keys']))]
+
     def predict(self, inputs: Tensor, data_samples: SampleList, keys: List[str],
-                labels: Tensor, features: Tensor, boxes: Tensor) -> SampleList:
-        """Attach the stored references as cropped images + heatmaps, run SAMIC's predict."""
+                labels: Tensor, features: Feature, boxes: Tensor) -> SampleList:
+        """Lend the stored ResNet features, attach the heatmaps, run SAMIC's predict."""
         device = inputs.device
         self.attach_references(data_samples, keys, labels, boxes, device)
         s = int(self.model.input_size)
-        feats = features.to(device)
+        *levels, heats = features
         for ds in data_samples:
-            ds.ref_inputs = feats[:, :3]
-            ds.ref_heatmaps = feats[:, 3]
+            ds.ref_heatmaps = heats.to(device)
             ds.set_metainfo(dict(ref_img_shapes=[(s, s)] * len(keys)))
-        with torch.no_grad():
+        lent = {k: feature_rows(tuple(levels), j) for j, k in enumerate(keys)}
+        with torch.no_grad(), self.model.using_reference_features(lent):
             return self.model.predict(inputs, data_samples)
 
     def target_pipeline(self) -> Compose:

@@ -33,17 +33,19 @@ Feature = Union[Tensor, Tuple[Tensor, ...]]
 Encoder = Callable[[List[str]], Feature]
 
 
-def _map(fn: Callable[[Tensor], Tensor], feat: Feature) -> Feature:
+def map_feature(fn: Callable[[Tensor], Tensor], feat: Feature) -> Feature:
+    """``fn`` applied to a feature's tensor (or to each tensor of a tuple feature)."""
     return tuple(fn(f) for f in feat) if isinstance(feat, (tuple, list)) else fn(feat)
 
 
 def feature_rows(feat: Feature, rows) -> Feature:
     """Rows ``rows`` (an int, a list or an index tensor) of a batched feature: a tensor,
     or a tuple of tensors (SAM 2 / HQ-SAM embeddings, SAMIC's levels, SAM 3's crops)."""
-    return _map(lambda f: f[rows], feat)
+    return map_feature(lambda f: f[rows], feat)
 
 
-def _stack(feats: Sequence[Feature]) -> Feature:
+def stack_features(feats: Sequence[Feature]) -> Feature:
+    """R features of shape F (tensors, or tuples of tensors) -> (R, *F) (a tuple of those)."""
     if isinstance(feats[0], (tuple, list)):
         return tuple(torch.stack([f[i] for f in feats]) for i in range(len(feats[0])))
     return torch.stack(list(feats))
@@ -181,7 +183,7 @@ class ReferenceStore:
             raw = load_reference_bank(self._bank_file)
             self.check_signature(raw['signature'], f'reference bank {self._bank_file!r}')
             # floats as float32; integer features (SAM 3's uint8 crop pixels) stay compact
-            toks = _map(lambda t: t.float() if t.is_floating_point() else t, raw['tokens'])
+            toks = map_feature(lambda t: t.float() if t.is_floating_point() else t, raw['tokens'])
             self._bank = {k: feature_rows(toks, j) for j, k in enumerate(raw['keys'])}
             self._bank_signature = sig
         return self._bank
@@ -224,7 +226,7 @@ class ReferenceStore:
             for j, k in enumerate(missing):
                 found[k] = feature_rows(new, j)
         self._remember(ns, [k for k in found if k not in lent and k not in bank], found)
-        return _stack([_map(lambda f: f.to(device=device, dtype=dtype), found[k])
+        return stack_features([map_feature(lambda f: f.to(device=device, dtype=dtype), found[k])
                        for k in keys])
 
     def _remember(self, ns: Hashable, keys: List[str], found: Dict[str, Feature]) -> None:
@@ -233,7 +235,7 @@ class ReferenceStore:
             return
         for k in keys:
             if (ns, k) not in self._cache:  # a copy: never a view that keeps a batch alive
-                self._cache[(ns, k)] = _map(lambda f: f.detach().to(
+                self._cache[(ns, k)] = map_feature(lambda f: f.detach().to(
                     self.cache_device, self.cache_dtype, copy=True), found[k])
             self._cache.move_to_end((ns, k))
         while len(self._cache) > self.max_entries:

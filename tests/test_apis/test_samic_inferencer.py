@@ -40,3 +40,37 @@ def test_persam_inferencer_equals_model_predict(toy_root):
     inf = InContextInferencer(persam_cfg(toy_root), None, device='cpu')
     res, pred = inferencer_vs_pipeline(inf, val_images(toy_root)[0], train_refs(toy_root)[0])
     assert_same_predictions(inf, res, pred)
+
+
+def test_samic_bank_is_the_detectors_bank_plus_heatmaps(toy_root, tmp_path):
+    """The inference API's SAMIC bank holds the detector's own reference features (its
+    signature, the ResNet maps of encode_references) and the heatmaps; it reloads to the
+    same predictions; a bank of the detector alone (no heatmaps) is refused with the fix."""
+    from mmsamantics.structures.reference_bank import load_reference_bank
+    torch.manual_seed(0)
+    inf = InContextInferencer(samic_cfg(toy_root), None, device='cpu')
+    refs = train_refs(toy_root)[0]
+    for i, (path, name, box, _, _) in enumerate(refs):
+        inf.add_reference(path, name, box=box, key=f'r{i}')
+    img = val_images(toy_root)[0]
+    first = inf(img, score_thr=-1.0, max_dets=1000, show_progress=False)[0]
+    bank = str(tmp_path / 'samic.pth')
+    inf.save_bank(bank)
+    raw = load_reference_bank(bank)
+    assert raw['signature'] == inf.model.cache_signature and raw['meta']['kind'] == 'samic'
+    keys, own = inf.model.encode_references(
+        [dict(key=f'r{i}', img_path=p, bbox=b) for i, (p, _, b, _, _) in enumerate(refs)])
+    assert raw['keys'] == keys and len(raw['tokens']) == len(own)
+    for got, want in zip(raw['tokens'], own):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    s = int(inf.model.input_size)
+    assert tuple(raw['meta']['heatmaps'].shape) == (len(refs), s, s)
+    again = InContextInferencer(samic_cfg(toy_root), None, device='cpu')
+    again.model.load_state_dict(inf.model.state_dict())
+    again.load_bank(bank)
+    res = again(img, score_thr=-1.0, max_dets=1000, show_progress=False)[0]
+    np.testing.assert_allclose(res['scores'], first['scores'], atol=1e-5)
+    plain = str(tmp_path / 'plain.pth')
+    inf.model.save_bank(plain, keys, [r[1] for r in refs], own)
+    with pytest.raises(ValueError, match='holds no heatmaps'):
+        again.load_bank(plain)

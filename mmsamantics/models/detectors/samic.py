@@ -173,8 +173,9 @@ class SAMIC(InContextDetector):
             if 'ref_instances' not in ds or len(ds.ref_instances) == 0:
                 continue
             n = len(ds.ref_instances)
-            if ds.get('ref_heatmaps', None) is None or (ds.get('ref_inputs', None) is None
-                                                        and self.reference_bank is None):
+            if ds.get('ref_heatmaps', None) is None:
+                # (without images, the ResNet features must be lent or in the bank: the
+                # reference store says which keys are neither)
                 raise ValueError('SAMIC needs reference heatmaps and images (or a reference '
                                  'bank): use LoadInContextReferences(with_mask=True), '
                                  'GenerateSaliencyHeatmaps and PackSAMICInputs')

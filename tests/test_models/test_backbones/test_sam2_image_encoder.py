@@ -212,7 +212,9 @@ def test_coco_config_wires_sam2_b_plus():
     assert m.backbone.checkpoint == m.mask_head.decoder.checkpoint == \
         'checkpoints/sam2.1_hiera_base_plus.pt'
     assert len(m.neck.in_channels) == len(m.backbone.out_levels) and m.neck.num_outs == 4
-    assert (m.token_merge.num_tokens, m.token_merge.token_dim) == (4, 256)
+    from mmsamantics.models.detectors.insam_detr_legacy import probe_decoder_width
+    from mmsamantics.models.reference_sources import SAMMaskTokens
+    assert probe_decoder_width(m.mask_head, [SAMMaskTokens()], []) == (4, 256)  # derived
 
 
 def test_insam_detr_from_sam2_toy_config(toy_root):

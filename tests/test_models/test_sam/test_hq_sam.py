@@ -186,7 +186,11 @@ def test_token_merge_of_the_paper_and_coco_config():
     assert m.mask_head.decoder.type == 'HQSAMPromptDecoder'
     assert m.backbone.checkpoint == m.mask_head.decoder.checkpoint == \
         'checkpoints/sam_hq_vit_b.pth'
-    assert (m.token_merge.num_tokens, m.token_merge.token_dim) == (5, 256)
+    # the token-merge input is derived from the sources: SAM's 4 mask tokens + the HQ token
+    from mmsamantics.models.detectors.insam_detr_legacy import probe_decoder_width
+    from mmsamantics.models.reference_sources import SAMMaskTokens
+    assert 'num_tokens' not in m.token_merge
+    assert probe_decoder_width(m.mask_head, [SAMMaskTokens()], []) == (5, 256)
     assert m.token_merge.hidden_dims == (1024, 1024) and m.token_merge.out_dim == 256
 
 
