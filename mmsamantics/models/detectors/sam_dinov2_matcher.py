@@ -61,6 +61,10 @@ class SAMDINOv2Matcher(MaskedReferencesMixin, InContextDetector):
             is also DINOv2's).
     """
 
+    reference_kind = 'sam_dinov2_matcher'
+    reference_needs_masks = True
+    reference_made_with = 'DINOv2, feature mode or preprocessing'
+
     def __init__(self,
                  backbone: dict,
                  mask_head: dict,
@@ -94,10 +98,6 @@ class SAMDINOv2Matcher(MaskedReferencesMixin, InContextDetector):
             raise ValueError("test_cfg.score_mode must be 'cosine' or 'cosine_x_iou'")
 
     # ------------------------------------------------------------------ references
-    reference_kind = 'sam_dinov2_matcher'
-    reference_needs_masks = True
-    reference_made_with = 'DINOv2, feature mode or preprocessing'
-
     def signature_parts(self) -> dict:
         """What reference features depend on: DINOv2 weights and input size, the feature
         mode (switchable: the cache is kept per mode) and the preprocessing."""
