@@ -86,7 +86,7 @@ class InContextDetector(BaseDetector):
                 value = kwargs.pop(old)
                 if value != out[new]:
                     warnings.warn(f'model.{old} is now model.reference_store.{new}; the old '
-                                  'key is read for now', DeprecationWarning, stacklevel=3)
+                                  'key is read for now', FutureWarning, stacklevel=3)
                 out[new] = value
         unknown = set(given or {}) - set(out)
         if unknown:

@@ -42,7 +42,7 @@ def legacy_insam_detr_args(name: str, kwargs: dict, sources: Sequence[dict]) -> 
                              "dict(type='RegionTokens')]")
         sources = [dict(type=t) for t in LEGACY_ENCODERS[encoder]]
         warnings.warn(f'model.reference_encoder={encoder!r} is now model.reference_sources='
-                      f'{sources}; the old key is read for now', DeprecationWarning,
+                      f'{sources}; the old key is read for now', FutureWarning,
                       stacklevel=3)
     head = kwargs.get('bbox_head')
     if head is not None and head.get('type') in ('DeformableDETRHead',

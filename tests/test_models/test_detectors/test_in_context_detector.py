@@ -61,7 +61,7 @@ def test_store_settings_and_the_keys_of_earlier_configs():
     model = build(reference_store=dict(cache_size=3, cache_dtype='float16'))
     assert (model.reference_store.max_entries, model.reference_store.cache_dtype) == (
         3, torch.float16)
-    with pytest.warns(DeprecationWarning, match='model.ref_cache_size is now '
+    with pytest.warns(FutureWarning, match='model.ref_cache_size is now '
                                                 'model.reference_store.cache_size'):
         model = build(ref_cache_size=7, reference_bank=None)
     assert model.reference_store.max_entries == 7

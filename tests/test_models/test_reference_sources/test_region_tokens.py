@@ -169,7 +169,7 @@ def test_reference_encoder_strings_of_earlier_configs(toy_root):
     cfg.model.update(reference_encoder='sam_tokens+regions+shape')
     cfg.model.token_merge.num_tokens = 8
     torch.manual_seed(0)
-    with pytest.warns(DeprecationWarning, match='reference_sources'):
+    with pytest.warns(FutureWarning, match='reference_sources'):
         old = MODELS.build(cfg.model)
     old.init_weights()
     assert [type(s).__name__ for s in old.reference_sources] == SOURCES[
