@@ -77,7 +77,7 @@ def _interrupt_after(monkeypatch, n_images: int) -> None:
 
 def test_interrupted_run_resumes_to_the_same_results(setup, tmp_path, monkeypatch, capsys,
                                                      python_sigint):
-    argv, _, _ = setup
+    argv, _, imgs = setup
     full, part = tmp_path / 'full', tmp_path / 'part'
     assert cli.main(argv + ['--out-dir', str(full)]) == 0
     _interrupt_after(monkeypatch, 4)  # mid-batch: batches are 3 images
@@ -91,7 +91,19 @@ def test_interrupted_run_resumes_to_the_same_results(setup, tmp_path, monkeypatc
     assert not (part / 'results.json').exists()  # no complete-looking file of a partial run
     assert len((part / 'results.jsonl').read_text().splitlines()) == 1 + 4  # meta + images
     monkeypatch.undo()
+    from mmsamantics.models import InSAMDETR
+    predicted, predict = [], InSAMDETR.predict
+
+    def counting(self, inputs, samples, *args, **kwargs):
+        predicted.extend(ds.metainfo['img_path'] for ds in samples)
+        return predict(self, inputs, samples, *args, **kwargs)
+    monkeypatch.setattr(InSAMDETR, 'predict', counting)
     assert cli.main(argv + ['--out-dir', str(part), '--resume']) == 0
+    monkeypatch.undo()
+    # the resumed run ran the model only on the batch that was cut (3 images, kept whole so
+    # that the results equal an uninterrupted run's): never on the first, finished batch
+    order = sorted(p for p in os.listdir(imgs) if p.endswith('.png') and p != 'thin.png')
+    assert [osp.basename(p) for p in predicted] == order[3:6]
     for name in ('results.json', 'images.json'):
         assert (part / name).read_bytes() == (full / name).read_bytes()
     assert sorted(os.listdir(part / 'vis')) == sorted(os.listdir(full / 'vis'))
