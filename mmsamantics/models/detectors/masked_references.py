@@ -28,7 +28,7 @@ class MaskedReferencesMixin:
                            shapes: Optional[List[Tuple[int, int]]] = None) -> Tensor:
         """(R, 3, S, S) reference images, (R, S, S) bool masks and their (R) valid (h, w)
         sizes -> (R, C) features."""
-        raise NotImplementedError
+        raise NotImplementedError(f'{type(self).__name__} must define _encode_references()')
 
     def _reference_masks(self, ds) -> Tensor:
         """(R, S, S) bool masks of a sample's references; boxes where a mask is missing."""
