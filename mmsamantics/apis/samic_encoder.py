@@ -57,20 +57,24 @@ class SAMICReferenceEncoder(ReferenceEncoder):
                batch_size: int = 4) -> List[Feature]:
         """Per image, the features of its n_i references: (ResNet level (n_i, C_l, h_l,
         w_l) ..., heatmaps (n_i, s, s))."""
-        out = []
         for img, rs in zip(images, refs):
             for r in rs:
                 if not _inside(r.box, img.shape[:2]):
                     raise ValueError(f'reference {r.key!r}: box {list(r.box)} lies outside '
                                      f'its {img.shape[1]}x{img.shape[0]} image; give a box '
                                      'inside the reference image')
-            _, levels = self.model.encode_references(
-                [dict(key=r.key, img=img, bbox=r.box) for r in rs], batch_size=1,
-                scale=self.scale)
+        # one call for every image: the detector batches its ResNet passes itself
+        _, levels = self.model.encode_references(
+            [dict(key=r.key, img=img, bbox=r.box) for img, rs in zip(images, refs) for r in rs],
+            batch_size=batch_size, scale=self.scale)
+        counts = [len(rs) for rs in refs]
+        per_image = [lv.split(counts) for lv in levels]
+        s, out = int(self.model.input_size), []
+        for i, (img, rs) in enumerate(zip(images, refs)):
             resized, scale = rescale(img, self.scale)
-            s = int(self.model.input_size)
             heats = [self._heatmap(r, resized.shape[:2], scale) for r in rs]
-            out.append(tuple(levels) + (torch.stack(heats) if heats else torch.zeros(0, s, s),))
+            out.append(tuple(lv[i] for lv in per_image)
+                       + (torch.stack(heats) if heats else torch.zeros(0, s, s),))
         return out
 
     def _heatmap(self, ref: Reference, hw: Tuple[int, int], scale) -> Tensor:
