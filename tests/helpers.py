@@ -221,6 +221,17 @@ def train_refs(root: str, num_classes: int = 2, shots: int = 2):
     raise AssertionError('toy world without enough references')
 
 
+def write_train_refs(root: str, path: str, num_classes: int = 2, shots: int = 2) -> list:
+    """Write a COCO reference file of ``train_refs`` to ``path``; return its annotations."""
+    refs, doc = train_refs(root, num_classes=num_classes, shots=shots)
+    anns = [r[4] for r in refs]
+    with open(path, 'w') as f:
+        json.dump(dict(images=[im for im in doc['images']
+                               if im['id'] in {a['image_id'] for a in anns}],
+                       annotations=anns, categories=doc['categories']), f)
+    return anns
+
+
 def random_toy_checkpoint(root: str, path: str) -> str:
     """Save a full toy detector checkpoint (SAM included) with the random weights of
     ``torch.manual_seed(0)`` to ``path``; return ``path``."""

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from helpers import REPO, toy_cfg, train_refs
+from helpers import REPO, toy_cfg, write_train_refs
 
 PROJECT = osp.join(REPO, 'projects', 'box_prototype')
 CONFIG = osp.join(PROJECT, 'configs', 'box-prototype_sam-tiny_1xb4-400i_toy-world.py')
@@ -52,12 +52,8 @@ def test_a_downstream_detector_trains_and_infers(toy_root, tmp_path):
     ckpt = osp.join(work, 'iter_1.pth')
     state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
     assert {'proj.weight', 'log_scale'} <= set(state)
-    refs, doc = train_refs(toy_root, num_classes=2, shots=1)
-    anns = [r[4] for r in refs]
     ref_file = tmp_path / 'refs.json'
-    ref_file.write_text(json.dumps(dict(
-        images=[im for im in doc['images'] if im['id'] in {a['image_id'] for a in anns}],
-        annotations=anns, categories=doc['categories'])))
+    anns = write_train_refs(toy_root, str(ref_file), num_classes=2, shots=1)
     out = tmp_path / 'infer'
     _run([osp.join(REPO, 'tools', 'infer.py'), CONFIG, ckpt, '--refs', str(ref_file),
           '--ref-img-dir', osp.join(toy_root, 'train'), '--img-dir', osp.join(toy_root, 'val'),

@@ -18,7 +18,7 @@ import pytest
 from mmengine.logging import MMLogger
 
 from helpers import (REPO, TOY_CONFIG, load_tool, random_toy_checkpoint, toy_cfg, toy_overrides,
-                     train_refs)
+                     write_train_refs)
 
 cli = load_tool('tools/infer.py')
 
@@ -33,12 +33,8 @@ def ckpt(toy_root, tmp_path_factory):
 def setup(toy_root, ckpt, tmp_path_factory):
     """(argv without --out-dir, reference file, image folder) of a small run."""
     tmp = tmp_path_factory.mktemp('infer_cli')
-    refs, doc = train_refs(toy_root, num_classes=2, shots=2)
-    anns = [r[4] for r in refs]
     ref_file = tmp / 'refs.json'
-    ref_file.write_text(json.dumps(dict(
-        images=[im for im in doc['images'] if im['id'] in {a['image_id'] for a in anns}],
-        annotations=anns, categories=doc['categories'])))
+    write_train_refs(toy_root, str(ref_file), num_classes=2, shots=2)
     imgs = tmp / 'imgs'
     imgs.mkdir()
     for p in sorted(os.listdir(osp.join(toy_root, 'val')))[:6]:
