@@ -1,5 +1,6 @@
-"""The config files: each loads, short names are aliases of canonical files, every canonical
-file names its own work_dir, no class list is restated, metafiles point at real configs."""
+"""The config files: each loads and builds its model, short names are aliases of canonical
+files, every canonical file names its own work_dir, no class list is restated, metafiles point
+at real configs."""
 import ast
 import glob
 import os.path as osp
@@ -52,6 +53,72 @@ CANONICAL = [p for p in LEAVES if osp.dirname(p) in FAMILIES]
 def test_config_loads(rel):
     cfg = Config.fromfile(osp.join(CONFIGS, rel))
     assert cfg.get('model') is not None
+
+
+def _without_weights(node, bpe_path: str):
+    """``node`` (a model config dict, changed in place) with every checkpoint path removed and
+    the SAM 3 tokenizer pointed at a tiny vocabulary: the files do not exist here."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ('checkpoint', 'pretrained') and isinstance(v, str):
+                node[k] = None
+            elif k == 'init_cfg' and isinstance(v, dict) and v.get('type') == 'Pretrained':
+                node[k] = None
+            elif k == 'bpe_path':
+                node[k] = bpe_path
+            else:
+                _without_weights(v, bpe_path)
+    elif isinstance(node, list):
+        for v in node:
+            _without_weights(v, bpe_path)
+    return node
+
+
+def _build(cfg: Config, bpe_path: str):
+    """The config's model, in its registry's scope, on the meta device (no memory, no init)
+    where the model allows it; on the CPU otherwise (sam2's Hiera reads values at init)."""
+    import torch
+    from mmengine.registry import MODELS, DefaultScope
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
+        try:
+            with torch.device('meta'):  # (a fresh dict: detectors update what they get)
+                return MODELS.build(_without_weights(cfg.model.to_dict(), bpe_path))
+        except RuntimeError as e:
+            if 'meta' not in str(e):
+                raise
+            return MODELS.build(_without_weights(cfg.model.to_dict(), bpe_path))
+
+
+def _sam_reference_shapes(preset: str) -> dict:
+    """Parameter shapes of segment-anything's own image encoder for ``preset``."""
+    import torch
+    from segment_anything import sam_model_registry
+    with torch.device('meta'):
+        encoder = sam_model_registry[preset](checkpoint=None).image_encoder
+    return {k: tuple(v.shape) for k, v in encoder.state_dict().items()}
+
+
+@pytest.mark.parametrize('rel', LEAVES)
+def test_config_builds_its_model(rel, tmp_path):
+    """Every config's model builds (the real ones without their weights, on the meta
+    device), and every real SAM image encoder in it has exactly the parameters of
+    segment-anything's model of that size."""
+    import torch
+    from mmsamantics.models.backbones import SAMImageEncoder
+    from mmsamantics.models.sam3 import write_tiny_bpe
+    cfg = Config.fromfile(osp.join(CONFIGS, rel))
+    bpe = write_tiny_bpe(str(tmp_path / 'bpe.txt.gz'))
+    if cfg.model.get('type') == 'SAM3ExemplarDetector' and cfg.model.get(
+            'preset', 'full') != 'tiny' and not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match='needs a CUDA GPU'):
+            _build(cfg, bpe)
+        return
+    model = _build(cfg, bpe)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    for m in model.modules():
+        if isinstance(m, SAMImageEncoder) and m.preset != 'tiny':
+            shapes = {k: tuple(v.shape) for k, v in m.encoder.state_dict().items()}
+            assert shapes == _sam_reference_shapes(m.preset), (rel, m.preset)
 
 
 def test_short_names_are_exactly_the_aliases():
