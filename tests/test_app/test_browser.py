@@ -1,5 +1,6 @@
 """The page in a real browser (headless Chromium driven by Playwright): click a point, see the
-mask, pick a class, save; the saved annotation is SAM's mask for that point, exactly.
+mask, pick a class, save; the saved annotation is SAM's mask for that point, exactly, and the
+pixels the page draws (the live mask, the added instance) are SAM's masks too.
 
 Chromium comes from the system (Debian's ``chromium``, installed by
 ``tools/misc/install_browser.sh``), since browser downloads are not possible. With
@@ -30,6 +31,35 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic'
                  '--no-first-run', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync']
 DOCS = os.environ.get('SAMBOX_DOCS_SCREENSHOT') == '1'
+
+
+# the overlay's alpha values (app.js draw()): the live candidate mask, an added instance
+LIVE_ALPHA, INSTANCE_ALPHAS = 150, (110, 200)
+OVERLAY_ALPHA_JS = """() => { const c = document.getElementById('overlay');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  return [c.width, c.height, Array.from(d.filter((_, i) => i % 4 === 3))]; }"""
+
+
+def _overlay_alpha(page) -> np.ndarray:
+    """(H, W) alpha channel of the page's overlay canvas (drawn at the image's size)."""
+    w, h, alpha = page.evaluate(OVERLAY_ALPHA_JS)
+    return np.asarray(alpha, np.uint8).reshape(h, w)
+
+
+def _outside_marker(shape, point) -> np.ndarray:
+    """(H, W) bool: the pixels away from the prompt point's marker (a disk drawn over the
+    mask with radius max(2, W / 150), anti-aliased)."""
+    h, w = shape
+    yy, xx = np.mgrid[:h, :w]
+    r = max(2.0, w / 150) + 2
+    return (xx + 0.5 - point[0]) ** 2 + (yy + 0.5 - point[1]) ** 2 > r ** 2
+
+
+def _best_sam_mask(model, path, points) -> np.ndarray:
+    """SAM's most confident mask (single- and multi-mask outputs) for ``points``."""
+    single, s_iou = sam_masks(model, path, points)
+    multi, m_iou = sam_masks(model, path, points, multimask=True)
+    return np.concatenate([single, multi])[int(np.argmax(np.concatenate([s_iou, m_iou])))]
 
 
 def _free_port() -> int:
@@ -95,6 +125,7 @@ def test_click_to_saved_sam_mask_in_chromium(server, tmp_path):
             page.mouse.click(box['x'] + click2[0] * box['width'] / w,
                              box['y'] + click2[1] * box['height'] / h)
             page.wait_for_selector('#mask-status[data-ready="1"]', timeout=10000)
+            alpha = _overlay_alpha(page)
             shot = osp.join(REPO, 'docs', 'images', 'annotate.png') if DOCS else str(
                 tmp_path / 'annotate.png')
             os.makedirs(osp.dirname(shot), exist_ok=True)
@@ -118,3 +149,20 @@ def test_click_to_saved_sam_mask_in_chromium(server, tmp_path):
     mask = decode_mask(ann['segmentation'])
     assert (mask & ref).sum() / (mask | ref).sum() == 1.0
     assert ann['sambox']['sam_iou'] == round(float(ious[prompt['mask_index']]), 4)
+    # what the page shows: the added instance and the live mask of the second click, pixel
+    # for pixel (the point markers aside) up to the few pixels whose logit lies at the
+    # threshold (the random test SAM's masks are ragged; the page's mask comes from the
+    # session's cached embedding, the reference from a fresh encoder pass)
+    assert alpha.shape == mask.shape
+    live = _best_sam_mask(session.segmenter.model, path, [[*click2, 1]])
+    away = _outside_marker(alpha.shape, click2) & _outside_marker(alpha.shape, click)
+    drawn_live = alpha == LIVE_ALPHA
+    drawn_instance = np.isin(alpha, INSTANCE_ALPHAS)
+    assert live[away].sum() > 1000 and (mask & ~live)[away].sum() > 100
+    assert _iou(drawn_live[away], live[away]) > 0.995
+    # the saved instance, exactly, where the live mask is not drawn over it
+    assert np.array_equal(drawn_instance[away], (mask & ~drawn_live)[away])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
