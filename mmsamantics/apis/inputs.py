@@ -144,4 +144,4 @@ def read_image(image: ImageLike, what: str = 'image') -> np.ndarray:
     path = str(image)
     if '://' not in path and not osp.isfile(path):
         raise FileNotFoundError(f'{what} not found: {path!r}')
-    return load_image_checked(path, what=what)
+    return load_image_checked(path, what=what, hints=('', 'Re-export it, or leave it out.'))

@@ -23,17 +23,26 @@ from .rle import decode_coco_mask
 Scale = Union[int, Tuple[int, int]]
 
 
+# what to do about a missing or undecodable image of a dataset (its annotation file lists it)
+DATASET_HINTS = ('Check data_prefix / data_root in the config, or remove the image from the '
+                 'annotation file.', 'Re-export it or remove it from the annotation file.')
+
+
 def load_image_checked(path: str, backend_args: Optional[dict] = None,
-                       what: str = 'image') -> np.ndarray:
+                       what: str = 'image', hints: Tuple[str, str] = DATASET_HINTS
+                       ) -> np.ndarray:
     """Read ``path`` as an (H0, W0, 3) uint8 BGR array or raise an error naming the file.
+
+    Args:
+        hints: what to do about a missing file, and about an undecodable one (appended to
+            the messages; the default suits a dataset's annotation file).
 
     Raises:
         FileNotFoundError: the file does not exist.
         ValueError: the file exists but cannot be decoded (corrupt or not an image).
     """
     if '://' not in path and not osp.isfile(path):
-        raise FileNotFoundError(f'{what} not found: {path!r}. Check data_prefix / data_root in '
-                                'the config, or remove the image from the annotation file.')
+        raise FileNotFoundError(f'{what} not found: {path!r}. {hints[0]}'.strip())
     try:
         img = mmcv.imfrombytes(get(path, backend_args=backend_args), flag='color',
                                backend='cv2')
@@ -44,7 +53,7 @@ def load_image_checked(path: str, backend_args: Optional[dict] = None,
         err = ''
     if img is None or img.size == 0:
         raise ValueError(f'{what} {path!r} cannot be decoded{err}: the file is corrupt or not '
-                         'an image. Re-export it or remove it from the annotation file.')
+                         f'an image. {hints[1]}'.strip())
     return img
 
 

@@ -25,3 +25,31 @@ def test_reference_files_use_it(tmp_path):
         read_coco_references(str(bad))
     with pytest.raises(FileNotFoundError, match='reference file not found'):
         read_coco_references(str(tmp_path / 'none.json'))
+
+
+def test_atomic_json_files_honour_the_umask(tmp_path):
+    """Written like any file the user creates (0644 under umask 022), not mkstemp's 0600."""
+    import os
+    import stat
+
+    from mmsamantics.utils.files import write_json_atomic
+    old = os.umask(0o022)
+    try:
+        write_json_atomic(str(tmp_path / 'a.json'), [1])
+        os.umask(0o077)
+        write_json_atomic(str(tmp_path / 'b.json'), [1])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / 'a.json').st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(tmp_path / 'b.json').st_mode) == 0o600
+
+
+def test_writable_folder_check_names_the_option(tmp_path):
+    from mmsamantics.utils.files import ensure_writable_folder
+    ensure_writable_folder(str(tmp_path / 'new' / 'sub'), '--out-dir')
+    assert (tmp_path / 'new' / 'sub').is_dir() and not list((tmp_path / 'new' / 'sub').iterdir())
+    with pytest.raises(ValueError, match=r"--save-bank 'x' cannot be written \(.*'/proc/nope'"):
+        ensure_writable_folder('/proc/nope', "--save-bank 'x'")
+    (tmp_path / 'f').write_text('')
+    with pytest.raises(ValueError, match='--vis: .* is a file, not a folder'):
+        ensure_writable_folder(str(tmp_path / 'f'), '--vis')
