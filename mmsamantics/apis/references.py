@@ -16,10 +16,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
-from ..datasets.reference_validation import (check_reference_doc, clip_to_image, image_hw,
-                                             reference_box)
+from ..datasets.reference_validation import (check_reference_doc, check_xywh, clip_to_image,
+                                             image_hw, reference_box)
 from ..utils.files import read_json
 from ..utils.images import decode_coco_mask
+from .target_images import header_hw
 
 # Points are clicks on the object (ideally its extremes); their bounding box is grown by
 # this fraction of its side on each side, and by at least POINT_MIN_PAD pixels.
@@ -66,7 +67,8 @@ def prompt_to_box(img_hw: Tuple[int, int], *, box: Optional[Sequence[float]] = N
                   ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
     """The xyxy box of exactly one prompt, clipped to the image.
 
-    - ``box``: xyxy in pixels, clipped to the image (fully outside it: an error).
+    - ``box``: xyxy in pixels, clipped to the image with a warning (fully outside it: an
+      error).
     - ``mask``: (H, W) bool, the image's size; the tight box of its pixels
       (``[x_min, y_min, x_max + 1, y_max + 1]``, as COCO's bbox of a mask).
     - ``points``: (x, y) clicks on the object; their bounding box grown by ``point_margin``
@@ -106,7 +108,11 @@ def prompt_to_box(img_hw: Tuple[int, int], *, box: Optional[Sequence[float]] = N
         lo, hi = pts.min(0), pts.max(0)
         pad = np.maximum((hi - lo) * point_margin, POINT_MIN_PAD)
         b = np.concatenate([lo - pad, hi + pad]).astype(np.float32)
-    return clip_to_image(b, (h, w), what), mask, pts
+    clipped = clip_to_image(b, (h, w), what)
+    if box is not None and not np.array_equal(clipped, b):
+        print_log(f'{what}: box {b.tolist()} lies partly outside the {w}x{h} image; clipped '
+                  f'to {clipped.tolist()}', logger='current', level=logging.WARNING)
+    return clipped, mask, pts
 
 
 def read_coco_references(path: str, img_dir: Optional[str] = None,
@@ -126,7 +132,11 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
         classes: keep only these classes (names).
 
     Every annotation is checked by :mod:`mmsamantics.datasets.reference_validation`
-    (integer ids, 4-number boxes; boxes partly outside their image are clipped).
+    (integer ids, 4-number boxes) against the real size of its image, read from the file's
+    header after EXIF orientation (the size the decoder gives): a ``height`` / ``width``
+    that differs from it is a warning naming both sizes; a box partly outside the image is
+    clipped with a warning, one fully outside it is an error. The declared size serves
+    only when the image file is missing (which :func:`check_reference_images` reports).
 
     Returns:
         (references, category ids): one dict per reference (``key``, ``class_name``,
@@ -151,6 +161,7 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
         if unknown:
             raise ValueError(f'classes {unknown} are not categories of {path!r} ({names})')
     src = osp.basename((doc.get('info') or {}).get('source_ann_file') or path)
+    sizes = _ImageSizes(imgs, img_dir, path)
     refs, cat_ids, short, none = [], {}, [], []
     for cid, anns in _annotations_per_category(doc, cats).items():
         if classes is not None and cats[cid] not in classes:
@@ -163,9 +174,8 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
         if shots is not None and 0 < len(anns) < shots:
             short.append(f'{cats[cid]!r}: {len(anns)}')
         for a in anns:
-            refs.append(dict(_box_and_mask(a, imgs[a['image_id']], path),
-                             key=f'{src}:{a["id"]}', class_name=cats[cid],
-                             img_path=osp.join(img_dir, imgs[a['image_id']]['file_name']),
+            refs.append(dict(sizes.box_and_mask(a), key=f'{src}:{a["id"]}',
+                             class_name=cats[cid], img_path=sizes.path(a['image_id']),
                              category_id=cid, file=path))
         if anns:
             cat_ids[cats[cid]] = cid
@@ -174,6 +184,7 @@ def read_coco_references(path: str, img_dir: Optional[str] = None,
     if none and refs:
         print_log(f'{len(none)} classes have no usable reference in {path} and will not be '
                   f'detected: {none}', logger='current', level=logging.WARNING)
+    sizes.warn()
     if short:
         print_log(f'{shots} shots asked, but {path} has fewer references for '
                   f'{len(short)} classes, which use what they have: {", ".join(short)}',
@@ -193,20 +204,73 @@ def _annotations_per_category(doc: dict, cats: Dict[int, str]) -> Dict[int, List
     return per_cat
 
 
-def _box_and_mask(ann: dict, im: dict, path: str) -> dict:
-    """``bbox`` (4,) xyxy clipped to the image, ``segmentation`` and ``img_hw`` (or None) of
-    one annotation; the box comes from the mask when the annotation has none."""
-    seg = ann.get('segmentation') or None
-    hw = image_hw(im, path)
-    if ann.get('bbox') is not None:
-        box = reference_box(ann, im, path)
-    elif seg is not None and hw is not None:
-        what = f'reference file {path!r}, annotation {ann.get("id")!r}, field \'segmentation\''
-        box, _, _ = prompt_to_box(hw, mask=decode_coco_mask(seg, *hw), what=what)
-    else:
-        raise ValueError(f'reference file {path!r}, annotation {ann.get("id")!r}: has no '
-                         '"bbox" (nor a "segmentation" with the image\'s height and width)')
-    return dict(bbox=box, segmentation=seg, img_hw=hw)
+class _ImageSizes:
+    """The real sizes of the images of a reference file, and its boxes checked against them.
+
+    Collects the images whose declared size differs and the boxes that were clipped, for
+    one warning each (:meth:`warn`).
+    """
+
+    def __init__(self, imgs: Dict[int, dict], img_dir: str, path: str) -> None:
+        self.imgs, self.img_dir, self.file = imgs, img_dir, path
+        self._hw: Dict[int, Optional[Tuple[int, int]]] = {}
+        self.resized: List[str] = []  # "'a.jpg' declares 902x600, is 451x300"
+        self.clipped: List[str] = []  # "annotation 3 [x, y, w, h] in 'a.jpg' (451x300)"
+
+    def path(self, image_id: int) -> str:
+        return osp.join(self.img_dir, self.imgs[image_id]['file_name'])
+
+    def hw(self, image_id: int) -> Optional[Tuple[int, int]]:
+        """(H, W) of the image file (EXIF orientation applied), else the declared one."""
+        if image_id not in self._hw:
+            im, declared = self.imgs[image_id], image_hw(self.imgs[image_id], self.file)
+            real = header_hw(self.path(image_id)) if osp.isfile(self.path(image_id)) else None
+            if real is not None and declared is not None and tuple(real) != tuple(declared):
+                self.resized.append(f'{im["file_name"]!r} declares {_wxh(declared)}, is '
+                                    f'{_wxh(real)}')
+            self._hw[image_id] = real or declared
+        return self._hw[image_id]
+
+    def box_and_mask(self, ann: dict) -> dict:
+        """``bbox`` (4,) xyxy checked against the real image (clipped), ``segmentation`` and
+        ``img_hw`` (or None) of one annotation; the box comes from the mask when the
+        annotation has none."""
+        seg, hw = ann.get('segmentation') or None, self.hw(ann['image_id'])
+        where = f'reference file {self.file!r}, annotation {ann.get("id")!r}'
+        if isinstance(seg, dict) and seg.get('size') and hw and list(seg['size']) != list(hw):
+            raise ValueError(f'{where}, field \'segmentation\': an RLE of {_wxh(seg["size"])} '
+                             f'for an image of {_wxh(hw)}; encode the mask at the image\'s size')
+        size = None if hw is None else dict(height=hw[0], width=hw[1])
+        if ann.get('bbox') is not None:
+            box = reference_box(ann, size, self.file)
+            raw = check_xywh(ann['bbox'], self.file, ann.get('id'))
+            if not np.array_equal(box, raw):
+                self.clipped.append(f'annotation {ann.get("id")!r} {list(ann["bbox"])} in '
+                                    f'{self.imgs[ann["image_id"]]["file_name"]!r} ({_wxh(hw)})')
+        elif seg is not None and hw is not None:
+            box, _, _ = prompt_to_box(hw, mask=decode_coco_mask(seg, *hw),
+                                      what=f'{where}, field \'segmentation\'')
+        else:
+            raise ValueError(f'{where}: has no "bbox" (nor a "segmentation" with the image\'s '
+                             'height and width)')
+        return dict(bbox=box, segmentation=seg, img_hw=hw)
+
+    def warn(self) -> None:
+        """One warning for the declared sizes that differ, one for the clipped boxes."""
+        if self.resized:
+            print_log(f'{len(self.resized)} images of {self.file} are not the size the file '
+                      'declares (height/width); their boxes are checked against the real size '
+                      f'(after EXIF orientation): {"; ".join(self.resized[:5])}',
+                      logger='current', level=logging.WARNING)
+        if self.clipped:
+            print_log(f'{len(self.clipped)} reference boxes of {self.file} lie partly outside '
+                      f'their image and were clipped to it: {"; ".join(self.clipped[:5])}',
+                      logger='current', level=logging.WARNING)
+
+
+def _wxh(hw) -> str:
+    """``'451x300'`` (width x height) of an (H, W)."""
+    return f'{hw[1]}x{hw[0]}'
 
 
 def check_reference_images(refs: Sequence[dict], path: str) -> None:

@@ -232,3 +232,73 @@ def test_class_ids_from_files_win_over_assigned_ones():
         register_class(ids, prov, 'mug', 9)
     with pytest.raises(ValueError, match="category id 2 of 'cup' is already used by 'plate'"):
         register_class(ids, prov, 'cup', 2)
+
+
+def _logged(fn):
+    """(what ``fn()`` returned, the messages it logged through the current logger)."""
+    logger, h = MMLogger.get_current_instance(), _Keep()
+    logger.addHandler(h)
+    try:
+        return fn(), h.messages
+    finally:
+        logger.removeHandler(h)
+
+
+def test_reference_boxes_are_checked_against_the_real_image(tmp_path):
+    """A file declaring 902x600 for a 451x300 photo: its boxes are checked against 451x300
+    (fully outside: an error; partly: clipped with a warning naming both sizes)."""
+    cv2.imwrite(str(tmp_path / 'photo.png'), np.zeros((300, 451, 3), np.uint8))
+    doc = _refs_doc(bbox=[500, 350, 300, 200])
+    doc['images'][0].update(file_name='photo.png', height=600, width=902)
+    path = tmp_path / 'refs.json'
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r'annotation 11, field .bbox.: box \[500.0, 350.0, '
+                                         r'800.0, 550.0\] \(xyxy\) lies fully outside its '
+                                         '451x300 image'):
+        read_coco_references(str(path))
+    doc['annotations'][0]['bbox'] = [400, 250, 100, 100]
+    path.write_text(json.dumps(doc))
+    (refs, _), logs = _logged(lambda: read_coco_references(str(path)))
+    np.testing.assert_array_equal(refs[0]['bbox'], [400, 250, 451, 300])
+    assert refs[0]['img_hw'] == (300, 451)
+    assert any("'photo.png' declares 902x600, is 451x300" in m for m in logs), logs
+    assert any('1 reference boxes' in m and 'clipped' in m and 'annotation 11' in m
+               for m in logs), logs
+    # a box of add_reference partly outside its image: clipped with a warning
+    (box, _, _), logs = _logged(lambda: prompt_to_box((300, 451), box=[400, 250, 500, 350]))
+    np.testing.assert_array_equal(box, [400, 250, 451, 300])
+    assert any('partly outside the 451x300 image' in m for m in logs), logs
+
+
+def test_reference_sizes_follow_exif_orientation(tmp_path):
+    """A JPEG stored 600x400 with EXIF orientation 6 (turned 90 degrees) is 400x600 as
+    decoded: a file declaring its stored size has its boxes checked against 400x600."""
+    from PIL import Image
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new('RGB', (600, 400)).save(tmp_path / 'turned.jpg', exif=exif)
+    assert cv2.imread(str(tmp_path / 'turned.jpg')).shape[:2] == (600, 400)  # the decoder
+    doc = _refs_doc(bbox=[450, 10, 100, 100])
+    doc['images'][0].update(file_name='turned.jpg', height=400, width=600)
+    path = tmp_path / 'refs.json'
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match='fully outside its 400x600 image'):
+        read_coco_references(str(path))
+    doc['annotations'][0]['bbox'] = [10, 450, 100, 100]  # inside the turned image only
+    path.write_text(json.dumps(doc))
+    (refs, _), logs = _logged(lambda: read_coco_references(str(path)))
+    np.testing.assert_array_equal(refs[0]['bbox'], [10, 450, 110, 550])
+    assert any("'turned.jpg' declares 600x400, is 400x600" in m for m in logs), logs
+
+
+def test_unreadable_inputs_say_what_to_do_with_a_folder(tmp_path):
+    """An image of a folder or a list has no annotation file to remove it from."""
+    from mmsamantics.apis.inputs import read_image
+    (tmp_path / 'broken.png').write_bytes(b'not a png')
+    with pytest.raises(ValueError) as e:
+        read_image(str(tmp_path / 'broken.png'))
+    assert 'cannot be decoded' in str(e.value) and 'leave it out' in str(e.value)
+    assert 'annotation file' not in str(e.value)
+    with pytest.raises(FileNotFoundError) as e:
+        read_image(str(tmp_path / 'gone.png'))
+    assert 'annotation file' not in str(e.value) and 'data_root' not in str(e.value)
