@@ -25,13 +25,18 @@ import warnings
 
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')  # mmengine's import
 from mmengine.config import DictAction  # noqa: E402
+from mmengine.logging import MMLogger  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('config')
+    p.add_argument('config', help='config file of the model (e.g. configs/matcher_coco.py)')
     p.add_argument('checkpoint', nargs='?', default=None,
-                   help='trained weights (default: the config\'s own, e.g. a training-free model)')
+                   help='trained weights; required unless the model is training-free (matcher, '
+                   'PerSAM, SAM 3) or --random-weights is given')
+    p.add_argument('--random-weights', action='store_true',
+                   help='run a model that has trained weights without its checkpoint: random '
+                   'weights, for smoke tests only')
     refs = p.add_argument_group('references (one of --refs / --bank)')
     refs.add_argument('--refs', help='COCO-format JSON of reference annotations')
     refs.add_argument('--ref-img-dir', help='folder of the reference images (default: the '
@@ -47,25 +52,30 @@ def parse_args(argv=None):
     imgs.add_argument('--image-ids-from', help='COCO JSON whose image ids to use (matched by '
                       'path relative to --img-dir, and size), so the results can be scored')
     imgs.add_argument('--max-megapixels', type=float, default=None,
-                      help='skip images needing more decoded pixels (default 250)')
-    p.add_argument('--out-dir', required=True)
+                      help='skip images needing more decoded pixels (default: 250)')
+    p.add_argument('--out-dir', required=True, help='folder of the results (created)')
     again = p.add_mutually_exclusive_group()
     again.add_argument('--resume', action='store_true',
                        help='continue the interrupted run in --out-dir')
     again.add_argument('--overwrite', action='store_true',
                        help='replace the outputs of an earlier run in --out-dir (vis/ too)')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda if available)')
-    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--batch-size', type=int, default=4,
+                   help='images per forward pass (default: %(default)s)')
     p.add_argument('--score-thr', type=float, default=0.3,
-                   help='keep detections scoring at least this (0 for COCO evaluation)')
-    p.add_argument('--max-dets', type=int, default=100, help='detections per image at most')
+                   help='keep detections scoring at least this (default: %(default)s; 0 for '
+                   'COCO evaluation)')
+    p.add_argument('--max-dets', type=int, default=100,
+                   help='detections per image at most (default: %(default)s)')
     p.add_argument('--vis', action='store_true', help='write OUT/vis/<image>.png')
     p.add_argument('--vis-score-thr', type=float, default=0.3,
-                   help='draw detections scoring at least this (drawing is slow on CPU)')
-    p.add_argument('--no-progress', action='store_true')
+                   help='draw detections scoring at least this (default: %(default)s; '
+                   'drawing is slow on CPU)')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.add_argument('-v', '--verbose', action='store_true',
                    help='keep the logs of model building (weight initialisation, registry)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='overrides of the config, e.g. model.test_cfg.max_per_img=50')
     args = p.parse_args(argv)
     check_args(p, args)
     return args
@@ -73,6 +83,8 @@ def parse_args(argv=None):
 
 def check_args(p: argparse.ArgumentParser, args) -> None:
     """Option combinations and ranges (``p.error`` exits with code 2 and one line)."""
+    if args.random_weights and args.checkpoint:
+        p.error('give either a checkpoint or --random-weights, not both')
     if bool(args.refs) == bool(args.bank):
         p.error('give exactly one of --refs and --bank')
     if args.bank and (args.shots or args.ref_img_dir):
@@ -94,6 +106,20 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
         p.error(f'--save-bank {args.save_bank!r} is a folder; give a file name')
 
 
+def run_settings(args, names: list, ids: list) -> dict:
+    """The settings that decide the results (``run.json``), paths resolved so that a
+    ``--resume`` from another folder or with another spelling of a path compares equal."""
+    from mmsamantics.apis.run_dir import resolved
+    return dict(
+        config=resolved(args.config), checkpoint=resolved(args.checkpoint),
+        refs=resolved(args.refs), ref_img_dir=resolved(args.ref_img_dir), shots=args.shots,
+        bank=resolved(args.bank), classes=args.classes, cfg_options=str(args.cfg_options),
+        score_thr=args.score_thr, max_dets=args.max_dets, batch_size=args.batch_size,
+        device=args.device, max_megapixels=args.max_megapixels, vis=args.vis,
+        vis_score_thr=args.vis_score_thr, image_ids_from=resolved(args.image_ids_from),
+        images=names, image_ids=ids)
+
+
 def preflight(args) -> dict:
     """Everything that can be checked without the model, in that order; the outputs of an
     earlier run are deleted (--overwrite) only once all checks passed."""
@@ -106,6 +132,7 @@ def preflight(args) -> dict:
     from mmsamantics.apis.run_dir import check_settings, prepare_out_dir
     from mmsamantics.apis.target_images import header_hw
     from mmsamantics.utils import MissingResourceError
+    from mmsamantics.utils.files import ensure_writable_folder
     for what, path in (('config', args.config), ('checkpoint', args.checkpoint)):
         if path is not None and not osp.isfile(path):
             raise MissingResourceError(f'{what} not found: {path!r}')
@@ -123,19 +150,16 @@ def preflight(args) -> dict:
         check_classes(args.classes, list(cat_ids), args.refs)
     else:
         check_classes(args.classes, check_bank_file(args.bank, cfg), args.bank)
-    settings = dict(
-        config=osp.abspath(args.config), checkpoint=args.checkpoint and osp.abspath(
-            args.checkpoint), refs=args.refs and osp.abspath(args.refs),
-        ref_img_dir=args.ref_img_dir, shots=args.shots, bank=args.bank and osp.abspath(
-            args.bank), classes=args.classes, cfg_options=str(args.cfg_options),
-        score_thr=args.score_thr, max_dets=args.max_dets, batch_size=args.batch_size,
-        device=args.device, max_megapixels=args.max_megapixels,
-        vis=args.vis, vis_score_thr=args.vis_score_thr, image_ids_from=args.image_ids_from,
-        images=names, image_ids=ids)
-    prepare_out_dir(args.out_dir, args.resume, args.overwrite)
+    if args.save_bank:
+        ensure_writable_folder(osp.dirname(osp.abspath(args.save_bank)),
+                               f'--save-bank {args.save_bank!r}')
+    settings = run_settings(args, names, ids)
+    found = prepare_out_dir(args.out_dir, args.resume, args.overwrite)
     check_settings(args.out_dir, settings, args.resume)
+    if args.vis:
+        ensure_writable_folder(osp.join(args.out_dir, 'vis'), '--vis (OUT/vis)')
     return dict(cfg=cfg, images=images, names=names, ids=ids, not_in_gt=not_in_gt,
-                ignored=ignored)
+                ignored=ignored, settings=settings, found=[] if args.overwrite else found)
 
 
 def build(args, cfg):
@@ -145,14 +169,18 @@ def build(args, cfg):
     from mmsamantics.utils.quiet_logs import quiet_logs
     inf = InContextInferencer(cfg, args.checkpoint, device=args.device,
                               max_megapixels=args.max_megapixels or DEFAULT_MAX_MEGAPIXELS,
-                              verbose=args.verbose)
+                              verbose=args.verbose, random_weights=args.random_weights)
     if args.refs:
         with quiet_logs(level=logging.ERROR):  # its warnings were shown by preflight
             inf.add_references_from_coco(args.refs, args.ref_img_dir, args.shots)
     else:
         inf.load_bank(args.bank)
     if args.save_bank:
-        inf.save_bank(args.save_bank)
+        try:
+            inf.save_bank(args.save_bank)
+        except OSError as e:
+            raise ValueError(f'--save-bank {args.save_bank!r} could not be written '
+                             f'({e.strerror or e}); give a path you can write to') from None
     return inf
 
 
@@ -166,9 +194,57 @@ def record(res: dict, name: str, image_id: int, category_ids) -> dict:
                 detections=coco_results([res], [image_id], category_ids))
 
 
+class NotSkipped(logging.Filter):
+    """Drops the inferencer's live "skipped <image>" warnings, which would break the progress
+    bar's line: :func:`finish` lists every skipped image with its reason, once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith('skipped ')
+
+
+def infer(args, ctx: dict, stream, records: dict, t0: float) -> None:
+    """Build the model, then infer the images not done yet, appending each to the stream."""
+    inf = build(args, ctx['cfg'])
+    print(f'{len(inf.references)} references of {len(inf.classes)} classes ready '
+          f'({time.time() - t0:.1f}s)', flush=True)
+    queried = args.classes or inf.classes  # the classes of the results (and images.json)
+    meta = dict(classes=queried, references=sum(r.class_name in queried
+                                                for r in inf.references),
+                category_ids={c: inf.category_ids[c] for c in queried})
+    logger, quiet = MMLogger.get_current_instance(), NotSkipped()
+    logger.addFilter(quiet)
+    try:
+        predict(args, ctx, inf, stream, records, meta)
+    finally:
+        logger.removeFilter(quiet)
+
+
+def predict(args, ctx: dict, inf, stream, records: dict, meta: dict) -> None:
+    """Stream the records of the images not done yet; the meta line and run.json are
+    written with the first image done (a run that fails before it leaves no run.json)."""
+    from mmsamantics.apis.run_dir import write_settings
+    vis_dir = osp.join(args.out_dir, 'vis') if args.vis else None
+    for res in inf.iter_predict(
+            ctx['images'], batch_size=args.batch_size, score_thr=args.score_thr,
+            max_dets=args.max_dets, classes=args.classes, vis_dir=vis_dir,
+            vis_score_thr=args.vis_score_thr, show_progress=not args.no_progress,
+            done=records):
+        if meta is not None:
+            stream.append(dict(meta=meta))
+            write_settings(args.out_dir, ctx['settings'])
+            meta = None
+        i = res['index']
+        rec = record(res, ctx['names'][i], ctx['ids'][i], inf.category_ids)
+        stream.append(rec)
+        records[i] = rec
+    if meta is not None:  # nothing was left to do: the meta line still describes the run
+        stream.append(dict(meta=meta))
+
+
 def run(args, ctx: dict, state: dict) -> int:
-    """Infer the images not done yet, appending each to results.jsonl; then finish."""
-    from mmsamantics.apis.run_dir import RecordStream, remove_final
+    """Infer the images not done yet, then finish. A run that stops before its first image
+    removes the outputs it created (the folder is free for the next run)."""
+    from mmsamantics.apis.run_dir import RecordStream, remove_final, remove_new_outputs
     t0 = time.time()
     stream = RecordStream(args.out_dir)
     records = state['records'] = stream.read() if args.resume else {}
@@ -177,24 +253,15 @@ def run(args, ctx: dict, state: dict) -> int:
               flush=True)
     if len(records) < len(ctx['images']) or not stream.meta:
         remove_final(args.out_dir)  # never leave complete-looking files of another run
-        inf = build(args, ctx['cfg'])
-        print(f'{len(inf.references)} references of {len(inf.classes)} classes ready '
-              f'({time.time() - t0:.1f}s)', flush=True)
-        vis_dir = osp.join(args.out_dir, 'vis') if args.vis else None
         try:
-            stream.append(dict(meta=dict(classes=inf.classes, references=len(inf.references),
-                                         category_ids=dict(inf.category_ids))))
-            for res in inf.iter_predict(
-                    ctx['images'], batch_size=args.batch_size, score_thr=args.score_thr,
-                    max_dets=args.max_dets, classes=args.classes, vis_dir=vis_dir,
-                    vis_score_thr=args.vis_score_thr, show_progress=not args.no_progress,
-                    done=records):
-                i = res['index']
-                rec = record(res, ctx['names'][i], ctx['ids'][i], inf.category_ids)
-                stream.append(rec)
-                records[i] = rec
-        finally:
-            stream.close()
+            try:
+                infer(args, ctx, stream, records, t0)
+            finally:
+                stream.close()
+        except BaseException:
+            if not records:
+                remove_new_outputs(args.out_dir, ctx['found'])
+            raise
     return finish(args, ctx, records, stream.meta, time.time() - t0)
 
 

@@ -45,7 +45,7 @@ class InContextInferencer:
     Args:
         config: config file or :class:`Config` of the detector.
         checkpoint: trained weights (checked key by key: a checkpoint of another config is
-            refused). None keeps the config's own weights.
+            refused). None: a training-free model's own weights (those its config loads).
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...; default CUDA when available.
         cfg_options: overrides merged into the config (as ``--cfg-options``).
         ref_batch_size: reference images per backbone pass when encoding references.
@@ -53,17 +53,21 @@ class InContextInferencer:
             JPEGs are decoded at reduced size (:mod:`mmsamantics.apis.target_images`).
         verbose: keep the INFO logs of model building (weight initialisation, registry);
             by default they are DEBUG.
+        random_weights: allow a model with trainable weights and no ``checkpoint`` (its
+            weights stay random: for smoke tests only). By default such a model is refused;
+            training-free models (matcher, PerSAM, SAM 3) need no checkpoint.
     """
 
     def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None,
                  device: Optional[str] = None, cfg_options: Optional[dict] = None,
                  ref_batch_size: int = 4, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, random_weights: bool = False) -> None:
         cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
         self.cfg = cfg
-        self.model = build_inference_model(cfg, checkpoint, device, verbose=verbose)
+        self.model = build_inference_model(cfg, checkpoint, device, verbose=verbose,
+                                           random_weights=random_weights)
         self.device = next(self.model.parameters()).device
         self.encoder = build_reference_encoder(self.model, cfg)
         self.pipeline = self.encoder.target_pipeline()

@@ -92,17 +92,46 @@ def load_detector_checkpoint(model: torch.nn.Module, path: str) -> None:
     model.load_state_dict(state, strict=False)
 
 
+def check_trained(model: torch.nn.Module, checkpoint: Optional[str],
+                  random_weights: bool = False) -> None:
+    """Refuse a model with trainable weights and no ``checkpoint`` (unless ``random_weights``).
+
+    Training-free models (the matcher, PerSAM, SAM 3: every weight frozen and loaded from
+    the config's own checkpoints) need none; any other model would predict with the random
+    values of its initialisation, without an error and with scores near zero.
+
+    Raises:
+        MissingResourceError: one line naming the model, the missing checkpoint and the
+            two ways out.
+    """
+    if checkpoint is not None or random_weights:
+        return
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    if trainable:
+        raise MissingResourceError(
+            f'no checkpoint given for {type(model).__name__}, whose {len(trainable)} trained '
+            f'weights (e.g. {trainable[0]}) would stay random: give its trained checkpoint '
+            '(tools/infer.py CONFIG CHECKPOINT, InContextInferencer(config, checkpoint)), '
+            'or, for a smoke test with random weights, --random-weights '
+            '(random_weights=True)')
+
+
 def build_inference_model(cfg: Config, checkpoint: Optional[str] = None,
-                          device: Optional[str] = None, verbose: bool = False):
+                          device: Optional[str] = None, verbose: bool = False,
+                          random_weights: bool = False):
     """The config's model on ``device`` (default: CUDA when available), eval mode, with the
     checkpoint's weights checked key by key; weight-initialisation logs only if
-    ``verbose`` (:func:`mmsamantics.utils.quiet_logs.quiet_logs`)."""
+    ``verbose`` (:func:`mmsamantics.utils.quiet_logs.quiet_logs`).
+
+    A model with trainable weights needs ``checkpoint`` unless ``random_weights``
+    (:func:`check_trained`)."""
     if device is None:
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise MissingResourceError(f'checkpoint not found: {checkpoint!r}')
     with quiet_logs(verbose):
         model = build_model(cfg, None, device)
+        check_trained(model, checkpoint, random_weights)
         if checkpoint is not None:
             load_detector_checkpoint(model, checkpoint)
     return model.eval()

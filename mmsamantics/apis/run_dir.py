@@ -3,8 +3,10 @@
 Layout of ``OUT``:
 
 - ``run.json``: the settings that decide the results (config, checkpoint, references,
-  thresholds, the image list...), written when the run starts; ``--resume`` refuses a
-  run whose settings differ;
+  thresholds, the image list..., paths resolved), written once the first image is done;
+  ``--resume`` refuses a run whose settings differ. A run that fails before its first
+  image (a model that cannot be built, a bank refused) removes what it created, so the
+  folder is free again;
 - ``results.jsonl``: one line per input image, appended (and flushed) as soon as the
   image is done: ``{"index", "file", "path", "image_id", "height", "width",
   "detections": [COCO results]}`` or ``{"index", "file", "path", "skipped": reason}``.
@@ -21,9 +23,9 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
-from ..utils.files import write_json_atomic
+from ..utils.files import ensure_writable_folder, write_json_atomic
 
 RECORDS = 'results.jsonl'
 SETTINGS = 'run.json'
@@ -49,27 +51,22 @@ def prepare_out_dir(out_dir: str, resume: bool = False, overwrite: bool = False)
     """
     if resume and overwrite:
         raise ValueError('give at most one of --resume and --overwrite')
-    if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise ValueError(f'--out-dir {out_dir!r} is a file; give a folder')
-    probe = osp.join(out_dir, f'.write_test.{os.getpid()}')
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        with open(probe, 'w') as f:
-            f.write('ok')
-        os.remove(probe)
-    except OSError as e:
-        raise ValueError(f'--out-dir {out_dir!r} cannot be written ({e.strerror or e}); '
-                         'give a folder you can write to') from None
+    ensure_writable_folder(out_dir, f'--out-dir {out_dir!r}')
     found = [n for n in OUTPUTS if osp.lexists(osp.join(out_dir, n))]
     if found and not (resume or overwrite):
         raise ValueError(f'--out-dir {out_dir!r} holds the outputs of an earlier run '
                          f'({", ".join(found)}): add --resume to continue it, --overwrite to '
                          'replace them, or give another folder')
     if overwrite:
-        for n in found:
-            p = osp.join(out_dir, n)
-            shutil.rmtree(p) if osp.isdir(p) and not osp.islink(p) else os.remove(p)
+        _remove(out_dir, found)
     return found
+
+
+def _remove(out_dir: str, names: Sequence[str]) -> None:
+    """Delete the files and folders ``names`` of ``out_dir`` (a link, not its target)."""
+    for n in names:
+        p = osp.join(out_dir, n)
+        shutil.rmtree(p) if osp.isdir(p) and not osp.islink(p) else os.remove(p)
 
 
 def _short(value, n: int = 60) -> str:
@@ -78,7 +75,8 @@ def _short(value, n: int = 60) -> str:
 
 
 def check_settings(out_dir: str, settings: dict, resume: bool) -> None:
-    """Write ``run.json``; on ``resume``, first refuse settings that differ from it."""
+    """On ``resume``, refuse ``settings`` that differ from those in ``run.json`` (paths are
+    compared resolved, as :func:`resolved` writes them)."""
     path = osp.join(out_dir, SETTINGS)
     if resume and osp.isfile(path):
         with open(path) as f:
@@ -89,8 +87,27 @@ def check_settings(out_dir: str, settings: dict, resume: bool) -> None:
             raise ValueError(f'--resume: these settings differ from the run in {out_dir!r}, '
                              f'whose results would be mixed with others: {"; ".join(diff[:5])}.'
                              ' Repeat its command, or use --overwrite to start again.')
-        return
-    write_json_atomic(path, settings, indent=1)
+
+
+def resolved(path: Optional[str]) -> Optional[str]:
+    """``path`` absolute, links and ``..`` resolved (None stays None): one spelling per file,
+    whatever folder the command ran from."""
+    return None if path is None else osp.realpath(path)
+
+
+def write_settings(out_dir: str, settings: dict) -> None:
+    """Write ``run.json`` unless it is there (a resumed run keeps the first one)."""
+    path = osp.join(out_dir, SETTINGS)
+    if not osp.isfile(path):
+        write_json_atomic(path, settings, indent=1)
+
+
+def remove_new_outputs(out_dir: str, kept: Sequence[str]) -> List[str]:
+    """Delete the outputs in ``out_dir`` that are not in ``kept`` (those found before the
+    run): what a run that failed before its first image created. Returns their names."""
+    gone = [n for n in OUTPUTS if n not in kept and osp.lexists(osp.join(out_dir, n))]
+    _remove(out_dir, gone)
+    return gone
 
 
 class RecordStream:

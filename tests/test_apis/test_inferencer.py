@@ -81,7 +81,7 @@ def test_bank_round_trip_and_signature(inferencer, toy_root, ckpt, tmp_path):
         assert a['labels'] == b['labels'] and a['masks'] == b['masks']
     # another SAM (other random weights): the bank is refused
     torch.manual_seed(123)
-    foreign = InContextInferencer(toy_cfg(toy_root), None, device='cpu')
+    foreign = InContextInferencer(toy_cfg(toy_root), None, device='cpu', random_weights=True)
     with pytest.raises(ValueError, match='another model'):
         foreign.load_bank(bank)
     # mask and point prompts, on an array and a path, as shots of one new class

@@ -21,7 +21,8 @@ def samic_cfg(root: str) -> Config:
 
 def test_samic_inferencer_equals_model_predict(toy_root):
     torch.manual_seed(0)
-    inf = InContextInferencer(samic_cfg(toy_root), None, device='cpu')
+    inf = InContextInferencer(samic_cfg(toy_root), None, device='cpu',
+                              random_weights=True)
     # the detector's own pipeline without target annotations: reference heatmaps only
     steps = [dict(t) for t in inf.cfg.test_dataloader.dataset.pipeline
              if t['type'] != 'LoadAnnotations']
@@ -48,7 +49,8 @@ def test_samic_bank_is_the_detectors_bank_plus_heatmaps(toy_root, tmp_path):
     same predictions; a bank of the detector alone (no heatmaps) is refused with the fix."""
     from mmsamantics.structures.reference_bank import load_reference_bank
     torch.manual_seed(0)
-    inf = InContextInferencer(samic_cfg(toy_root), None, device='cpu')
+    inf = InContextInferencer(samic_cfg(toy_root), None, device='cpu',
+                              random_weights=True)
     refs = train_refs(toy_root)[0]
     for i, (path, name, box, _, _) in enumerate(refs):
         inf.add_reference(path, name, box=box, key=f'r{i}')
@@ -65,7 +67,8 @@ def test_samic_bank_is_the_detectors_bank_plus_heatmaps(toy_root, tmp_path):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
     s = int(inf.model.input_size)
     assert tuple(raw['meta']['heatmaps'].shape) == (len(refs), s, s)
-    again = InContextInferencer(samic_cfg(toy_root), None, device='cpu')
+    again = InContextInferencer(samic_cfg(toy_root), None, device='cpu',
+                              random_weights=True)
     again.model.load_state_dict(inf.model.state_dict())
     again.load_bank(bank)
     res = again(img, score_thr=-1.0, max_dets=1000, show_progress=False)[0]

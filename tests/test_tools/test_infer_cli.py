@@ -112,6 +112,10 @@ def test_interrupted_run_resumes_to_the_same_results(setup, tmp_path, monkeypatc
     # a second run into the same folder is refused (--overwrite: test_infer_inputs.py)
     assert cli.main(argv + ['--out-dir', str(part)]) == 2
     assert 'holds the outputs of an earlier run' in capsys.readouterr().err
+    # --resume with other settings than the run on disk
+    assert cli.main(argv + ['--out-dir', str(part), '--resume', '--score-thr', '0.5']) == 2
+    err = capsys.readouterr().err
+    assert 'these settings differ' in err and 'score_thr: 0.0 -> 0.5.' in err
 
 
 def _bad_cases(setup, tmp):
@@ -138,6 +142,13 @@ def _bad_cases(setup, tmp):
     copy.mkdir(exist_ok=True)
     first = sorted(os.listdir(imgs))[0]
     shutil.copy(imgs / first, copy / first)
+    big = json.loads(json.dumps(doc))  # declares twice the real size of its images
+    for im in big['images']:
+        im.update(height=2 * im['height'], width=2 * im['width'])
+    im = next(i for i in doc['images'] if i['id'] == big['annotations'][0]['image_id'])
+    big['annotations'][0]['bbox'] = [im['width'] + 10, im['height'] + 10, 20, 20]
+    files['big'] = tmp / 'big.json'
+    files['big'].write_text(json.dumps(big))
     gt = tmp / 'gt.json'
     gt.write_text(json.dumps(dict(images=[dict(id=1, file_name=first)])))
     out = ['--out-dir', str(tmp / 'out')]
@@ -155,6 +166,10 @@ def _bad_cases(setup, tmp):
         (argv[:argv.index('--img-dir')] + ['--images', str(imgs / first), str(copy / first),
                                            '--image-ids-from', str(gt)] + out,
          f'imgs/{first} and copy/{first} both match'),
+        (with_refs + ['--refs', str(files['big'])] + argv[argv.index('--ref-img-dir'):] + out,
+         f"lies fully outside its {im['width']}x{im['height']} image"),
+        (argv + out + ['--save-bank', '/proc/nope/bank.pth'],
+         "--save-bank '/proc/nope/bank.pth' cannot be written"),
     ]
 
 
@@ -175,13 +190,64 @@ def test_bad_inputs_fail_before_the_model(setup, tmp_path, monkeypatch, capsys):
         with pytest.raises(SystemExit) as e:
             cli.main(argv + opt)
         assert e.value.code == 2 and msg in capsys.readouterr().err
-    # --resume with other settings than the run on disk
-    part = str(tmp_path / 'p')
-    with pytest.raises(AssertionError, match='the model was built'):
-        cli.main(setup[0] + ['--out-dir', part])  # its settings are on disk
-    assert cli.main(setup[0] + ['--out-dir', part, '--resume', '--score-thr', '0.5']) == 2
-    err = capsys.readouterr().err
-    assert 'these settings differ' in err and 'score_thr: 0.0 -> 0.5.' in err
+    # a run that fails before its first image leaves nothing that blocks the next run
+    part = tmp_path / 'p'
+    for _ in range(2):  # the second run is not refused as "holds the outputs of a run"
+        with pytest.raises(AssertionError, match='the model was built'):
+            cli.main(setup[0] + ['--out-dir', str(part)])
+        assert os.listdir(part) == []  # vis/ (made by the checks) removed, no run.json
+
+
+def test_a_trained_model_needs_its_checkpoint(setup, ckpt, tmp_path, capsys):
+    """No checkpoint: refused in one line (nothing left in --out-dir); --random-weights runs
+    the smoke test. With --classes, the output lists only the classes asked for."""
+    argv, _, imgs = setup
+    argv = [a for a in argv if a != ckpt]
+    out = tmp_path / 'out'
+    assert cli.main(argv + ['--out-dir', str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith('error: no checkpoint given for InSAMDETR, whose ') and \
+        '--random-weights' in err[-1], err
+    assert os.listdir(out) == []
+    i = argv.index('--img-dir')
+    one = argv[:i] + ['--images', str(imgs / 'thin.png'),
+                      sorted(map(str, imgs.glob('0*.png')))[0]] + argv[i + 2:]
+    cls = json.loads(setup[1].read_text())['categories'][0]['name']
+    logger, logged = MMLogger.get_current_instance(), []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        assert cli.main(one + ['--out-dir', str(out), '--random-weights', '--classes',
+                               cls]) == 0
+    finally:
+        logger.removeHandler(handler)
+    images = json.loads((out / 'images.json').read_text())
+    assert [c['name'] for c in images['categories']] == [cls]
+    assert json.loads((out / 'summary.json').read_text())['classes'] == [cls]
+    # the skipped image: once, with a reason that fits a folder of images
+    io = capsys.readouterr()
+    said = [ln for ln in (io.out + io.err).splitlines() + logged if 'thin.png' in ln]
+    assert len(said) == 1 and 'too thin for the model' in said[0], said
+
+
+def test_resume_compares_resolved_paths(setup, toy_root, monkeypatch):
+    """The same folder spelled relative or absolute is the same setting."""
+    argv = setup[0] + ['--out-dir', 'o']
+    absolute = cli.run_settings(cli.parse_args(argv), [], [])
+    monkeypatch.chdir(osp.dirname(toy_root))
+    rel = list(argv)
+    rel[rel.index('--ref-img-dir') + 1] = osp.join(osp.basename(toy_root), 'train')
+    assert cli.run_settings(cli.parse_args(rel), [], []) == absolute
+
+
+def test_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(['--help'])
+    text = ' '.join(capsys.readouterr().out.split())
+    for opt, default in (('--batch-size', 4), ('--score-thr', 0.3), ('--max-dets', 100),
+                         ('--vis-score-thr', 0.3), ('--max-megapixels', 250)):
+        assert re.search(rf'{opt} \S+ [^-]*\(default: {default}\b', text), opt
 
 
 def test_reference_files_with_one_name_combine(setup, toy_root, ckpt, tmp_path):
