@@ -51,5 +51,7 @@ setup(
         'optional': parse_requirements('requirements/optional.txt'),
         'app': parse_requirements('requirements/app.txt'),
     },
+    # `mmsam infer|annotate|test|train ...`: the tools of the checkout (pip install -e .)
+    entry_points={'console_scripts': ['mmsam=mmsamantics.cli:main']},
     zip_safe=False,
 )

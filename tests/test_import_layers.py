@@ -35,6 +35,8 @@ LAYERS: Dict[str, int] = {
     'wsss': 6,          # SAM pseudo-labels for WSSS
     'app': 6,           # the annotation tool (web server on the inference API)
     ROOT: 7,
+    'cli': 7,           # the mmsam command (runs tools/)
+    '__main__': 7,      # python -m mmsamantics: the mmsam command
 }
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 80
