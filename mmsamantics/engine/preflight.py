@@ -5,12 +5,13 @@ listing every missing file and where to get it, not with a traceback from deep i
 model or dataset constructor.
 """
 import os.path as osp
+import re
 from typing import Iterator, List, Tuple
 
 from mmengine.config import Config, ConfigDict
 
 from ..models.sam.presets import SAM_CHECKPOINT_URLS
-from ..utils.checkpoint import MissingResourceError
+from ..utils.checkpoint import MissingResourceError, where_looked
 
 _COCO_HINT = ('COCO 2017 goes under data/coco/ (annotations/, train2017/, val2017/; see the '
               'README "Data and weights" section), or set data_root.')
@@ -121,6 +122,10 @@ def missing_files_error(lines: List[str], what: str, checkpoint_hint: str,
         hints.append(checkpoint_hint)
     if any(not line.startswith('checkpoint') for line in lines):
         hints.append(data_hint)
+    paths = [m.group(1) for m in (re.search(r" '([^']+)' ", f' {ln} ') for ln in lines) if m]
+    where = next((where_looked(p) for p in paths if where_looked(p)), '')
+    if where:  # relative paths: where they were looked up (and whether the project has them)
+        hints.append(f'Relative paths were {where}.')
     return MissingResourceError(f'missing files for {what}:\n  - ' + '\n  - '.join(lines)
                                 + '\n' + ' '.join(hints))
 

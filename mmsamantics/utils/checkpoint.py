@@ -1,4 +1,5 @@
 """Strict, readable loading of third-party weights, and safe ``--resume`` with torch >= 2.6."""
+import os
 import os.path as osp
 from typing import Dict, List
 
@@ -14,6 +15,23 @@ class MissingResourceError(FileNotFoundError):
     """
 
 
+# the folder holding the package: a source checkout's root, where configs/, checkpoints/ and
+# data/ are (relative paths in the project's configs are written from there)
+PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def where_looked(path: str) -> str:
+    """For a missing relative ``path``: the folder it was looked up in (the working folder)
+    and, when the project's folder has it, that it is there; ``''`` for other paths."""
+    if not path or osp.isabs(path) or '://' in path:
+        return ''
+    text = f'looked up from the working folder {os.getcwd()!r}'
+    if osp.exists(osp.join(PROJECT_ROOT, path)):
+        text += (f'; the project folder {PROJECT_ROOT!r} has it: run from there, or give its '
+                 'absolute path')
+    return text
+
+
 def load_state_dict_file(path: str, hint: str = '') -> Dict[str, torch.Tensor]:
     """Load a plain state dict (``weights_only=True``) from a local file.
 
@@ -25,8 +43,11 @@ def load_state_dict_file(path: str, hint: str = '') -> Dict[str, torch.Tensor]:
         The state dict; a ``{'state_dict': ...}`` or ``{'model': ...}`` wrapper is unwrapped.
     """
     if not osp.isfile(path):
-        raise MissingResourceError(
-            f'checkpoint file not found: {path!r}. {hint}'.strip())
+        where = where_looked(path)
+        if 'project folder' in where:
+            hint = ''  # it exists: how to create it would mislead
+        raise MissingResourceError(f'checkpoint file not found: {path!r}'
+                                   f'{f" ({where})" if where else ""}. {hint}'.strip())
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # corrupt file, pickle with code, ...
