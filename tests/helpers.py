@@ -21,6 +21,15 @@ from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOY_CONFIG = osp.join(REPO, 'configs', 'insam_detr_toy.py')
+# the trained ``make demo`` detector and its config (see tests/fixtures/README.md)
+TRAINED_CONFIG = osp.join(REPO, 'configs', 'insam_detr_toy_shape.py')
+
+
+def trained_checkpoint() -> str:
+    """The trained ``make demo`` detector's weights (SAM included) in tests/fixtures."""
+    found = glob.glob(osp.join(REPO, 'tests', 'fixtures', 'insam_detr_toy_shape-*.pth'))
+    assert len(found) == 1, found
+    return found[0]
 
 
 def toy_overrides(root: str, epochs: int = 1) -> dict:
@@ -192,6 +201,35 @@ def log_metrics(log: str, phase: str = 'test') -> dict:
     return {k: float(v) for k, v in re.findall(r'(coco/\S+): (-?[\d.]+)', line)}
 
 
+def dumped_predictions(path: str) -> dict:
+    """``{img_id: (boxes, scores, labels, mask RLEs)}`` of a test tool's ``--out`` file."""
+    import pickle
+    with open(path, 'rb') as f:
+        results = pickle.load(f)
+    out = {}
+    for r in results:
+        p = r['pred_instances']
+        out[r['img_id']] = (p['bboxes'].numpy(), p['scores'].numpy(), p['labels'].numpy(),
+                            p['masks'])
+    assert len(out) == len(results), 'an image predicted twice'
+    return out
+
+
+def assert_same_dumped_predictions(a: dict, b: dict):
+    """The same detections per image, up to float rounding (the two runs' processes differ
+    in the order of a few float sums: boxes agree to 1e-3 px, not bit for bit)."""
+    from pycocotools import mask as mask_util
+    assert sorted(a) == sorted(b)
+    for img_id, (boxes, scores, labels, masks) in a.items():
+        b_boxes, b_scores, b_labels, b_masks = b[img_id]
+        assert np.array_equal(labels, b_labels), img_id
+        assert np.allclose(scores, b_scores, atol=1e-5), img_id
+        assert np.allclose(boxes, b_boxes, atol=1e-3), img_id
+        ious = mask_util.iou(masks, b_masks, [0] * len(masks)).diagonal()
+        empty = (mask_util.area(masks) == 0) & (mask_util.area(b_masks) == 0)
+        assert ((ious > 0.99) | empty).all(), (img_id, ious)
+
+
 # ---------------------------------------------------------------- toy world files
 def val_paths(root: str) -> Tuple[str, str]:
     """(annotation file, image folder) of the toy world's val split."""
@@ -306,9 +344,12 @@ def inferencer_vs_pipeline(inf, img: str, refs: list, steps: Optional[list] = No
 
 
 def assert_same_predictions(inf, res: dict, pred) -> None:
-    """The inferencer's result ``res`` equals the model's own ``pred`` (non-empty)."""
+    """The inferencer's result ``res`` equals the model's own ``pred`` (non-empty): scores,
+    labels, boxes (original pixels, xyxy) and masks."""
     assert len(res['scores']) == len(pred) > 0
     np.testing.assert_allclose(res['scores'], pred.scores.numpy(), atol=1e-4)
+    np.testing.assert_allclose(np.asarray(res['boxes'], np.float32).reshape(-1, 4),
+                               pred.bboxes.numpy(), atol=1e-2)
     assert res['labels'] == [inf.classes[i] for i in pred.labels.tolist()]
     assert (decode(res['masks']) == pred.masks.numpy()).mean() > 0.999
 

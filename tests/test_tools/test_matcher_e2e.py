@@ -3,7 +3,7 @@ import os.path as osp
 
 import pytest
 
-from helpers import PY, REPO
+from helpers import PY, REPO, assert_same_dumped_predictions, dumped_predictions
 from helpers import log_metrics as metrics
 from helpers import run_tool as run
 
@@ -29,7 +29,7 @@ def options(root: str, **extra) -> list:
 @pytest.mark.e2e
 def test_matcher_test_tool_single_and_two_processes(toy_root, tmp_path):
     rc, single = run([PY, 'tools/test.py', CONFIG, '--work-dir', str(tmp_path / 's'),
-                      '--mode', 'open', *options(toy_root)])
+                      '--out', str(tmp_path / 's.pkl'), '--mode', 'open', *options(toy_root)])
     assert rc == 0, single[-3000:]
     m = metrics(single)
     # fixed-seed values (randomness.seed=0): the random tiny SAM finds no toy object, so every
@@ -38,6 +38,12 @@ def test_matcher_test_tool_single_and_two_processes(toy_root, tmp_path):
                 'novel_segm_AR@100', 'bbox_mAP_l'):
         assert m[f'coco/{key}'] == (-1.0 if key.endswith('_l') else 0.0), key
     rc, dist = run(['bash', 'tools/dist_test.sh', CONFIG, '2', '--work-dir', str(tmp_path / 'd'),
-                    '--mode', 'open', *options(toy_root)], env=dict(PORT='29521', PYTHON=PY))
+                    '--out', str(tmp_path / 'd.pkl'), '--mode', 'open', *options(toy_root)],
+                   env=dict(PORT='29521', PYTHON=PY))
     assert rc == 0, dist[-3000:]
     assert metrics(dist) == m
+    # the metrics are all 0 in both runs, so the comparison is of the predictions: every
+    # image's, from both processes, gathered in the one file (and not empty)
+    single_preds = dumped_predictions(str(tmp_path / 's.pkl'))
+    assert len(single_preds) == 8 and all(len(p[1]) > 0 for p in single_preds.values())
+    assert_same_dumped_predictions(dumped_predictions(str(tmp_path / 'd.pkl')), single_preds)

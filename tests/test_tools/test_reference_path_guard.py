@@ -18,19 +18,14 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from helpers import PY, REPO, load_tool, run_tool, toy_overrides
+from helpers import PY, TRAINED_CONFIG, load_tool, run_tool, toy_overrides
+from helpers import trained_checkpoint as fixture
 from mmsamantics.datasets import toy_splits
 from mmsamantics.evaluation import control_summary, split_derived
 from mmsamantics_toy.toy_world import make_toy_world
 
-CONFIG = osp.join(REPO, 'configs', 'insam_detr_toy_shape.py')
+CONFIG = TRAINED_CONFIG
 STEM = osp.splitext(osp.basename(CONFIG))[0]
-
-
-def fixture() -> str:
-    found = glob.glob(osp.join(REPO, 'tests', 'fixtures', 'insam_detr_toy_shape-*.pth'))
-    assert len(found) == 1, found
-    return found[0]
 
 
 @pytest.fixture(scope='module')
