@@ -108,6 +108,22 @@ def test_segment_bad_input(client, body, status, match):
         assert match in r.json()['detail']
 
 
+def test_a_prompt_without_mask_index_keeps_the_most_confident_candidate(client, monkeypatch):
+    """The instance of a prompt without ``mask_index`` is SAM's most confident candidate.
+    The random test SAM ranks its first candidate best for every click, so the candidates
+    are served in reverse order here: a rule of "the first candidate" then fails."""
+    c, session = client
+    segment = session.segmenter.segment
+    monkeypatch.setattr(session.segmenter, 'segment',
+                        lambda *a, **k: tuple(x[::-1] for x in segment(*a, **k)))
+    masks, iou = session.segmenter.segment(session.folder.path('000000.png'), [CLICK])
+    k = int(np.argmax(iou))
+    assert k != 0 and not np.array_equal(masks[k], masks[0])
+    a = _add(c).json()
+    assert a['sambox']['prompts'][0]['mask_index'] == k and a['area'] == masks[k].sum()
+    assert a['sambox']['sam_iou'] == round(float(iou[k]), 4)
+
+
 def test_instances_relabel_delete_undo(client):
     c, session = client
     a = _add(c).json()
