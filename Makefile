@@ -12,13 +12,16 @@ env:
 demo: env
 	$(PY) tools/demo.py --work-dir work_dirs/demo
 
+# pytest-xdist workers (one thread each); PYTEST_WORKERS=0 runs the tests in one process
+PYTEST_WORKERS ?= 2
+
 # everything (what CI runs)
 test: env
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) -m pytest tests -q -p no:cacheprovider -n $(PYTEST_WORKERS)
 
 # the inner loop: skips the end-to-end tool/subprocess runs (marker `e2e`)
 test-fast: env
-	$(PY) -m pytest tests -q -p no:cacheprovider -m "not e2e"
+	$(PY) -m pytest tests -q -p no:cacheprovider -n $(PYTEST_WORKERS) -m "not e2e"
 
 clean-demo:
 	rm -rf work_dirs/demo

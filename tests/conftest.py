@@ -3,7 +3,12 @@ import os
 
 import pytest
 
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+# one thread per pytest-xdist worker (`make test` runs two on two cores), two without xdist
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    os.environ['OMP_NUM_THREADS'] = '1'
+    os.environ['MKL_NUM_THREADS'] = '1'
+else:
+    os.environ.setdefault('OMP_NUM_THREADS', '2')
 
 
 @pytest.fixture(scope='session')
@@ -22,8 +27,14 @@ def _mmdet_scope():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``gpu`` need CUDA: skipped without it (tools/gpu_selfcheck.sh runs them)."""
+    """Modules with end-to-end tests first (the long ones start while the short ones fill the
+    other worker; each module's tests keep their order). Tests marked ``gpu`` need CUDA:
+    skipped without it (tools/gpu_selfcheck.sh runs them)."""
     import torch
+    def module(item) -> str:
+        return getattr(getattr(item, 'module', None), '__name__', '')
+    heavy = {module(item) for item in items if 'e2e' in item.keywords}
+    items.sort(key=lambda item: module(item) not in heavy)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason='needs a CUDA GPU (tools/gpu_selfcheck.sh runs these)')
