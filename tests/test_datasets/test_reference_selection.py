@@ -76,6 +76,31 @@ def test_every_rule_and_the_shuffle_decide():
     assert [a['id'] for a in other['annotations']] == [3, 2, 14, 5]
 
 
+def iou_coco():
+    """Four 200 x 200 images, each with an 80 x 80 box at (20, 20) that passes every other
+    rule, overlapped by a second box shifted right: by 34 px (box IoU 3680 / 9120 = 0.404 >
+    0.35) or 43 px (2960 / 9840 = 0.301), the second box a crowd region or an annotation of
+    the other class (then it is a candidate too, and the rule is symmetric)."""
+    anns, images = [], []
+    for img, (shift, crowd) in enumerate(((34, 1), (43, 1), (34, 0), (43, 0)), start=1):
+        anns += [_ann(2 * img - 1, img, 1, [20, 20, 80, 80], 6400),
+                 _ann(2 * img, img, 2, [20 + shift, 20, 80, 80], 6400, iscrowd=crowd)]
+        images.append(dict(id=img, file_name=f'{img}.jpg', width=200, height=200))
+    return dict(images=images, annotations=anns,
+                categories=[dict(id=1, name='cat'), dict(id=2, name='dog')])
+
+
+@pytest.mark.parametrize('seed', [0, 1, 7, 42, 64, 137, 2023, 99991])
+def test_the_iou_rule_whatever_the_order(seed):
+    """Every order of the pass (classes never full: all of it is scanned): a box overlapping
+    another by IoU 0.40 is refused, by 0.30 accepted; the image of a pair with IoU 0.30 of
+    two classes is taken by whichever comes first."""
+    ref = select_authors_reference_set(iou_coco(), seed=seed, max_shots=5)
+    ids = sorted(a['id'] for a in ref['annotations'])
+    assert 3 in ids and not {1, 2, 5, 6} & set(ids), ids
+    assert len({7, 8} & set(ids)) == 1 and len(ids) == 2, ids
+
+
 def test_file_records_the_procedure_and_reads_back(tmp_path):
     ref = select_authors_reference_set(rules_coco(), seed=137, max_shots=2, classes=['dog'])
     info = ref['info']
