@@ -123,7 +123,7 @@ def run_settings(args, names: list, ids: list) -> dict:
 def preflight(args) -> dict:
     """Everything that can be checked without the model, in that order; the outputs of an
     earlier run are deleted (--overwrite) only once all checks passed."""
-    from mmengine.config import Config
+    from mmsamantics.utils.config_paths import load_config
 
     from mmsamantics.apis.image_ids import image_names, match_image_ids
     from mmsamantics.apis.inputs import expand_inputs
@@ -136,7 +136,7 @@ def preflight(args) -> dict:
     for what, path in (('config', args.config), ('checkpoint', args.checkpoint)):
         if path is not None and not osp.isfile(path):
             raise MissingResourceError(f'{what} not found: {path!r}')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     ignored: list = []

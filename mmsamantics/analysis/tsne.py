@@ -24,6 +24,7 @@ from mmengine.config import Config
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
+from ..utils.config_paths import load_config
 from ..utils.images import decode_coco_mask, load_resized, preprocess_images, resize_mask
 
 MIN_POINTS = 5  # t-SNE and a silhouette score mean little below this
@@ -242,7 +243,7 @@ def build_backbone(spec: str, default_preprocessor: dict,
         (backbone, data preprocessor, input side S).
     """
     if osp.isfile(spec):
-        cfg = Config.fromfile(spec)
+        cfg = load_config(spec)
     elif spec.endswith('.py'):
         raise FileNotFoundError(f'backbone config not found: {spec!r}')
     else:

@@ -28,6 +28,7 @@ from mmengine.utils import ProgressBar
 
 from ..structures import feature_rows, map_feature, stack_features
 from ..structures.reference_store import Feature
+from ..utils.config_paths import load_config
 from .categories import register_class
 from .inputs import ImageLike, expand_inputs, read_image
 from .model_loading import build_inference_model
@@ -62,7 +63,7 @@ class InContextInferencer:
                  device: Optional[str] = None, cfg_options: Optional[dict] = None,
                  ref_batch_size: int = 4, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
                  verbose: bool = False, random_weights: bool = False) -> None:
-        cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
+        cfg = load_config(config) if isinstance(config, str) else config.copy()
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
         self.cfg = cfg

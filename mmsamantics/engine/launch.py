@@ -127,10 +127,14 @@ def load_tool_config(args, phase: str):
     import sys
 
     from ..utils.checkpoint import MissingResourceError
+    from ..utils.config_paths import load_config
     from .preflight import check_resources
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    cfg = Config.fromfile(args.config)
+    try:
+        cfg = load_config(args.config)
+    except FileNotFoundError as e:
+        sys.exit(f'error: {e}')
     prepare_device(getattr(args, 'allow_pytorch_deform_attn', False))
     cfg.launcher = args.launcher
     if args.cfg_options is not None:

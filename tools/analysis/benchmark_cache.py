@@ -32,6 +32,7 @@ import mmsamantics  # noqa: F401
 from mmsamantics.apis import build_dataset, build_feature_cache, build_model, cache_items
 from mmsamantics.datasets import FeatureCache
 from mmsamantics.utils.profiling import PeakMemory
+from mmsamantics.utils.config_paths import load_config
 
 TOY_ROOT = 'data/toy_world/'
 
@@ -133,7 +134,7 @@ def sync(model) -> None:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     if args.toy_data:

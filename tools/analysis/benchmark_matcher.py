@@ -33,6 +33,7 @@ from mmengine.dataset import pseudo_collate
 import mmsamantics  # noqa: F401
 from mmsamantics.apis import build_dataset, build_model
 from mmsamantics.utils.profiling import PeakMemory
+from mmsamantics.utils.config_paths import load_config
 
 TOY_ROOT = 'data/toy_world/'
 STAGES = ('sam_encoder', 'proposals', 'features', 'references', 'matching', 'masks')
@@ -123,7 +124,7 @@ def time_image(model, data: dict, mode: str) -> Dict[str, float]:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     if args.toy_data:

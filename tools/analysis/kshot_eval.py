@@ -41,6 +41,7 @@ from mmsamantics.engine import (add_control_family_args, build_runner, check_res
 from mmsamantics.evaluation import (apply_reference_options, control_deltas, control_tables,
                                     enable_classwise, summarize)
 from mmsamantics.utils import MissingResourceError
+from mmsamantics.utils.config_paths import load_config
 
 
 def parse_args():
@@ -68,7 +69,7 @@ def parse_args():
 
 
 def load_cfg(args) -> Config:
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher

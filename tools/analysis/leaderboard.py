@@ -40,6 +40,7 @@ from mmsamantics.engine import (add_control_family_args, build_runner, check_res
 from mmsamantics.evaluation import apply_reference_options, control_tables, enable_classwise
 from mmsamantics.utils import MissingResourceError
 from mmsamantics.utils.profiling import PeakMemory
+from mmsamantics.utils.config_paths import load_config
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -100,7 +101,7 @@ def run_one(args, name: str, config: str, ckpt: Optional[str], seed: int, k: int
                    + (f'_{control}' if control else '') + '.json')
     if osp.isfile(out):
         return
-    cfg = Config.fromfile(config)
+    cfg = load_config(config)
     if args.data_root:
         point_at(cfg, args.data_root)
     if args.cfg_options:
@@ -141,7 +142,7 @@ def splits_of(config: str, data_root: Optional[str]) -> Optional[dict]:
     """The class splits the method's metric reports (``--data-root``'s splits.json)."""
     path = osp.join(data_root, 'annotations', 'splits.json') if data_root else None
     if path is None:
-        evs = _evaluators(Config.fromfile(config))
+        evs = _evaluators(load_config(config))
         path = next((e.get('class_splits_file') for e in evs
                      if e.get('class_splits_file')), None)
     if path and osp.isfile(path):

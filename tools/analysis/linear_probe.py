@@ -25,6 +25,7 @@ import mmsamantics.probing as probing
 from mmsamantics.utils import MissingResourceError
 from mmsamantics_toy.toy_classification import (is_current_toy_classification,
                                                 make_toy_classification)
+from mmsamantics.utils.config_paths import load_config as load_project_config
 
 
 def parse_args(argv=None):
@@ -51,7 +52,7 @@ def parse_args(argv=None):
 def load_config(path, args) -> Config:
     if not osp.isfile(path):
         sys.exit(f'error: config {path!r} not found')
-    cfg = Config.fromfile(path)
+    cfg = load_project_config(path)
     if args.toy_data:
         root = args.toy_data.rstrip('/') + '/'
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

@@ -16,7 +16,7 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
@@ -25,6 +25,7 @@ from mmdet.registry import MODELS
 from mmsamantics.analysis import (analyse, backbone_features, build_backbone, load_instances,
                                   model_input_size, reference_features)
 from mmsamantics.engine import missing_resources
+from mmsamantics.utils.config_paths import load_config
 
 KINDS = ('tokens', 'mlp', 'backbone')
 
@@ -55,7 +56,7 @@ def parse_args(argv=None):
 
 
 def build_model(args):
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     missing = [m for m in missing_resources(cfg, 'test') if m.startswith('checkpoint')]

@@ -12,13 +12,14 @@ import os
 import sys
 import time
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 import mmsamantics  # noqa: F401
 from mmsamantics.apis import build_dataset, build_feature_cache, build_model, cache_items
 from mmsamantics.datasets import FeatureCache
 from mmsamantics.engine import set_local_device
 from mmsamantics.utils import MissingResourceError
+from mmsamantics.utils.config_paths import load_config
 
 
 def parse_args():
@@ -46,7 +47,7 @@ def main() -> None:
     args = parse_args()
     if not 0 <= args.shard_id < args.num_shards:
         sys.exit(f'error: --shard-id {args.shard_id} not in [0, {args.num_shards})')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     device = args.device

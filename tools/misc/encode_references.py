@@ -23,11 +23,12 @@ import argparse
 import sys
 import time
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 import mmsamantics  # noqa: F401
 from mmsamantics.apis import build_model, make_reference_bank
 from mmsamantics.utils import MissingResourceError
+from mmsamantics.utils.config_paths import load_config
 
 
 def main() -> None:
@@ -43,7 +44,7 @@ def main() -> None:
     p.add_argument('--device', default='cpu')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = p.parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     t = time.time()
