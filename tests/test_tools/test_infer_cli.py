@@ -285,7 +285,7 @@ def _python_block(path: str) -> str:
     return next(b for b in blocks if 'InContextInferencer(' in b)
 
 
-@pytest.mark.parametrize('doc', ['README.md', 'docs/inference.md'])
+@pytest.mark.parametrize('doc', ['docs/inference.md'])  # README's: test_readme_api.py
 def test_api_example_runs_as_written(doc, toy_root, ckpt, tmp_path, monkeypatch):
     """The example, in a folder holding the files it names (toy images), with the toy model
     for the trained one (the same class, other weights)."""
