@@ -7,8 +7,15 @@ imports it).
 The heavy stack (torch, mmcv with ops, mmdet, ...) is installed by ``tools/setup_env.sh``;
 ``install_requires`` lists the runtime needs so a plain ``pip install`` in a prepared
 environment resolves nothing surprising.
+
+Like mmdet, the package carries its configs, tools and model index in ``mmsamantics/.mim/``
+(symlinks for an editable install, copies for a wheel or sdist), so that OpenMMLab configs
+elsewhere inherit ours with ``_base_ = 'mmsamantics::insam_detr/...'``.
 """
+import os
 import os.path as osp
+import shutil
+import sys
 
 from setuptools import find_packages, setup
 
@@ -23,6 +30,37 @@ def read_version() -> str:
     return ns['__version__']
 
 
+# what `mmsamantics::` paths and OpenMMLab's mim read: mmsamantics/.mim/<name>
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+
+
+def add_mim_extension() -> None:
+    """Put ``configs/``, ``tools/`` and ``model-index.yml`` into ``mmsamantics/.mim``:
+    relative symlinks for an editable install (``develop``, ``editable_wheel``), copies when
+    a wheel or sdist is built; nothing for other commands."""
+    if {'develop', 'editable_wheel'} & set(sys.argv):
+        mode = 'symlink'
+    elif {'sdist', 'bdist_wheel', 'build', 'build_py'} & set(sys.argv):
+        mode = 'copy'
+    else:
+        return
+    here = osp.dirname(osp.abspath(__file__))
+    mim = osp.join(here, 'mmsamantics', '.mim')
+    os.makedirs(mim, exist_ok=True)
+    for name in MIM_FILES:
+        src, dst = osp.join(here, name), osp.join(mim, name)
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim), dst)
+        elif osp.isdir(src):
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__'))
+        else:
+            shutil.copyfile(src, dst)
+
+
 def parse_requirements(path: str) -> list:
     reqs = []
     with open(osp.join(osp.dirname(__file__), path)) as f:
@@ -33,6 +71,7 @@ def parse_requirements(path: str) -> list:
     return reqs
 
 
+add_mim_extension()
 setup(
     name='mmsamantics',
     version=read_version(),
@@ -42,7 +81,9 @@ setup(
     license='Apache-2.0',
     packages=find_packages(include=PACKAGES),
     include_package_data=True,
-    package_data={'mmsamantics.app': ['static/*']},  # the annotation tool's page
+    package_data={'mmsamantics.app': ['static/*'],  # the annotation tool's page
+                  'mmsamantics': ['.mim/configs/**/*', '.mim/tools/**/*',
+                                  '.mim/model-index.yml']},
     python_requires='>=3.9',
     install_requires=parse_requirements('requirements/runtime.txt'),
     extras_require={

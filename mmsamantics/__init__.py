@@ -31,6 +31,7 @@ def _check_versions() -> None:
 _check_versions()
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registers modules)
+from . import registry  # noqa: E402,F401  (the mmsamantics scope, mmsamantics:: configs)
 from .utils import register_checkpoint_safe_globals  # noqa: E402
 
 register_checkpoint_safe_globals()

@@ -12,9 +12,9 @@ from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, 'configs')
-FAMILIES = ('insam_detr', 'matcher', 'samic', 'linear_probe', 'persam')
+FAMILIES = ('insam_detr', 'matcher', 'samic', 'linear_probe', 'persam', 'sam3')
 # test-only (training-free) families: no schedule part in their file names
-TEST_ONLY = ('matcher_', 'persam_')
+TEST_ONLY = ('matcher_', 'persam_', 'sam3-exemplar_')
 # short name -> canonical file (the names users type; tests and tools/demo.py use them)
 ALIASES = {
     'insam_detr_coco.py': 'insam_detr/insam-detr_sam-vit-b_16xb3-50e_coco.py',

@@ -23,6 +23,7 @@ ROOT = '<mmsamantics/__init__.py>'  # the package itself: imports what registers
 LAYERS: Dict[str, int] = {
     'utils': 0,         # checkpoints, freezing, image helpers
     'version': 0,       # mmsamantics/version.py
+    'registry': 0,      # the mmsamantics scope: children of mmdet's registries
     'datasets': 1,      # datasets, transforms, feature-cache format, toy class names
     'structures': 2,    # signatures, reference banks, ReferenceStore
     'evaluation': 3,    # mmdet metrics, k-shot summaries

@@ -15,6 +15,10 @@ it means the same wherever the tool is started:
 
 Paths given on the command line (``--cfg-options``, arguments) are the user's: they are
 merged after this and keep their meaning relative to the working folder.
+
+A config may also be named the OpenMMLab way, ``PACKAGE::RELATIVE/PATH.py``
+(``mmsamantics::insam_detr_coco.py``, ``mmdet::faster_rcnn/...``): the file in the
+installed package's ``.mim/configs`` folder.
 """
 import os
 import os.path as osp
@@ -31,7 +35,7 @@ RESOURCE_FOLDERS = {'data/': 'MMSAM_DATA_ROOT', 'checkpoints/': 'MMSAM_CHECKPOIN
 def config_project_root(config_path: str) -> Optional[str]:
     """The project of a config file: the folder above the nearest ``configs/`` folder that
     holds it (``None`` for a file outside any ``configs/`` folder)."""
-    folder = osp.dirname(osp.abspath(config_path))
+    folder = osp.dirname(osp.realpath(config_path))  # through .mim/configs links
     while True:
         if osp.basename(folder) == 'configs':
             return osp.dirname(folder)
@@ -81,13 +85,39 @@ def _resolve(node: Any, roots: Sequence[str]) -> Any:
     return resolve_project_path(node, roots)
 
 
+def package_config_path(path: str) -> str:
+    """The file of an OpenMMLab-style config name ``PACKAGE::RELATIVE/PATH.py``.
+
+    Raises:
+        FileNotFoundError: the package is not installed, or has no such config (naming the
+            folder looked in and how to create it).
+    """
+    from mmengine.config.utils import MODULE2PACKAGE
+    from mmengine.utils import get_installed_path, is_installed
+    package, _, rel = path.partition('::')
+    installed = MODULE2PACKAGE.get(package, package)  # how mmengine locates it
+    if not is_installed(installed):
+        raise FileNotFoundError(f'config {path!r}: the package {package!r} is not installed')
+    folder = osp.join(get_installed_path(installed), '.mim', 'configs')
+    found = osp.join(folder, rel)
+    if not osp.isfile(found):
+        fix = (' (re-install this package with `pip install -e .` from its checkout: that '
+               'links its configs there)' if package == 'mmsamantics' and not osp.isdir(folder)
+               else '')
+        raise FileNotFoundError(f'config {path!r} not found: no {rel!r} in {folder!r}{fix}')
+    return found
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """``Config.fromfile(path)`` with its project-relative paths resolved (see the module's
-    docstring), then ``cfg_options`` merged as given.
+    docstring), then ``cfg_options`` merged as given. ``path`` may be a
+    ``PACKAGE::RELATIVE/PATH.py`` name.
 
     Raises:
         FileNotFoundError: ``path`` does not exist (naming the working folder).
     """
+    if '::' in path:
+        path = package_config_path(path)
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path!r} (looked up from the working '
                                 f'folder {os.getcwd()!r})')

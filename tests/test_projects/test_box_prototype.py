@@ -1,10 +1,11 @@
 """The worked example of docs/extending.md, used as a downstream user would: a package in
-its own folder (projects/box_prototype), registered through the config's custom_imports,
-trained one iteration on the toy world by tools/train.py and run by tools/infer.py, both
-started from another folder."""
+its own folder outside the repository (a copy of projects/box_prototype), registered through
+the config's custom_imports, its config inheriting ours as ``mmsamantics::`` bases, trained
+one iteration on the toy world by ``mmsam train`` and run by ``mmsam infer`` there."""
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
@@ -34,20 +35,24 @@ def _options(root: str, work_dir: str) -> list:
         'work_dir': work_dir}.items()]
 
 
-def _run(args: list, cwd: str) -> str:
-    env = dict(os.environ, PYTHONPATH=PROJECT, OMP_NUM_THREADS='1')
-    p = subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True, text=True,
-                       timeout=600, env=env)
+def _run(args: list, cwd: str, project: str) -> str:
+    """``python -m mmsamantics ARGS`` (the ``mmsam`` command) in ``cwd`` with ``project`` on
+    the path."""
+    env = dict(os.environ, PYTHONPATH=project, OMP_NUM_THREADS='1')
+    p = subprocess.run([sys.executable, '-m', 'mmsamantics'] + args, cwd=cwd,
+                       capture_output=True, text=True, timeout=600, env=env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return p.stdout + p.stderr
 
 
 @pytest.mark.e2e
 def test_a_downstream_detector_trains_and_infers(toy_root, tmp_path):
+    project = str(tmp_path / 'box_prototype')
+    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns('__pycache__'))
+    config = osp.join(project, 'configs', osp.basename(CONFIG))
     work = str(tmp_path / 'work')
     opts = _options(toy_root, work)
-    log = _run([osp.join(REPO, 'tools', 'train.py'), CONFIG, '--cfg-options', *opts],
-               str(tmp_path))
+    log = _run(['train', config, '--cfg-options', *opts], str(tmp_path), project)
     assert 'loss_cells' in log and 'coco/bbox_mAP' in log  # one step, then evaluated
     ckpt = osp.join(work, 'iter_1.pth')
     state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
@@ -55,10 +60,10 @@ def test_a_downstream_detector_trains_and_infers(toy_root, tmp_path):
     ref_file = tmp_path / 'refs.json'
     anns = write_train_refs(toy_root, str(ref_file), num_classes=2, shots=1)
     out = tmp_path / 'infer'
-    _run([osp.join(REPO, 'tools', 'infer.py'), CONFIG, ckpt, '--refs', str(ref_file),
+    _run(['infer', config, ckpt, '--refs', str(ref_file),
           '--ref-img-dir', osp.join(toy_root, 'train'), '--img-dir', osp.join(toy_root, 'val'),
           '--out-dir', str(out), '--device', 'cpu', '--no-progress', '--score-thr', '0',
-          '--cfg-options', *opts], str(tmp_path))
+          '--cfg-options', *opts], str(tmp_path), project)
     results = json.loads((out / 'results.json').read_text())
     cats = {a['category_id'] for a in anns}
     n_val = len(os.listdir(osp.join(toy_root, 'val')))

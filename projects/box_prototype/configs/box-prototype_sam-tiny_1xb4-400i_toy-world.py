@@ -1,10 +1,11 @@
 # The example in-context detector of docs/extending.md on the toy world: box prototypes of
 # the toy SAM (python tools/misc/pretrain_toy_sam.py) matched with target cells through one
-# learned projection. Run from the repository root with this project on the path:
-#   PYTHONPATH=projects/box_prototype python tools/train.py \
+# learned projection. It inherits the installed package's configs the OpenMMLab way
+# (mmsamantics::), so the project can live in any folder; with it on the path:
+#   PYTHONPATH=projects/box_prototype mmsam train \
 #       projects/box_prototype/configs/box-prototype_sam-tiny_1xb4-400i_toy-world.py
-_base_ = ['../../../configs/_base_/default_runtime.py',
-          '../../../configs/_base_/datasets/toy_world_in_context.py']
+_base_ = ['mmsamantics::_base_/default_runtime.py',
+          'mmsamantics::_base_/datasets/toy_world_in_context.py']
 
 custom_imports = dict(imports=['mmsamantics', 'box_prototype'], allow_failed_imports=False)
 sam_checkpoint = 'checkpoints/sam_tiny_toy.pth'
