@@ -55,23 +55,33 @@ def test_config_loads(rel):
     assert cfg.get('model') is not None
 
 
-def _without_weights(node, bpe_path: str):
-    """``node`` (a model config dict, changed in place) with every checkpoint path removed and
-    the SAM 3 tokenizer pointed at a tiny vocabulary: the files do not exist here."""
+def _weight_entries(node):
+    """``(dict, key)`` of every weight or vocabulary file a model config names: checkpoint
+    paths, ``Pretrained`` init configs and SAM 3's tokenizer vocabulary."""
     if isinstance(node, dict):
         for k, v in node.items():
-            if k in ('checkpoint', 'pretrained') and isinstance(v, str):
-                node[k] = None
+            if k in ('checkpoint', 'pretrained', 'bpe_path') and isinstance(v, str):
+                yield node, k
             elif k == 'init_cfg' and isinstance(v, dict) and v.get('type') == 'Pretrained':
-                node[k] = None
-            elif k == 'bpe_path':
-                node[k] = bpe_path
+                yield node, k
             else:
-                _without_weights(v, bpe_path)
+                yield from _weight_entries(v)
     elif isinstance(node, list):
         for v in node:
-            _without_weights(v, bpe_path)
-    return node
+            yield from _weight_entries(v)
+
+
+def _required_weights(model: dict) -> list:
+    return sorted({node[k]['checkpoint'] if k == 'init_cfg' else node[k]
+                   for node, k in _weight_entries(model)})
+
+
+def _without_weights(model: dict, bpe_path: str) -> dict:
+    """``model`` (a model config dict, changed in place) with every checkpoint path removed
+    and the SAM 3 tokenizer pointed at a tiny vocabulary: the files do not exist here."""
+    for node, k in list(_weight_entries(model)):
+        node[k] = bpe_path if k == 'bpe_path' else None
+    return model
 
 
 def _build(cfg: Config, bpe_path: str):
@@ -215,6 +225,9 @@ def test_metafiles():
             assert osp.isfile(osp.join(REPO, m['Config'])), m['Config']
             assert m['Config'].startswith(f'configs/{family}/'), m['Config']
             assert 'Weights' not in m, 'no released weights: no Weights entry'
+            # the files the config needs, as its checkpoint fields name them
+            cfg = Config.fromfile(osp.join(REPO, m['Config']))
+            assert m['Required Weights'] == _required_weights(cfg.model.to_dict()), m['Name']
             for r in m.get('Results', []):
                 assert r['Task'] and r['Dataset'] and r['Metrics'], m['Name']
         assert osp.isfile(osp.join(CONFIGS, family, 'README.md')), family
