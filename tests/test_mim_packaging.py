@@ -68,3 +68,20 @@ def test_a_downstream_config_inherits_ours(tmp_path, monkeypatch):
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
     assert type(model).__name__ == 'InSAMDETR' and model.num_queries == 12
+
+
+def test_mim_reads_the_model_index():
+    """The index as mim reads it (``modelindex.load`` on the package's ``.mim`` copy):
+    every family's collection with its paper, every model with its config and weights."""
+    import modelindex
+    from mmengine.config.utils import MODULE2PACKAGE
+    from mmengine.utils import get_installed_path
+    package = get_installed_path(MODULE2PACKAGE['mmsamantics'])
+    index = modelindex.load(osp.join(package, '.mim', 'model-index.yml'))
+    assert len(index.collections) == 6 and all(c.paper for c in index.collections)
+    names = [m.name for m in index.models]
+    assert len(names) == len(set(names)) == 40
+    for m in index.models:
+        config = m.config if isinstance(m.config, str) else m.config.filepath
+        assert osp.isfile(osp.join(package, '.mim', config)), m.name
+        assert isinstance(m.data['Required Weights'], list), m.name
