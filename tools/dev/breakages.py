@@ -5,7 +5,7 @@ of the repository (the working tree as it is, uncommitted changes included), run
 meant to guard that behaviour against the copy, and reports which of them fail. A breakage
 that no test catches makes the script exit 1.
 
-    python tools/dev/breakages.py                  # all of them (~15 min on 2 CPU cores)
+    python tools/dev/breakages.py                  # all of them (~8 min on 2 CPU cores)
     python tools/dev/breakages.py --only xyxy-results resume-recomputes
     python tools/dev/breakages.py --list
     python tools/dev/breakages.py --report docs/breakages_report.md
