@@ -43,6 +43,9 @@ def test_mmsamantics_names_load_from_any_folder(tmp_path, monkeypatch):
     short = load_config('mmsamantics::insam_detr_coco.py')
     full = load_config('mmsamantics::insam_detr/insam-detr_sam-vit-b_16xb3-50e_coco.py')
     assert short.to_dict() == full.to_dict() and full.model.num_queries == 300
+    from mmengine.hub import get_config  # mmengine's own loader of PACKAGE::folder/file names
+    assert get_config('mmsamantics::insam_detr/insam-detr_sam-vit-b_16xb3-50e_coco.py'
+                      ).to_dict() == full.to_dict()
     try:
         load_config('mmsamantics::insam_detr/nope.py')
     except FileNotFoundError as e:
