@@ -53,7 +53,8 @@ def sam_cache_parts(model: nn.Module,
     Covers the backbone (weights, returned blocks, input size), the SAM prompt decoder that
     makes reference tokens and the data preprocessor's normalisation; ``reference_tokens``
     names the tokens made per reference (``'sam_tokens'``, the paper's, adds nothing, so
-    caches made before other tokens existed keep their signature).
+    caches made before other tokens existed keep their signature). The authors' input
+    conventions of :class:`InContextDataPreprocessor` are a part of their own.
     """
     dp = model.data_preprocessor
     parts = {
@@ -70,6 +71,8 @@ def sam_cache_parts(model: nn.Module,
     }
     if reference_tokens != 'sam_tokens':
         parts['reference_encoder'] = reference_tokens
+    if getattr(dp, 'authors_conventions', False):  # 0-pixel padding, normalised after it
+        parts['authors_conventions'] = True  # (only when on: other signatures stay as they were)
     return parts
 
 

@@ -300,8 +300,8 @@ class InSAMDETR(InSAMReferenceTokensMixin, InContextDetector, DeformableDETR):
                                  'model.with_mask=False for boxes only')
             metas = [ds.metainfo for ds in batch_data_samples]
             if not rescale:  # boxes are in input pixels: segment at the input size
-                metas = [dict(m, scale_factor=(1.0, 1.0), ori_shape=m['img_shape'])
-                         for m in metas]
+                metas = [dict(m, scale_factor=(1.0, 1.0), ori_shape=m['img_shape'],
+                              resized_shape=m['img_shape']) for m in metas]
             results = self.mask_head.predict(embedding, results, metas)
         return self.add_pred_to_datasample(batch_data_samples, results)
 

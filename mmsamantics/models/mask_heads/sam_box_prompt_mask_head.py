@@ -147,7 +147,9 @@ class SAMBoxPromptMaskHead(BaseModule):
             results_list: per image, ``bboxes`` (N, 4) xyxy in ORIGINAL image pixels and
                 ``scores`` (N,).
             batch_img_metas: per image, ``img_shape`` (Hi, Wi), ``ori_shape`` (H0, W0) and
-                ``scale_factor`` (w_scale, h_scale) of the resize.
+                ``scale_factor`` (w_scale, h_scale) of the resize; ``resized_shape`` (Hi, Wi)
+                where ``img_shape`` is the padded input (the authors' conventions of
+                :class:`InContextDataPreprocessor`).
         """
         device = (image_embeddings if isinstance(image_embeddings, Tensor)
                   else image_embeddings[0]).device
@@ -160,7 +162,8 @@ class SAMBoxPromptMaskHead(BaseModule):
             scale = res.bboxes.new_tensor(meta['scale_factor']).repeat(2)
             boxes = res.bboxes * scale  # to model-input pixels, as SamPredictor.apply_boxes
             low_res, iou = self.decode_boxes(_image_slice(image_embeddings, i), boxes)
-            res.masks = self.postprocess(low_res, meta['img_shape'][:2], ori)
+            valid = meta.get('resized_shape', meta['img_shape'])[:2]  # the unpadded image
+            res.masks = self.postprocess(low_res, valid, ori)
             if self.score_mode == 'box_x_iou':
                 res.scores = res.scores * iou[:, 0].clamp(0, 1)
         return results_list
