@@ -6,7 +6,8 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 
-from mmsamantics.utils.rle import decode_coco_mask, decode_mask, encode_mask, masks_to_rle
+from mmsamantics.utils.rle import (decode_coco_mask, decode_mask, encode_mask, masks_to_rle,
+                                   pack_masks, pack_rles, uncompressed_rle, unpack_rles)
 
 
 def masks(n=3, h=7, w=5):
@@ -52,3 +53,29 @@ def test_decode_coco_mask_equals_ann_to_mask(form):
     out = decode_coco_mask(seg, h, w)
     assert out.dtype == np.uint8 and ref.sum() > 40
     np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize('first', [0, 1])
+def test_uncompressed_rle_is_cocos_crowd_form(first):
+    """Run lengths in column-major order starting with the zeros' run (empty when the first
+    pixel is inside); pycocotools reads them back to the same mask and area."""
+    m = masks(1, 9, 6)[0]
+    m[0, 0] = bool(first)
+    rle = uncompressed_rle(m)
+    assert rle['size'] == [9, 6] and sum(rle['counts']) == 54
+    assert (rle['counts'][0] == 0) == bool(first)
+    np.testing.assert_array_equal(decode_coco_mask(rle, 9, 6), m)
+    assert mask_utils.area(mask_utils.frPyObjects(rle, 9, 6)) == m.sum()
+
+
+def test_packed_masks_unpack_to_the_rles_of_each_mask():
+    m = masks(4, 11, 6)
+    blob, ends = pack_masks(m)
+    rles = unpack_rles(blob, ends, (11, 6))
+    assert isinstance(blob, bytes) and ends.tolist() == np.cumsum(
+        [len(r['counts']) for r in rles]).tolist()
+    expected = [mask_utils.encode(np.asfortranarray(x.astype(np.uint8))) for x in m]
+    assert rles == [dict(e, size=[11, 6]) for e in expected]
+    assert pack_rles(masks_to_rle(m))[0] == blob  # str counts (JSON) pack alike
+    blob, ends = pack_masks(np.zeros((0, 11, 6), bool))
+    assert blob == b'' and unpack_rles(blob, ends, (11, 6)) == []
