@@ -14,23 +14,24 @@ running the model again. ``tools/test.py --ref-control`` runs a control for real
 check that both agree.
 """
 import contextlib
-import copy
 import io
 import json
 import os.path as osp
 import tempfile
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
-from mmengine.fileio import load
+import torch
 from mmengine.logging import MMLogger
 from terminaltables import AsciiTable
 
-from mmdet.datasets.api_wrappers import COCO, COCOeval
+from mmdet.datasets.api_wrappers import COCO
 from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
 from ..datasets.reference_controls import control_donors, expand_controls
+from ..utils.rle import pack_masks, pack_rles, unpack_rles
+from .coco_backends import evaluate, resolve_backend, summarize
 
 # index of each metric item in COCOeval.stats (mmdet's names)
 STATS = {'mAP': 0, 'mAP_50': 1, 'mAP_75': 2, 'mAP_s': 3, 'mAP_m': 4, 'mAP_l': 5,
@@ -39,23 +40,48 @@ STATS = {'mAP': 0, 'mAP_50': 1, 'mAP_75': 2, 'mAP_s': 3, 'mAP_m': 4, 'mAP_l': 5,
 DEFAULT_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 
 
-def subset_eval(ev: COCOeval, cat_ids: Sequence[int]) -> COCOeval:
-    """``ev`` (after ``evaluate()``) restricted to ``cat_ids``, ready to ``accumulate()``.
+class _Expanded(Sequence):
+    """mmdet's per-image result dicts (a dict per mask RLE) made one at a time from the
+    packed records :meth:`InContextCocoMetric.process` keeps, for mmdet's ``results2json``."""
 
-    Per-image evaluation is per category, so the restriction is exact: equal to evaluating
-    ``cat_ids`` alone. ``COCOeval.accumulate(p)`` with a category subset ``p`` indexes its
-    per-image results by the position in ``p``, not in the evaluated list, so the subset's
-    results are gathered here instead.
-    """
-    pe = ev._paramsEval
-    n = len(pe.areaRng) * len(pe.imgIds)
-    pos = {c: i for i, c in enumerate(pe.catIds)}
-    sub = copy.copy(ev)
-    sub.params, sub._paramsEval = copy.deepcopy(ev.params), copy.deepcopy(pe)
-    sub.params.catIds = sub._paramsEval.catIds = list(cat_ids)
-    sub.evalImgs = [e for c in cat_ids for e in ev.evalImgs[pos[c] * n:(pos[c] + 1) * n]]
-    sub.eval, sub.stats = {}, []
-    return sub
+    def __init__(self, preds: Sequence[dict]) -> None:
+        self.preds = preds
+
+    def __len__(self) -> int:
+        return len(self.preds)
+
+    def __getitem__(self, i: int) -> dict:
+        return unpack_result(self.preds[i])
+
+    def __iter__(self) -> Iterator[dict]:
+        return (unpack_result(p) for p in self.preds)
+
+
+def packed_masks(masks: Union[torch.Tensor, Sequence[dict]]) -> dict:
+    """The packed form of one image's masks ((N, H, W) tensor, or N RLEs):
+    ``mask_counts`` (bytes), ``mask_ends`` (N,) and ``mask_size`` (H, W)."""
+    if isinstance(masks, torch.Tensor):
+        counts, ends = pack_masks(masks.detach().cpu().numpy())
+        size = tuple(masks.shape[-2:])
+    else:
+        counts, ends = pack_rles(masks)
+        size = tuple(masks[0]['size']) if len(masks) else (0, 0)
+    return dict(mask_counts=counts, mask_ends=ends, mask_size=size)
+
+
+def as_str(counts: Union[bytes, str]) -> str:
+    """RLE counts as mmdet's result files hold them (``str``)."""
+    return counts.decode('ascii') if isinstance(counts, bytes) else counts
+
+
+def unpack_result(pred: dict) -> dict:
+    """A packed record (:meth:`InContextCocoMetric.process`) as mmdet's ``CocoMetric``
+    keeps it: ``masks`` a list of RLE dicts."""
+    if 'mask_counts' not in pred:
+        return pred
+    out = {k: v for k, v in pred.items() if k not in ('mask_counts', 'mask_ends', 'mask_size')}
+    out['masks'] = unpack_rles(pred['mask_counts'], pred['mask_ends'], pred['mask_size'])
+    return out
 
 
 @METRICS.register_module()
@@ -67,9 +93,14 @@ class InContextCocoMetric(CocoMetric):
     with ``classwise=True`` ``bbox_mAP/<class>`` and ``bbox_mAP_50/<class>`` (per-class AP
     and AP50 of every class with ground truth), and ``reference_control`` (``'none'`` or the
     control of an in-context dataset: :mod:`mmsamantics.datasets.reference_controls`).
-    The detections are loaded once per IoU type and each image evaluated once; the splits
-    and classes are accumulated from that evaluation, so their numbers equal evaluating each
-    split on its own (tested), at the cost of one evaluation.
+    The detections are loaded once per IoU type, each image evaluated and the result
+    accumulated once; each split and class is summarized from its slice of the accumulated
+    precision, so its numbers equal evaluating the split on its own (tested), at the cost of
+    one evaluation (:mod:`.coco_backends`).
+
+    Each rank keeps its detections packed (numpy arrays and, per image, the masks' RLE
+    counts in one ``bytes``), encoded once where they are predicted: what mmengine collects
+    from the ranks (``collect_device``) is a few objects per image, not a dict per mask.
 
     With ``derived_controls`` (open mode, no control in the dataset), every key is also
     reported for each derangement control as ``<control>/<key>`` (``cyclic/bbox_mAP_50``,
@@ -85,6 +116,9 @@ class InContextCocoMetric(CocoMetric):
         control_seeds: the seeds of ``'random'`` / ``'family'``.
         derived_metrics: the IoU types the derived controls are evaluated on (default
             ``('bbox',)``: the control table compares box AP; mask AP costs more).
+        backend: the COCOeval implementation: ``'faster'`` (faster-coco-eval, C++),
+            ``'pycocotools'`` (mmdet's), or ``'auto'`` (default: faster when installed).
+            Both give the same numbers (:mod:`.coco_backends`).
         **kwargs: :class:`mmdet.evaluation.CocoMetric` arguments.
     """
 
@@ -94,8 +128,10 @@ class InContextCocoMetric(CocoMetric):
                  derived_controls: Sequence[str] = (),
                  control_seeds: Sequence[int] = (0, 1, 2),
                  derived_metrics: Sequence[str] = ('bbox',),
+                 backend: str = 'auto',
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        self.backend = resolve_backend(backend)
         self.derived_controls = expand_controls(derived_controls, control_seeds)
         self.derived_metrics = [m for m in self.metrics if m in derived_metrics]
         if self.derived_controls and not self.derived_metrics:
@@ -116,20 +152,60 @@ class InContextCocoMetric(CocoMetric):
         self.class_splits = dict(class_splits or {})
         self._label_cat_ids: Optional[List[int]] = None
 
-    def results2json(self, results: Sequence[dict], outfile_prefix: str) -> dict:
-        # Labels always map through ALL classes, whatever subset is being evaluated.
-        subset = self.cat_ids
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """mmdet's ``CocoMetric.process`` with the masks packed (class docstring)."""
+        for sample in data_samples:
+            pred = sample['pred_instances']
+            if 'masks' not in pred:
+                super().process(data_batch, [sample])
+                continue
+            rest = {k: v for k, v in pred.items() if k != 'masks'}
+            super().process(data_batch, [dict(sample, pred_instances=rest)])
+            self.results[-1][1].update(packed_masks(pred['masks']))
+
+    def label_cat_ids(self) -> List[int]:
+        """The category id of each label: labels always map through ALL classes, whatever
+        subset is being evaluated."""
         if self._label_cat_ids is None:
             self._label_cat_ids = self._coco_api.get_cat_ids(
                 cat_names=self.dataset_meta['classes'])
-        self.cat_ids = self._label_cat_ids
+        return self._label_cat_ids
+
+    def results2json(self, results: Sequence[dict], outfile_prefix: str) -> dict:
+        """mmdet's result files (written when ``outfile_prefix`` or ``format_only`` asks
+        for them; the evaluation itself reads :meth:`coco_records`)."""
+        subset, self.cat_ids = self.cat_ids, self.label_cat_ids()
         try:
-            return super().results2json(results, outfile_prefix)
+            return super().results2json(_Expanded(results), outfile_prefix)
         finally:
             self.cat_ids = subset
 
+    def coco_records(self, preds: Sequence[dict], metric: str) -> List[dict]:
+        """The COCO result records of ``metric`` (``'bbox'`` or ``'segm'``), as mmdet's
+        ``results2json`` writes them, built in memory for ``loadRes`` (a JSON round trip
+        costs more than the evaluation with the faster backend). Segm records carry no box,
+        so COCOeval's area ranges use the mask's area, not the box's."""
+        cat_ids = np.asarray(self.label_cat_ids())
+        out: List[dict] = []
+        for pred in preds:
+            # float64 before subtracting: mmdet subtracts Python floats
+            b = np.asarray(pred['bboxes'], np.float64).reshape(-1, 4)
+            cats = cat_ids[np.asarray(pred['labels'], np.int64)].tolist()
+            if metric == 'bbox':
+                boxes = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], 1).tolist()
+                out += [dict(image_id=pred['img_id'], bbox=box, score=s, category_id=c)
+                        for box, s, c in zip(boxes, pred['scores'].tolist(), cats)]
+                continue
+            scores = pred.get('mask_scores', pred['scores']).tolist()
+            rles = unpack_result(pred)['masks']
+            out += [dict(image_id=pred['img_id'], score=s, category_id=c,
+                         segmentation=dict(size=r['size'], counts=as_str(r['counts'])))
+                    for r, s, c in zip(rles, scores, cats)]
+        return out
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        if 'segm' in self.metrics and results and any('masks' not in r for _, r in results):
+        if 'segm' in self.metrics and results and any(
+                'masks' not in r and 'mask_counts' not in r for _, r in results):
             raise ValueError("the 'segm' metric needs masks, but the model predicted boxes only "
                              '(e.g. model.with_mask=False): evaluate boxes alone with '
                              "--cfg-options test_evaluator.metric=bbox, or predict masks")
@@ -137,7 +213,8 @@ class InContextCocoMetric(CocoMetric):
             if self.derived_controls:
                 raise ValueError('derived_controls need the bbox / segm metrics, got '
                                  f'{self.metrics}')
-            out = self._per_subset(results)  # proposals, or nothing to evaluate
+            # proposals, or nothing to evaluate: mmdet's own path, on mmdet's records
+            out = self._per_subset([(gt, unpack_result(p)) for gt, p in results])
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 prefix = self.outfile_prefix or osp.join(tmp, 'results')
@@ -184,7 +261,8 @@ class InContextCocoMetric(CocoMetric):
             self.cat_ids = self._coco_api.get_cat_ids(cat_names=self.dataset_meta['classes'])
         if self.img_ids is None:
             self.img_ids = self._coco_api.get_img_ids()
-        files = self.results2json(preds, outfile_prefix)
+        if self.outfile_prefix:  # the user asked for the result files
+            self.results2json(preds, outfile_prefix)
         items = list(self.metric_items or DEFAULT_ITEMS)
         unknown = [i for i in items if i not in STATS]
         if unknown:
@@ -194,31 +272,28 @@ class InContextCocoMetric(CocoMetric):
         for metric in self.metrics:
             if not quiet:
                 logger.info(f'Evaluating {metric}...')
-            dets = load(files[metric])
+            dets = self.coco_records(preds, metric)
             if not dets:
                 logger.error('The testing results of the whole dataset is empty.')
                 break
-            if metric == 'segm':  # the mask area, not the box's, for the s/m/l ranges
-                for d in dets:
-                    d.pop('bbox')
-            ev = COCOeval(self._coco_api, self._coco_api.loadRes(dets), metric)
-            ev.params.catIds, ev.params.imgIds = list(self.cat_ids), list(self.img_ids)
-            ev.params.maxDets, ev.params.iouThrs = list(self.proposal_nums), self.iou_thrs
-            ev.evaluate()
+            coco_dt = self._coco_api.loadRes(dets)
+            del dets  # loadRes indexes the same records
+            ev = evaluate(self.backend, self._coco_api, coco_dt, metric, self.cat_ids,
+                          self.img_ids, self.proposal_nums, self.iou_thrs)
             for split, cat_ids in [('', self.cat_ids)] + list(splits.items()):
-                sub = subset_eval(ev, cat_ids)
-                sub.accumulate()
-                sub.summarize()
+                # the summary table of all classes printed, as mmdet does
+                stats = summarize(ev, cat_ids, quiet=quiet or bool(split))
                 prefix = f'{split}_' if split else ''
-                out.update({f'{prefix}{metric}_{i}': float(f'{round(sub.stats[STATS[i]], 3)}')
+                out.update({f'{prefix}{metric}_{i}': float(f'{round(stats[STATS[i]], 3)}')
                             for i in items})
                 if split:
                     continue
                 if not quiet:
                     logger.info(f'{metric}_mAP_copypaste: ' + ' '.join(
-                        f'{sub.stats[STATS[i]]:.3f}' for i in DEFAULT_ITEMS))
+                        f'{stats[STATS[i]]:.3f}' for i in DEFAULT_ITEMS))
                 if self.classwise:
-                    out.update(self._per_class(sub, metric, None if quiet else logger))
+                    out.update(self._per_class(ev, metric, None if quiet else logger))
+            del ev, coco_dt  # before the next IoU type's detections are loaded
         return out
 
     def _derived_controls(self, results: list, outfile_prefix: str) -> Dict[str, float]:
@@ -256,15 +331,15 @@ class InContextCocoMetric(CocoMetric):
             logger.info(f'[control] {control} (derived from the open-mode predictions): {ap50}')
         return out
 
-    def _per_class(self, ev: COCOeval, metric: str, logger) -> Dict[str, float]:
+    def _per_class(self, ev, metric: str, logger) -> Dict[str, float]:
         """AP and AP50 of every class with ground truth (``{metric}_mAP/<class>``), from the
-        accumulated precision (IoU, recall, class, area, max dets) at area 'all' and the
-        largest max-dets, as COCOeval's own AP; a table in the log."""
+        accumulated precision of ``ev`` (IoU, recall, class, area, max dets) at area 'all'
+        and the largest max-dets, as COCOeval's own AP; a table in the log."""
         prec = ev.eval['precision']
         iou50 = np.flatnonzero(np.isclose(ev.params.iouThrs, 0.5))
         out, rows = OrderedDict(), [['category', 'mAP', 'mAP_50']]
         for k, cat_id in enumerate(ev.params.catIds):
-            name = self._coco_api.loadCats(cat_id)[0]['name']
+            name = self._coco_api.cats[int(cat_id)]['name']
             ap = [prec[:, :, k, 0, -1]] + [prec[i, :, k, 0, -1] for i in iou50[:1]]
             ap = [p[p > -1] for p in ap]
             if not ap[0].size:  # no ground truth of this class in the evaluated images

@@ -1,11 +1,17 @@
+import contextlib
+import io
 import json
+import sys
 
 import numpy as np
 import pytest
 import torch
 from pycocotools import mask as mask_utils
 
+from helpers import load_tool
+from mmdet.evaluation import CocoMetric
 from mmsamantics.datasets import toy_classes, toy_splits
+from mmsamantics.datasets.class_splits import coco_classes, split_classes
 from mmsamantics.evaluation import InContextCocoMetric
 
 
@@ -91,21 +97,25 @@ def _noisy_predictions(coco, seed=0):
 
 
 def test_one_evaluation_equals_mmdet_per_split_and_per_class(toy_root):
-    """Splits and classes accumulated from one evaluation equal mmdet's CocoMetric run once
-    for all classes and once per split (and per class, each as a split of one class)."""
+    """Splits and classes summarized from one evaluation equal mmdet's CocoMetric run once
+    for all classes and once per split (and per class, each as a split of one class), each
+    from its own loadRes; the metric's packed masks give mmdet's numbers."""
     ann = f'{toy_root}/annotations/instances_val.json'
     coco = json.load(open(ann))
     samples = _noisy_predictions(coco)
     per_class = {f'c{i}': [n] for i, n in enumerate(toy_classes())}
     metric = InContextCocoMetric(ann_file=ann, metric=['bbox', 'segm'], classwise=True,
-                                 class_splits_file=f'{toy_root}/annotations/splits.json')
+                                 class_splits_file=f'{toy_root}/annotations/splits.json',
+                                 backend='pycocotools')
     reference = InContextCocoMetric(ann_file=ann, metric=['bbox', 'segm'],
                                     class_splits=dict(toy_splits(), **per_class))
     for m in (metric, reference):
         m.dataset_meta = dict(classes=toy_classes())
-    metric.process({}, samples)  # the predictions as the metric encodes them
+    metric.process({}, samples)  # masks packed per image
+    assert 'mask_counts' in metric.results[0][1] and 'masks' not in metric.results[0][1]
+    CocoMetric.process(reference, {}, samples)  # mmdet's records: a dict per mask
     once = metric.compute_metrics(metric.results)
-    mmdet = reference._per_subset(metric.results)
+    mmdet = reference._per_subset(reference.results)
     assert 0.05 < once['bbox_mAP'] < 0.95 and 0.05 < once['segm_mAP'] < 0.95
     for key in [k for k in mmdet if not k.startswith('c')]:
         assert once[key] == mmdet[key], key
@@ -119,3 +129,77 @@ def test_one_evaluation_equals_mmdet_per_split_and_per_class(toy_root):
                 assert f'{m}_mAP/{name}' not in once
     values = {once[f'bbox_mAP_50/{n}'] for n in present}
     assert len(values) > 2  # the classes differ: the comparison is not trivially equal
+
+
+@pytest.fixture(scope='module')
+def synthetic_coco(tmp_path_factory):
+    """(annotation file, mmdet's results) of a small COCO-shaped synthetic file with oracle
+    detections (up to 100 per image and class present, box-shaped masks)."""
+    tool = load_tool('tools/misc/make_synthetic_coco.py')
+    doc = tool.make_synthetic_coco(24, seed=3)
+    ann = str(tmp_path_factory.mktemp('synthetic') / 'synthetic.json')
+    with open(ann, 'w') as f:
+        json.dump(doc, f)
+    sizes = {im['id']: im for im in doc['images']}
+    results = [(dict(img_id=d['img_id'], width=sizes[d['img_id']]['width'],
+                     height=sizes[d['img_id']]['height']), d)
+               for d in tool.detections(doc, per_pair=100, seed=3)]
+    return ann, results
+
+
+def _coco_metric(ann, backend, **kwargs):
+    metric = InContextCocoMetric(ann_file=ann, metric=['bbox', 'segm'], backend=backend,
+                                 **kwargs)
+    metric.dataset_meta = dict(classes=coco_classes())
+    return metric
+
+
+def test_one_evaluation_equals_per_split_evaluations_on_a_synthetic_coco(synthetic_coco):
+    """COCO's 80 classes, COCO-NOVEL's splits, 100 detections per (image, class present):
+    the splits from one evaluation equal mmdet's evaluation of each split on its own."""
+    ann, results = synthetic_coco
+    splits = {s: split_classes(f'coco-{s}') for s in ('base', 'novel')}
+    with contextlib.redirect_stdout(io.StringIO()):
+        once = _coco_metric(ann, 'pycocotools', class_splits=splits).compute_metrics(results)
+        mmdet = _coco_metric(ann, 'pycocotools', class_splits=splits)._per_subset(results)
+    assert 0.05 < once['novel_segm_mAP'] < 0.95 and 0.05 < once['base_bbox_mAP'] < 0.95
+    assert once['base_bbox_mAP'] != once['novel_bbox_mAP']
+    assert dict(once) == dict(mmdet)  # every key (in another order)
+
+
+@pytest.mark.parametrize('world', ['toy', 'synthetic-coco'])
+def test_faster_backend_equals_pycocotools(world, toy_root, synthetic_coco):
+    """faster-coco-eval's numbers equal pycocotools' to the printed precision: every key,
+    all classes, each split and each class (AP and AP50)."""
+    pytest.importorskip('faster_coco_eval')
+    if world == 'toy':
+        ann = f'{toy_root}/annotations/instances_val.json'
+        kwargs = dict(class_splits_file=f'{toy_root}/annotations/splits.json')
+        classes, samples = toy_classes(), _noisy_predictions(json.load(open(ann)))
+    else:
+        ann, results = synthetic_coco
+        kwargs = dict(class_splits={s: split_classes(f'coco-{s}') for s in ('base', 'novel')})
+        classes = coco_classes()
+    out = {}
+    for backend in ('pycocotools', 'faster'):
+        metric = InContextCocoMetric(ann_file=ann, metric=['bbox', 'segm'], classwise=True,
+                                     backend=backend, **kwargs)
+        metric.dataset_meta = dict(classes=classes)
+        if world == 'toy':
+            metric.process({}, samples)
+            results = metric.results
+        with contextlib.redirect_stdout(io.StringIO()):
+            out[backend] = metric.compute_metrics(results)
+    assert len({v for k, v in out['faster'].items() if '/' in k}) > 3  # classes differ
+    assert 0.05 < out['faster']['segm_mAP'] < 0.95
+    assert out['faster'] == out['pycocotools']
+
+
+def test_unknown_or_missing_backend_is_a_clear_error(toy_root, monkeypatch):
+    ann = f'{toy_root}/annotations/instances_val.json'
+    with pytest.raises(ValueError, match="'pycocotools'"):
+        InContextCocoMetric(ann_file=ann, backend='lvis')
+    monkeypatch.setitem(sys.modules, 'faster_coco_eval', None)
+    with pytest.raises(ImportError, match='pip install faster-coco-eval'):
+        InContextCocoMetric(ann_file=ann, backend='faster')
+    assert InContextCocoMetric(ann_file=ann).backend == 'pycocotools'  # auto: what is there
