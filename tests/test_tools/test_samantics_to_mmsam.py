@@ -9,7 +9,8 @@ from mmengine.logging import MessageHub
 
 from mmsamantics.datasets import split_classes
 from mmsamantics.structures.reference_bank import load_reference_bank
-from helpers import TOY_CONFIG, authors_layout, built_model, load_tool, random_sam_config
+from authors_helpers import authors_layout, built_model, random_sam_config
+from helpers import TOY_CONFIG, load_tool
 
 TOOL = load_tool('tools/model_converters/samantics_to_mmsam.py')
 # segment_anything_hq re-registers timm's TinyViT models on import (its code, not ours)

@@ -18,8 +18,8 @@ from mmdet.registry import TRANSFORMS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmsamantics.utils.images import rescale
-from helpers import (REPO, authors_layout, built_model, find_step, load_tool,
-                     random_sam_config)
+from authors_helpers import authors_layout, built_model, random_sam_config
+from helpers import REPO, find_step, load_tool
 
 pytestmark = pytest.mark.filterwarnings('ignore:Overwriting tiny_vit:UserWarning',
                                         'ignore:Importing from timm.models:FutureWarning')
