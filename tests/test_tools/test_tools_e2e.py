@@ -87,6 +87,13 @@ def test_two_process_gloo_train_and_test_match_single_process(trained, toy_root,
     assert len(single_preds) == 8 and all(len(p[1]) for p in single_preds.values())
     assert_same_dumped_predictions(dumped_predictions(str(tmp_path / 'd.pkl')),
                                    single_preds)
+    # the metric's packed detections gathered by all_gather instead of per-rank files
+    # (collect_device='gpu'; over gloo on the CPU): the same numbers
+    rc, gathered = run(['bash', 'tools/dist_test.sh', TRAINED_CONFIG, ckpt, '2', '--work-dir',
+                        str(tmp_path / 'g'), *opts, 'test_evaluator.collect_device=gpu'],
+                       env=dict(PORT='29519', PYTHON=PY))
+    assert rc == 0, gathered[-3000:]
+    assert metrics(gathered) == metrics(single)
 
 
 def test_real_config_without_weights_or_coco_says_so(tmp_path):
