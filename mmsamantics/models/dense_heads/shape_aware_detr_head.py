@@ -12,8 +12,11 @@ This head adds a third term to the last decoder layer's class logit of query q,
 where m_q is the shape token (:mod:`..layers.shape_tokens`) of SAM's mask for q's predicted
 box, phi a learned MLP, and phi(m_e) the mean of phi over the reference's k shots: outlines
 of one class seen at k angles are averaged as embeddings (a prototype), since the mean of
-their pixels is no outline at all. Boxes enter SAM detached: the term teaches phi to
-compare outlines, not the regression to please it. Only the last layer gets it (the one
+their pixels is no outline at all. With ``shape_kshot='max'`` a query is compared with each
+shot and keeps its best match instead (one shot's cosine, unchanged at 1 shot): an object
+that looks like one of the k references matches it fully, however unlike the others it is
+(on the toy world it scored below the prototype: docs/toy_semantics.md). Boxes enter SAM
+detached: the term teaches phi to compare outlines, not the regression to please it. Only the last layer gets it (the one
 :meth:`predict` reads), so SAM decodes P x Q boxes once per step, not once per layer.
 With ``shape_top_k`` only the ``shape_top_k`` queries of each target image that score
 highest before the term are segmented and compared (the detections open mode keeps are
@@ -31,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
-from ..layers.grouping import group_mean
+from ..layers.grouping import group_max, group_mean
 from ..layers.shape_tokens import shape_grid
 from ..reference_sources import QueryShapeEncoder, ShapeToken
 from .reference_aware_detr_head import ReferenceAwareDETRHead
@@ -51,6 +54,9 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
             90 degrees and mirrorings of the g x g grid, so an outline and its turned or
             mirrored copy compare alike (objects seen in other orientations than the
             reference's); the toy world's shapes lie at any angle.
+        shape_kshot: how k shots' outlines meet a query's: ``'mean'``, the cosine with the
+            mean of their embeddings (a prototype), or ``'max'``, the best cosine over the
+            shots. Both equal the one cosine at 1 shot, so either applies to a trained model.
         shape_top_k: compare the outlines of the ``shape_top_k`` best queries per target
             image only (None: every query of every pair). SAM's decoder runs once per
             compared box, the head's main cost: in open mode a target has (classes x
@@ -60,9 +66,13 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
 
     def __init__(self, *args, shape_dims: int = 256,
                  shape_hidden: Sequence[int] = (256, 128), shape_symmetry: str = 'none',
-                 shape_top_k: Optional[int] = None, **kwargs) -> None:
+                 shape_top_k: Optional[int] = None, shape_kshot: str = 'mean',
+                 **kwargs) -> None:
         if shape_symmetry not in ('none', 'd4'):
             raise ValueError(f"shape_symmetry must be 'none' or 'd4', got {shape_symmetry!r}")
+        if shape_kshot not in ('mean', 'max'):
+            raise ValueError(f"shape_kshot must be 'mean' or 'max', got {shape_kshot!r}")
+        self.shape_kshot = shape_kshot
         if shape_top_k is not None and shape_top_k < 1:
             raise ValueError(f'shape_top_k must be None or >= 1, got {shape_top_k}')
         self.shape_top_k = shape_top_k
@@ -114,12 +124,18 @@ class ShapeAwareDETRHead(ReferenceAwareDETRHead):
         Args:
             query_shapes: (P, Q, D) shape tokens of the queries' masks.
             ref_shapes: the R references' shape tokens (R, D) and the pair of each (R,):
-                a pair's embedding is the mean of its shots' embeddings.
+                a pair's embedding is the mean of its shots' embeddings
+                (``shape_kshot='mean'``), or each query keeps its best shot (``'max'``).
         """
         shots, pair = ref_shapes
         q = F.normalize(self.embed_shapes(query_shapes), dim=-1)
-        e = F.normalize(group_mean(self.embed_shapes(shots), pair, len(query_shapes)), dim=-1)
-        sim = torch.einsum('pqd,pd->pq', q, e)
+        e = self.embed_shapes(shots)
+        if self.shape_kshot == 'mean':
+            e = F.normalize(group_mean(e, pair, len(query_shapes)), dim=-1)
+            sim = torch.einsum('pqd,pd->pq', q, e)
+        else:  # (R, Q) cosine of every shot with its pair's queries, best shot per pair
+            sim = torch.einsum('rqd,rd->rq', q[pair], F.normalize(e, dim=-1))
+            sim = group_max(sim, pair, len(query_shapes))
         return (self.shape_log_scale.exp() * sim + self.shape_bias)[..., None]
 
     def forward(self, hidden_states: Tensor, references: List[Tensor],

@@ -169,3 +169,30 @@ def test_shape_top_k_compares_the_best_queries_of_each_image(toy_root):
     assert head.shape_bias.grad is None or head.shape_bias.grad.abs().sum() == 0
     with pytest.raises(ValueError, match='shape_top_k'):
         build(toy_root, **dict(SHAPE, bbox_head=dict(SHAPE['bbox_head'], shape_top_k=0)))
+
+
+def test_kshot_outlines_as_a_prototype_or_the_best_shot(toy_root):
+    """k shots of a pair meet a query's outline as the cosine with the mean of their
+    embeddings ('mean') or as the best of the k cosines ('max'); at one shot both are that
+    shot's cosine."""
+    _, model = build(toy_root, **SHAPE)
+    head = model.bbox_head
+    qs, rs = torch.rand(2, 5, 64), torch.rand(5, 64)
+    pair = torch.tensor([0, 1, 0, 1, 1])  # pair 0: shots 0 and 2; pair 1: shots 1, 3, 4
+    with torch.no_grad():
+        q, e = F.normalize(head.embed_shapes(qs), dim=-1), head.embed_shapes(rs)
+        s, b = head.shape_log_scale.exp(), head.shape_bias
+        cos = [q[p] @ F.normalize(e[pair == p], dim=-1).T for p in range(2)]  # (Q, k_p)
+        proto = [q[p] @ F.normalize(e[pair == p].mean(0), dim=-1) for p in range(2)]
+        torch.testing.assert_close(head.shape_logits(qs, (rs, pair))[..., 0],
+                                   s * torch.stack(proto) + b)
+        head.shape_kshot = 'max'
+        best = torch.stack([c.max(1).values for c in cos])
+        torch.testing.assert_close(head.shape_logits(qs, (rs, pair))[..., 0], s * best + b)
+        one = torch.tensor([0, 1])
+        got_max = head.shape_logits(qs, (rs[:2], one))
+        head.shape_kshot = 'mean'
+        torch.testing.assert_close(got_max, head.shape_logits(qs, (rs[:2], one)))
+    assert not torch.allclose(best, torch.stack(proto))
+    with pytest.raises(ValueError, match="shape_kshot must be 'mean' or 'max'"):
+        build(toy_root, **dict(SHAPE, bbox_head=dict(SHAPE['bbox_head'], shape_kshot='min')))
