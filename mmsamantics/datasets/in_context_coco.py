@@ -1,17 +1,16 @@
 """COCO-format dataset whose samples carry in-context references (InSAM-DETR, paper §5.2).
 
 Every sample is a target image plus a list of references ``{img_path, bbox, label, key,
-segmentation, img_hw}`` (``segmentation``: the COCO polygon/RLE of the reference instance or
-None, ``img_hw``: the reference image's (height, width); masks are only decoded when the
-pipeline asks for them, ``LoadInContextReferences(with_mask=True)``):
-one annotated instance of a class taken from ANOTHER image. The detector is asked, once per
-reference class, to find every instance of that class in the target.
+segmentation, img_hw}``, each one annotated instance of a class taken from ANOTHER image
+(``segmentation``: its COCO polygon/RLE or None, decoded only for
+``LoadInContextReferences(with_mask=True)``; ``img_hw``: its image's (height, width)). The
+detector is asked, once per reference class, to find every instance of it in the target.
 
 Modes:
     ``train``:  per target, the classes present (at most ``max_classes_per_image``, sampled)
         each get one random reference (``train_shots``: 1 to k, k-shot episodes) from
-        another image of the reference pool; optional
-        negative classes (absent from the target) teach the model to answer "none".
+        another image of the reference pool; optional negative classes (absent from the
+        target) teach the model to answer "none".
         Deterministic given ``ref_seed``, the epoch (:class:`InContextEpochHook`) and index.
     ``oracle``: evaluation; query only the classes present in the target (the paper's
         protocol), with a fixed k-shot reference set chosen once from ``ref_ann_file``.
@@ -29,10 +28,10 @@ from pycocotools.coco import COCO
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from ..utils.checkpoint import MissingResourceError
-from ..utils.files import read_json
 from .class_splits import split_metainfo
 from .reference_controls import control_donors, describe_control, normalize_control
-from .reference_validation import check_reference_doc, reference_box
+from .reference_sets import reference_set_entries
+from .reference_validation import reference_box
 
 MODES = ('train', 'oracle', 'open')
 CLASS_SAMPLING = ('with_references', 'authors')  # see the class docstring
@@ -51,6 +50,9 @@ class InContextCocoDataset(CocoDataset):
         max_classes_per_image: classes queried per training target (authors: 4).
         neg_classes_per_image: absent classes also queried per training target (0 = paper).
         shots: references per class in evaluation (k-shot; tokens are averaged per class).
+        shot_index: evaluation only (``shots=1``): every class queried with reference
+            ``shot_index`` (0-based) of its k-shot draw alone: the single shots a k-shot
+            result is compared with (one shot can be unusually good or bad). Logged.
         train_shots: training: each queried class gets between 1 and ``train_shots``
             distinct references (uniform), so a model evaluated with k shots was trained on
             the averages it will see; default 1 (the paper: one reference per class).
@@ -89,6 +91,7 @@ class InContextCocoDataset(CocoDataset):
                  max_classes_per_image: int = 4,
                  neg_classes_per_image: int = 0,
                  shots: int = 1,
+                 shot_index: Optional[int] = None,
                  train_shots: int = 1,
                  ref_seed: int = 0,
                  ref_min_area: float = 32 * 32,
@@ -118,6 +121,13 @@ class InContextCocoDataset(CocoDataset):
         self.max_classes_per_image = max_classes_per_image
         self.neg_classes_per_image = neg_classes_per_image
         self.shots, self.train_shots = shots, train_shots
+        if shot_index is not None and (mode == 'train' or shots != 1 or shot_index < 0):
+            raise ValueError("shot_index (one reference of the k-shot draw) needs mode="
+                             f"'oracle'/'open', shots=1 and shot_index >= 0; got {mode!r}, "
+                             f'shots={shots}, shot_index={shot_index}')
+        self.shot_index = shot_index
+        # the draw the references are picked from: shots, or the first shot_index + 1
+        self._draw_shots = shots if shot_index is None else shot_index + 1
         self.ref_seed = ref_seed
         self.ref_min_area = ref_min_area
         self.query_classes = query_classes
@@ -153,6 +163,10 @@ class InContextCocoDataset(CocoDataset):
             print_log(f'[evaluation switch] query_classes: only {list(self.query_classes)} '
                       'are queried', logger='current', level=30)
             self._metainfo['query_classes'] = list(self.query_classes)
+        if self.shot_index is not None:
+            print_log(f'[evaluation switch] shot_index: each class is queried with reference '
+                      f'{self.shot_index} of its draw alone', logger='current', level=30)
+            self._metainfo['shot_index'] = self.shot_index
 
     # ------------------------------------------------------------------ loading
     def load_data_list(self) -> List[dict]:
@@ -180,37 +194,24 @@ class InContextCocoDataset(CocoDataset):
             self.ref_pool = self._build_ref_pool(coco)
             if self.mode != 'train':
                 self.reference_set = self._choose_reference_set()
+        if self.shot_index is not None:
+            self.reference_set = self._single_shots(self.reference_set)
         return data_list
+
+    def _single_shots(self, refs: Dict[int, List[dict]]) -> Dict[int, List[dict]]:
+        """{label: [its shot_index-th reference]} of a k-shot draw ``refs``."""
+        short = [self.metainfo['classes'][lb] for lb, r in refs.items()
+                 if len(r) <= self.shot_index]
+        if short:
+            raise ValueError(f'shot_index={self.shot_index}: classes {short} have fewer than '
+                             f'{self.shot_index + 1} references in the draw')
+        return {lb: r[self.shot_index:self.shot_index + 1] for lb, r in refs.items()}
 
     def _load_reference_set_file(self) -> Dict[int, List[dict]]:
         """k-shot references per label from a reference-set JSON (first ``shots``)."""
-        from .reference_sets import load_reference_set
-        path = self._rooted(self._ref_set_file)
-        doc = read_json(path, 'reference-set file')
-        imgs, cats = check_reference_doc(doc, path)  # before anything sorts its ids
-        chosen = load_reference_set(path, self.shots)
-        src = (doc.get('info') or {}).get('source_ann_file') or osp.basename(path)
         prefix = self._rooted(self._ref_img_prefix) or self.data_prefix.get('img', '')
-        name2label = {n: i for i, n in enumerate(self.metainfo['classes'])}
-        refs: Dict[int, List[dict]] = {}
-        for cat_id, anns in chosen.items():
-            label = name2label.get(cats[cat_id])
-            if label is None:
-                continue
-            refs[label] = [dict(
-                img_path=osp.join(prefix, imgs[a['image_id']]['file_name']),
-                img_id=a['image_id'], label=label,
-                bbox=reference_box(a, imgs[a['image_id']], path).tolist(),
-                key=f'{osp.basename(src)}:{a["id"]}', segmentation=a.get('segmentation'),
-                img_hw=(imgs[a['image_id']]['height'], imgs[a['image_id']]['width']))
-                for a in anns]
-        missing = [c for c, i in name2label.items() if not refs.get(i)]
-        if missing:
-            raise ValueError(f'classes without references in {path}: {missing}. Make the '
-                             'reference set with looser filters (make_reference_sets.py '
-                             '--min-area/--border/--max-iou) or remove them from '
-                             'metainfo.classes.')
-        return refs
+        return reference_set_entries(self._rooted(self._ref_set_file), self._draw_shots,
+                                     prefix, self.metainfo['classes'])
 
     @staticmethod
     def _check_file(path: str, what: str) -> None:
@@ -301,11 +302,11 @@ class InContextCocoDataset(CocoDataset):
                 if cands[j]['img_id'] not in seen:
                     chosen.append(cands[j])
                     seen.add(cands[j]['img_id'])
-                if len(chosen) == self.shots:
+                if len(chosen) == self._draw_shots:
                     break
-            if len(chosen) < self.shots:
+            if len(chosen) < self._draw_shots:
                 print_log(f'class {self.metainfo["classes"][label]!r} has only {len(chosen)} '
-                          f'reference images for {self.shots}-shot evaluation',
+                          f'reference images for {self._draw_shots}-shot evaluation',
                           logger='current', level=30)
             refs[label] = chosen
         return refs

@@ -55,6 +55,7 @@ from mmengine.logging import print_log
 
 from ..utils.checkpoint import MissingResourceError
 from ..utils.files import read_json
+from .reference_validation import check_reference_doc, reference_box
 
 CocoLike = Union[str, os.PathLike, dict]
 MAKE_HINT = ('Create it with `python tools/misc/make_reference_sets.py '
@@ -355,3 +356,35 @@ def load_reference_set(path: str, shots: int) -> Dict[int, List[dict]]:
                 'those' if k else f'has no reference in {path}; it cannot be queried')
         print_log(f'class {name!r} {what}.', logger='current', level=logging.WARNING)
     return {c: v[:shots] for c, v in sorted(per_cat.items())}
+
+
+def reference_set_entries(path: str, shots: int, img_prefix: str,
+                          classes: Sequence[str]) -> Dict[int, List[dict]]:
+    """The first ``shots`` references of every class of ``classes`` in a reference-set file,
+    as dataset entries: {label: [dict(img_path, img_id, label, bbox, key, segmentation,
+    img_hw)]}, keyed ``'<source annotation file>:<annotation id>'`` like the references
+    drawn from that file, so banks and caches find them either way."""
+    doc = read_json(path, 'reference-set file')
+    imgs, cats = check_reference_doc(doc, path)  # before anything sorts its ids
+    chosen = load_reference_set(path, shots)
+    src = (doc.get('info') or {}).get('source_ann_file') or osp.basename(path)
+    name2label = {n: i for i, n in enumerate(classes)}
+    refs: Dict[int, List[dict]] = {}
+    for cat_id, anns in chosen.items():
+        label = name2label.get(cats[cat_id])
+        if label is None:
+            continue
+        refs[label] = [dict(
+            img_path=osp.join(img_prefix, imgs[a['image_id']]['file_name']),
+            img_id=a['image_id'], label=label,
+            bbox=reference_box(a, imgs[a['image_id']], path).tolist(),
+            key=f'{osp.basename(src)}:{a["id"]}', segmentation=a.get('segmentation'),
+            img_hw=(imgs[a['image_id']]['height'], imgs[a['image_id']]['width']))
+            for a in anns]
+    missing = [c for c, i in name2label.items() if not refs.get(i)]
+    if missing:
+        raise ValueError(f'classes without references in {path}: {missing}. Make the '
+                         'reference set with looser filters (make_reference_sets.py '
+                         '--min-area/--border/--max-iou) or remove them from '
+                         'metainfo.classes.')
+    return refs

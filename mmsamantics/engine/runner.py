@@ -1,11 +1,12 @@
 """mmengine's Runner, minus one trap: a config that carries an evaluation switch (a reference
-control, a subset of queried classes) is never dumped under the config's own name.
+control, a subset of queried classes, one shot) is never dumped under the config's own name.
 
 mmengine dumps the config of every run into its work dir as ``<config name>.py``. A control
 run's config holds ``ref_control`` in its test dataset; dumped as ``<config name>.py`` beside
 a checkpoint, it looks like the config of that checkpoint, and whoever evaluates with it gets
 the control's wrong references. :class:`InContextRunner` dumps it as
-``<config name>.control-<control>.py`` instead (``.query-classes`` for a class subset); a
+``<config name>.control-<control>.py`` instead (``.query-classes`` for a class subset,
+``.shot-<i>`` for one shot of a k-shot draw); a
 normal run's config keeps its name. Every tool builds its runner with :func:`build_runner`.
 """
 import os.path as osp
@@ -20,7 +21,7 @@ from mmdet.registry import RUNNERS
 from ..datasets.reference_controls import normalize_control
 
 SWITCH_LOADERS = ('test_dataloader', 'val_dataloader')
-SUFFIX = re.compile(r'(\.control-[\w-]+|\.query-classes)+$')
+SUFFIX = re.compile(r'(\.control-[\w-]+|\.query-classes|\.shot-\d+)+$')
 
 
 def _datasets(loader) -> Iterator[dict]:
@@ -36,7 +37,7 @@ def _datasets(loader) -> Iterator[dict]:
 
 def evaluation_switches(cfg: Config) -> Dict[str, str]:
     """The evaluation switches a config carries: ``{'control': 'cyclic'}``,
-    ``{'query-classes': '3'}``... (empty for a normal evaluation)."""
+    ``{'query-classes': '3'}``, ``{'shot': '2'}``... (empty for a normal evaluation)."""
     out: Dict[str, str] = {}
     for name in SWITCH_LOADERS:
         for ds in _datasets(cfg.get(name)):
@@ -45,14 +46,18 @@ def evaluation_switches(cfg: Config) -> Dict[str, str]:
                 out['control'] = control
             if ds.get('query_classes') is not None:
                 out['query-classes'] = str(len(ds['query_classes']))
+            if ds.get('shot_index') is not None:
+                out['shot'] = str(ds['shot_index'])
     return out
 
 
 def switch_suffix(cfg: Config) -> str:
-    """``'.control-cyclic'`` (and ``'.query-classes'``) for a config with switches, else ''."""
+    """``'.control-cyclic'`` (and ``'.query-classes'``, ``'.shot-2'``) for a config with
+    switches, else ''."""
     sw = evaluation_switches(cfg)
     parts = [f'control-{sw["control"]}'] if 'control' in sw else []
     parts += ['query-classes'] if 'query-classes' in sw else []
+    parts += [f'shot-{sw["shot"]}'] if 'shot' in sw else []
     return ''.join(f'.{p}' for p in parts)
 
 

@@ -91,6 +91,39 @@ def test_oracle_and_open_modes(toy_root):
     assert build(toy_root, 'oracle', shots=2, ref_seed=42).reference_set == oracle.reference_set
 
 
+def test_shot_index_queries_one_shot_of_the_k_shot_draw(toy_root, tmp_path):
+    """shot_index=i: every class gets reference i of its k-shot draw alone (the seeded draw
+    and a reference-set file alike), the references a k-shot run averages one by one."""
+    from helpers import load_tool
+    # the test world's red triangle has one eligible reference: named when it is too few
+    with pytest.raises(ValueError, match=r"shot_index=3: classes \['red triangle'\] have "
+                                         'fewer than 4 references'):
+        build(toy_root, 'open', shot_index=3, ref_seed=42)
+    classes = dict(classes=[c for c in toy_classes() if c != 'red triangle'])
+    five = build(toy_root, 'open', shots=5, ref_seed=42, metainfo=classes)
+    for i in (0, 3):
+        one = build(toy_root, 'open', shot_index=i, ref_seed=42, metainfo=classes)
+        assert one.reference_set == {lb: [r[i]] for lb, r in five.reference_set.items()}
+        assert one.metainfo['shot_index'] == i and len(one.reference_set) == 11
+    tool = load_tool('tools/misc/make_reference_sets.py')
+    tool.main([osp.join(toy_root, 'annotations/instances_train.json'), '--out-dir',
+               str(tmp_path), '--seeds', '42', '--max-shots', '5', '--min-area', '256'])
+    ref_set = str(tmp_path / 'refs_seed42.json')
+    five = build(toy_root, 'open', shots=5, ref_set_file=ref_set)
+    two = {lb: r for lb, r in five.reference_set.items() if len(r) >= 2}
+    classes = dict(classes=[toy_classes()[lb] for lb in sorted(two)])
+    second = build(toy_root, 'open', shot_index=1, ref_set_file=ref_set, metainfo=classes)
+    # labels count the 9 classes kept: the references are compared by key
+    assert [[r['key'] for r in refs] for refs in second.reference_set.values()] == \
+        [[r[1]['key']] for r in two.values()]
+    assert len(two) == 9 and all(r[1]['key'].startswith('instances_train.json:')
+                                 for r in two.values())
+    for bad in (dict(mode='train', shot_index=0), dict(shots=2, shot_index=1),
+                dict(shot_index=-1)):
+        with pytest.raises(ValueError, match='shot_index'):
+            build(toy_root, **dict(dict(mode='open'), **bad))
+
+
 def test_base_only_training_drops_novel_ground_truth(toy_root):
     base = toy_splits()['base']
     ds = build(toy_root, metainfo=dict(classes=base))
