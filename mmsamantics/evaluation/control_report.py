@@ -145,6 +145,19 @@ def mean_metrics(runs: Sequence[Mapping]) -> Dict[str, float]:
     return {k: float(np.mean(v)) for k, v in vals.items()}
 
 
+def derived_control_summaries(runs: Mapping[str, Mapping],
+                               splits: Optional[Mapping[str, Sequence[str]]] = None
+                               ) -> Dict[str, dict]:
+    """{run: :func:`control_summary`} for every run (metrics, by name) that carries derived
+    controls (``InContextCocoMetric(derived_controls=...)``); runs without any are left out."""
+    out = {}
+    for name, metrics in runs.items():
+        right, controls = split_derived(metrics)
+        if controls:
+            out[name] = control_summary(right, controls, splits)
+    return out
+
+
 def control_tables(records: Sequence[dict],
                    splits: Optional[Mapping[str, Sequence[str]]] = None,
                    metric: str = 'bbox_mAP_50') -> Tuple[str, Dict[str, dict]]:

@@ -61,6 +61,17 @@ def test_derived_keys_split_into_runs():
     assert per_class(controls['cyclic']) == {'a x': 0.2}
 
 
+def test_summaries_of_the_runs_with_derived_controls():
+    from mmsamantics.evaluation import derived_control_summaries
+    cyclic = run(0.3, 0.1, {'a x': 0.5, 'b x': 0.1, 'c y': 0.1})
+    with_controls = dict(RIGHT, **{k.replace('coco/', 'coco/cyclic/'): v
+                                   for k, v in cyclic.items() if k != 'coco/reference_control'})
+    got = derived_control_summaries({'open_1shot': with_controls, 'oracle': RIGHT}, SPLITS)
+    assert got == {'open_1shot': control_summary(RIGHT, {'cyclic': split_derived(
+        with_controls)[1]['cyclic']}, SPLITS)}
+    assert got['open_1shot']['cyclic']['base_drop'] == pytest.approx(0.5)
+
+
 def test_tables_of_a_sweep_average_the_seeds():
     recs = [dict(mode='open', shots=1, seed=s, ref_control=c, metrics=m) for s, c, m in (
         (42, None, RIGHT), (123, None, run(0.4, 0.4, {'a x': 0.6, 'b x': 0.2, 'c y': 0.4})),

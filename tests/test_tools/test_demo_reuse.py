@@ -44,14 +44,18 @@ def test_demo_evaluation_configs_carry_no_control(tmp_path):
     assert evaluation_switches(cfg) == {'control': 'cyclic'}
     banks = {c: str(tmp_path / f'bank_{c}.pth') for c, _ in demo.REFERENCE_CHOICES}
     runs = demo.eval_runs(world)
+    singles = [f'open_{c}_shot{i}' for c in ('default', 'refs_seed42') for i in range(1, 5)]
     assert [r[0] for r in runs] == ['oracle', 'open_default_1shot', 'open_default_5shot',
-                                    'open_refs_seed42_1shot', 'open_refs_seed42_5shot']
+                                    *singles[:4], 'open_refs_seed42_1shot',
+                                    'open_refs_seed42_5shot', *singles[4:]]
     for run in runs:
-        name, mode, choice, ref_set, k, controls = run
+        name, mode, choice, ref_set, k, controls, shot = run
         cfg_m = demo.run_config(cfg, run, banks, 'ckpt.pth', str(tmp_path / 'eval'))
-        assert evaluation_switches(cfg_m) == {}, name
+        # a single shot of the draw is named as the switch it is, never a control
+        assert evaluation_switches(cfg_m) == ({} if shot is None else {'shot': str(shot)})
         ds = cfg_m.test_dataloader.dataset
         assert (ds.mode, ds.shots, cfg_m.model.reference_store.bank) == (mode, k, banks[choice])
+        assert ds.shot_index == shot and (shot is None or (k, controls) == (1, ()))
         assert cfg_m.test_evaluator.derived_controls == list(controls)
         assert cfg_m.model.get('with_mask', True) == (name in demo.WITH_MASKS)
         if ref_set:
