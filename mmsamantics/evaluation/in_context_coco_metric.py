@@ -225,6 +225,8 @@ class InContextCocoMetric(CocoMetric):
             out['reference_control'] = meta['reference_control']
         if meta.get('query_classes') is not None:
             out['query_classes'] = list(meta['query_classes'])
+        if meta.get('shot_index') is not None:  # one shot of a k-shot draw, not the draw
+            out['shot_index'] = int(meta['shot_index'])
         return out
 
     def _per_subset(self, results: list) -> Dict[str, float]:

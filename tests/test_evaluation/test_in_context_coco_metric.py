@@ -58,6 +58,20 @@ def test_split_metrics(toy_root, keep):
     elif novel_present:
         assert res['coco/novel_bbox_mAP'] == pytest.approx(0.0, abs=1e-3)
         assert res['coco/bbox_mAP'] < 1.0
+    assert 'coco/shot_index' not in res and 'coco/query_classes' not in res
+
+
+def test_evaluation_switches_are_recorded_with_the_metrics(toy_root):
+    """A run on one shot of a k-shot draw, or on a subset of classes, says so in its
+    metrics (what --metrics-out and the demo's records keep)."""
+    ann = f'{toy_root}/annotations/instances_val.json'
+    metric = InContextCocoMetric(ann_file=ann, metric=['bbox'])
+    metric.dataset_meta = dict(classes=toy_classes(), shot_index=3, query_classes=['red star'],
+                               reference_control='none')
+    metric.process({}, _gt_as_predictions(json.load(open(ann)), toy_classes()))
+    res = metric.evaluate(8)
+    assert (res['coco/shot_index'], res['coco/query_classes'],
+            res['coco/reference_control']) == (3, ['red star'], 'none')
 
 
 def test_segm_without_masks_is_a_clear_error(toy_root):
