@@ -2,9 +2,10 @@ from .exemplar_bank import decode_exemplar_crop, encode_exemplar_crops
 from .exemplar_canvas import (build_canvas, canvas_to_normalized, check_reference_boxes,
                               normalized_to_target, paste_crops, reference_crop)
 from .sam3_checkpoint import load_sam3_checkpoint
-from .sam3_presets import SAM3_PRESETS, build_sam3_image, check_bpe_path, write_tiny_bpe
+from .sam3_presets import (SAM3_PRESETS, build_sam3_image, build_sam3_vision_backbone,
+                           check_bpe_path, write_tiny_bpe)
 
 __all__ = ['decode_exemplar_crop', 'encode_exemplar_crops', 'build_canvas',
            'canvas_to_normalized', 'check_reference_boxes', 'normalized_to_target',
            'paste_crops', 'reference_crop', 'load_sam3_checkpoint', 'SAM3_PRESETS',
-           'build_sam3_image', 'check_bpe_path', 'write_tiny_bpe']
+           'build_sam3_image', 'build_sam3_vision_backbone', 'check_bpe_path', 'write_tiny_bpe']

@@ -8,7 +8,8 @@ CPU: the ``full`` preset needs CUDA — ``sam3`` precomputes its decoder's box-p
 coordinates and its position encodings on ``"cuda"`` when built for a fixed resolution, and
 its box RoI pooling (``SequenceGeometryEncoder(boxes_pool=True)``) pins host memory. The
 ``tiny`` preset passes no resolution (the caches fill lazily on the input's device) and
-turns box pooling off (boxes enter by direct projection and position encoding only).
+turns box pooling off (boxes enter by direct projection and position encoding only). The
+vision backbone alone (:func:`build_sam3_vision_backbone`) builds on the CPU in both presets.
 
 Imports: ``sam3.model_builder`` imports the video predictor too, which needs ``psutil``;
 the tokenizer needs ``ftfy`` (and its ``wcwidth``) and ``regex``. ``sam3`` is installed
@@ -59,13 +60,10 @@ def _mha(dim: int, heads: int, batch_first: bool = False) -> nn.Module:
                                      batch_first=batch_first)
 
 
-def _tiny_backbone(p: dict, bpe_path: str) -> nn.Module:
+def _tiny_vision(p: dict) -> nn.Module:
     from sam3.model.necks import Sam3DualViTDetNeck
     from sam3.model.position_encoding import PositionEmbeddingSine
-    from sam3.model.text_encoder_ve import VETextEncoder
-    from sam3.model.tokenizer_ve import SimpleTokenizer
     from sam3.model.vitdet import ViT
-    from sam3.model.vl_combiner import SAM3VLBackbone
     vit = ViT(img_size=p['resolution'], pretrain_img_size=p['resolution'], patch_size=14,
               embed_dim=p['vit_dim'], depth=p['vit_depth'], num_heads=p['vit_heads'],
               qkv_bias=True, use_abs_pos=True, tile_abs_pos=True,
@@ -74,13 +72,46 @@ def _tiny_backbone(p: dict, bpe_path: str) -> nn.Module:
               pretrain_use_cls_token=True, retain_cls_token=False, ln_pre=True,
               bias_patch_embed=False, use_act_checkpoint=False)
     pos = PositionEmbeddingSine(num_pos_feats=p['d_model'], normalize=True)
-    neck = Sam3DualViTDetNeck(trunk=vit, position_encoding=pos, d_model=p['d_model'],
+    return Sam3DualViTDetNeck(trunk=vit, position_encoding=pos, d_model=p['d_model'],
                               scale_factors=[4.0, 2.0, 1.0, 0.5])
+
+
+def build_sam3_vision_backbone(preset: str) -> nn.Module:
+    """Build SAM 3's vision backbone alone (random weights): the Perception Encoder ViT and
+    its simple-FPN neck, as ``Sam3Image.backbone.vision_backbone``.
+
+    The ``full`` preset takes ``sam3.model_builder``'s own parts and dimensions. Unlike its
+    ``_create_vision_backbone``, it does not precompute the position-encoding cache on
+    ``"cuda"``: that cache fills lazily on the input's device with the same values, so the
+    vision backbone alone builds and runs on the CPU. The SAM 2-style second neck
+    (``sam2_convs``, only used by the interactive instance predictor) is left out.
+
+    Args:
+        preset: A key of :data:`SAM3_PRESETS`.
+
+    Returns:
+        ``sam3.model.necks.Sam3DualViTDetNeck`` (``trunk`` = ``sam3.model.vitdet.ViT``).
+    """
+    if preset not in SAM3_PRESETS:
+        raise KeyError(f'unknown SAM 3 preset {preset!r}: use one of {sorted(SAM3_PRESETS)}')
+    if preset == 'full':
+        from sam3.model_builder import (_create_position_encoding, _create_vit_backbone,
+                                        _create_vit_neck)
+        return _create_vit_neck(_create_position_encoding(precompute_resolution=None),
+                                _create_vit_backbone(), enable_inst_interactivity=False)
+    return _tiny_vision(SAM3_PRESETS[preset])
+
+
+def _tiny_backbone(p: dict, bpe_path: str) -> nn.Module:
+    from sam3.model.text_encoder_ve import VETextEncoder
+    from sam3.model.tokenizer_ve import SimpleTokenizer
+    from sam3.model.vl_combiner import SAM3VLBackbone
+    visual = _tiny_vision(p)  # first: the random weights are drawn in sam3's build order
     tokenizer = SimpleTokenizer(bpe_path=bpe_path)
     text = VETextEncoder(d_model=p['d_model'], tokenizer=tokenizer, width=p['text_width'],
                          heads=p['text_heads'], layers=p['text_layers'],
                          vocab_size=tokenizer.vocab_size, use_act_checkpoint=False)
-    return SAM3VLBackbone(visual=neck, text=text, scalp=1)
+    return SAM3VLBackbone(visual=visual, text=text, scalp=1)
 
 
 def _enc_layer(p: dict, geometry: bool) -> nn.Module:
