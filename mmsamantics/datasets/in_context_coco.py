@@ -30,6 +30,7 @@ from mmdet.registry import DATASETS
 from ..utils.checkpoint import MissingResourceError
 from .class_splits import split_metainfo
 from .reference_controls import control_donors, describe_control, normalize_control
+from .reference_pool import ReferencePool
 from .reference_sets import reference_set_entries
 from .reference_validation import reference_box
 
@@ -251,8 +252,8 @@ class InContextCocoDataset(CocoDataset):
                       f'(width or height < 1 px, or zero area) are ignored, e.g. ids '
                       f'{self._skipped[:5]}', logger='current', level=30)
 
-    def _build_ref_pool(self, own_coco: COCO) -> Dict[int, List[dict]]:
-        """Eligible reference instances per label: non-crowd, valid box, area >= min."""
+    def _build_ref_pool(self, own_coco: COCO) -> Dict[int, ReferencePool]:
+        """Eligible references per label (non-crowd, valid box, area >= min), serialized."""
         ann_file = self._rooted(self._ref_ann_file) or self.ann_file
         prefix = self._rooted(self._ref_img_prefix) or self.data_prefix.get('img', '')
         self._separate_refs = ann_file != self.ann_file
@@ -273,8 +274,7 @@ class InContextCocoDataset(CocoDataset):
                 bbox=reference_box(ann, img, ann_file).tolist(), label=name2label[cat['name']],
                 key=f'{osp.basename(ann_file)}:{ann["id"]}',
                 segmentation=ann.get('segmentation'), img_hw=(img['height'], img['width'])))
-        missing = [self.metainfo['classes'][i] for i in range(len(self.metainfo['classes']))
-                   if not pool.get(i)]
+        missing = [c for i, c in enumerate(self.metainfo['classes']) if not pool.get(i)]
         if missing:
             msg = (f'classes without any eligible reference (non-crowd, area >= '
                    f'{self.ref_min_area:g}) in {ann_file}: {missing}')
@@ -283,7 +283,7 @@ class InContextCocoDataset(CocoDataset):
                                  'ref_min_area, or remove them from metainfo.classes.')
             print_log(msg + '; their ground truth is not used for training.',
                       logger='current', level=30)
-        return dict(pool)
+        return {label: ReferencePool(refs) for label, refs in pool.items()}
 
     def _rooted(self, path: Optional[str]) -> Optional[str]:
         """``path`` joined to ``data_root`` like ``ann_file`` (absolute paths unchanged)."""
