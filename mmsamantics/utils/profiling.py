@@ -1,8 +1,12 @@
-"""Peak-memory measurement for benchmark scripts (CPU RSS and CUDA allocations)."""
+"""Peak-memory measurement for benchmark scripts (CPU RSS and CUDA allocations), and the
+parts of a benchmark run each in its own process."""
+import json
+import os
 import resource
+import subprocess
 import threading
 import time
-from typing import Optional
+from typing import Dict, List, Optional
 
 import torch
 
@@ -50,3 +54,28 @@ class PeakMemory:
         if torch.cuda.is_available():
             torch.cuda.synchronize()
             self.cuda_peak = torch.cuda.max_memory_allocated()
+
+
+RESULT_PREFIX = 'RESULT '  # the line a measured child process reports on
+
+
+def print_result(result: dict) -> None:
+    """Report ``result`` (JSON-ready) from a child started by :func:`run_measured`."""
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def run_measured(cmd: List[str], what: str, env: Optional[Dict[str, str]] = None,
+                 cwd: Optional[str] = None) -> dict:
+    """Run one part of a benchmark in its own process, so that its peak memory is its own;
+    the dict it reported with :func:`print_result`.
+
+    Raises:
+        SystemExit: the process failed or reported nothing (its output's end is shown).
+    """
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd,
+                       env=dict(os.environ, **(env or {})))
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
+    if p.returncode or not lines:
+        raise SystemExit(f'{what} failed (exit code {p.returncode}):\n{p.stdout[-2000:]}\n'
+                         f'{p.stderr[-3000:]}')
+    return json.loads(lines[-1][len(RESULT_PREFIX):])
