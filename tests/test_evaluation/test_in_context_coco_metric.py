@@ -217,3 +217,23 @@ def test_unknown_or_missing_backend_is_a_clear_error(toy_root, monkeypatch):
     with pytest.raises(ImportError, match='pip install faster-coco-eval'):
         InContextCocoMetric(ann_file=ann, backend='faster')
     assert InContextCocoMetric(ann_file=ann).backend == 'pycocotools'  # auto: what is there
+
+
+def test_result_files_written_when_asked_and_numbers_unchanged(toy_root, tmp_path):
+    """The evaluation reads the detections from memory; outfile_prefix still writes mmdet's
+    result files (the masks unpacked), and they hold every detection."""
+    ann = f'{toy_root}/annotations/instances_val.json'
+    samples = _noisy_predictions(json.load(open(ann)))
+    out = []
+    for prefix in (None, str(tmp_path / 'res')):
+        metric = InContextCocoMetric(ann_file=ann, metric=['bbox', 'segm'],
+                                     outfile_prefix=prefix)
+        metric.dataset_meta = dict(classes=toy_classes())
+        metric.process({}, samples)
+        out.append(metric.evaluate(len(samples)))
+    assert out[0] == out[1] and 0.05 < out[0]['coco/segm_mAP'] < 0.95
+    n = sum(len(s['pred_instances']['scores']) for s in samples)
+    for kind in ('bbox', 'segm'):
+        dets = json.load(open(tmp_path / f'res.{kind}.json'))
+        assert len(dets) == n and isinstance(dets[0]['bbox'], list)
+    assert isinstance(dets[0]['segmentation']['counts'], str)
