@@ -205,7 +205,8 @@ def run_config(cfg: Config, run: tuple, banks: dict, ckpt: str, out_dir: str) ->
     if name not in WITH_MASKS:  # the controls and targets compare boxes
         cfg_m.model.with_mask = False
         cfg_m.test_evaluator.metric = ['bbox']
-    cfg_m.load_from, cfg_m.work_dir = ckpt, osp.join(out_dir, name)
+    # resume says whether training was reused: no part of the evaluation, nor of its stamp
+    cfg_m.load_from, cfg_m.work_dir, cfg_m.resume = ckpt, osp.join(out_dir, name), False
     cfg_m.experiment_name = f'test_{name}'
     return cfg_m
 

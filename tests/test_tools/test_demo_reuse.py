@@ -1,5 +1,6 @@
 """make demo reuses a trained detector only when it was made from the same config and SAM,
 and evaluates it without any reference control in its configs."""
+import copy
 import json
 import os.path as osp
 
@@ -56,6 +57,12 @@ def test_demo_evaluation_configs_carry_no_control(tmp_path):
         ds = cfg_m.test_dataloader.dataset
         assert (ds.mode, ds.shots, cfg_m.model.reference_store.bank) == (mode, k, banks[choice])
         assert ds.shot_index == shot and (shot is None or (k, controls) == (1, ()))
+        # the run's record is stamped with its config: a run after training and one that
+        # reused the trained model must stamp alike, or a later make demo evaluates again
+        reused = Config(copy.deepcopy(cfg.to_dict()))
+        reused.resume = not cfg.get('resume', False)
+        assert demo.run_config(reused, run, banks, 'ckpt.pth', str(tmp_path / 'eval')
+                               ).pretty_text == cfg_m.pretty_text
         assert cfg_m.test_evaluator.derived_controls == list(controls)
         assert cfg_m.model.get('with_mask', True) == (name in demo.WITH_MASKS)
         if ref_set:
