@@ -293,7 +293,7 @@ def decode(rles) -> np.ndarray:
 # ---------------------------------------------------------------- linear probing
 PROBE_CONFIGS = osp.join(REPO, 'configs', 'linear_probe')
 TOY_PROBES = {k: osp.join(PROBE_CONFIGS, f'linear-probe_{k}_1xb16-10e_toy-cls.py')
-              for k in ('sam-tiny', 'sam2-tiny', 'clip-tiny', 'dinov2-tiny')}
+              for k in ('sam-tiny', 'sam2-tiny', 'sam3-tiny', 'clip-tiny', 'dinov2-tiny')}
 
 
 def toy_probe_cfg(kind: str, root: str, epochs: int = 2, **options) -> Config:

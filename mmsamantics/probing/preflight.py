@@ -8,6 +8,7 @@ from mmengine.config import Config
 from ..engine.preflight import missing_files_error
 from ..models.sam.presets import SAM_CHECKPOINT_URLS
 from ..models.sam.sam2_presets import SAM2_CHECKPOINT_URLS
+from ..models.sam3.sam3_presets import CKPT_URL as SAM3_CHECKPOINT_URL
 
 _DATA_HINT = ('ImageNet goes under data/imagenet/ in the folder layout: train/<class>/*.JPEG '
               'and val/<class>/*.JPEG (or a flat folder plus ann_file, e.g. meta/val.txt), or '
@@ -37,6 +38,7 @@ def missing_probe_resources(cfg: Config) -> List[str]:
         from .timm_probe_backbone import TIMM_WEIGHT_HINTS
         urls = {osp.basename(u): u for u in (*SAM_CHECKPOINT_URLS.values(),
                                              *SAM2_CHECKPOINT_URLS.values())}
+        urls['sam3.pt'] = SAM3_CHECKPOINT_URL  # gated: no direct file address
         hint = urls.get(osp.basename(ckpt)) or TIMM_WEIGHT_HINTS.get(bb.get('model_name'))
         lines.append(f'checkpoint {ckpt!r} (model.backbone.checkpoint) not found' +
                      (f' (download: {hint})' if hint else ''))

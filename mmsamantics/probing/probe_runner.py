@@ -95,16 +95,21 @@ def run_linear_probe(cfg: Config,
                 scalars=osp.join(runner.log_dir, 'vis_data', 'scalars.json'))
 
 
-# paper Table 1 (ImageNet-1k, top-1 / top-5 %), for the results table
+# paper Table 1 (ImageNet-1k, top-1 / top-5 %), for the results table; SAM 3 is newer than
+# the paper and has no published number
 PAPER_TABLE1 = {'SAM': (11.06, 25.37), 'SAM 2': (23.16, 44.44), 'CLIP': (73.92, 92.89),
                 'DINOv2': (77.43, 93.78)}
+# the family of each SAM-family probe backbone type (timm ones are named by their model)
+SAM_FAMILIES = {'SAMProbeBackbone': 'SAM', 'SAM2ProbeBackbone': 'SAM 2',
+                'SAM3ProbeBackbone': 'SAM 3'}
 
 
 def backbone_family(backbone_cfg: dict) -> Optional[str]:
-    """``'SAM'`` / ``'SAM 2'`` / ``'CLIP'`` / ``'DINOv2'`` for a probe backbone config."""
+    """``'SAM'`` / ``'SAM 2'`` / ``'SAM 3'`` / ``'CLIP'`` / ``'DINOv2'`` for a probe
+    backbone config."""
     kind = str(backbone_cfg.get('type', '')).split('.')[-1]
-    if kind in ('SAMProbeBackbone', 'SAM2ProbeBackbone'):
-        return 'SAM 2' if kind == 'SAM2ProbeBackbone' else 'SAM'
+    if kind in SAM_FAMILIES:
+        return SAM_FAMILIES[kind]
     name = str(backbone_cfg.get('model_name', ''))
     return 'CLIP' if 'clip' in name else 'DINOv2' if 'dinov2' in name else None
 

@@ -150,6 +150,34 @@ def test_build_backbone_from_dict_and_mmpretrain(toy_model, toy_data):
         build_backbone('dict(type=', pre, 256)
 
 
+def test_sam3_backbone_spec(toy_data, tmp_path):
+    """The SAM 3 spec file for --backbone-cfg: the released weights named when missing; its
+    tiny twin's per-instance features are mask averages of sam3's own vision_features."""
+    from mmsamantics.utils import MissingResourceError
+    from mmsamantics.utils.images import load_resized, preprocess_images
+    spec = osp.join(REPO, 'configs', '_base_', 'models', 'sam3_pe_backbone.py')
+    with pytest.raises(MissingResourceError, match='checkpoints/sam3.pt'):
+        build_backbone(spec, {}, 1024)
+    with open(spec) as f:
+        text = f.read().replace("preset='full'", "preset='tiny'").replace(
+            'checkpoint=sam3_checkpoint', 'checkpoint=None').replace('= 1008', '= 112')
+    (tmp_path / 'sam3_tiny.py').write_text(text)
+    bb, pre, size = build_backbone(str(tmp_path / 'sam3_tiny.py'), {}, 1024)
+    assert size == 112 and pre.pad_size_divisor == 112
+    assert pre.mean.flatten().tolist() == pre.std.flatten().tolist() == [127.5] * 3
+    inst = toy_data.instances[0]
+    feats = backbone_features(bb, pre, [inst], size)
+    img = load_resized(inst.img_path, size)[0]
+    inputs = preprocess_images(pre, [img])
+    with torch.no_grad():
+        vision_features = bb.vision_backbone(inputs)[0][2][0]  # sam3's own neck, level 2
+    m = torch.zeros(inputs.shape[-2:], dtype=torch.bool)
+    r = instance_mask(inst, img.shape[:2])
+    m[:r.shape[0], :r.shape[1]] = torch.from_numpy(r)
+    assert feats.shape == (1, 32)
+    assert torch.equal(feats[0], masked_average(vision_features, m))
+
+
 def write_coco(path, counts):
     """A COCO JSON with ``counts[c]`` 40x40 boxes of category c+1 (one image)."""
     cats = [c for c, n in enumerate(counts) for _ in range(n)]

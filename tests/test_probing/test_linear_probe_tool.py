@@ -27,13 +27,17 @@ def toy_run(toy_cls_root, tmp_path_factory):
         return wd, json.load(f)
 
 
-@pytest.mark.e2e  # toy_run: the tool trains four probes
+@pytest.mark.e2e  # toy_run: the tool trains five probes
 def test_writes_table_json_and_png(toy_run):
     wd, results = toy_run
-    assert [r['family'] for r in results] == ['SAM', 'SAM 2', 'CLIP', 'DINOv2']
-    assert [r['feature_dim'] for r in results] == [64, 64, 32, 96]
+    assert [r['family'] for r in results] == ['SAM', 'SAM 2', 'SAM 3', 'CLIP', 'DINOv2']
+    assert [r['feature_dim'] for r in results] == [64, 64, 32, 32, 96]
     table = open(osp.join(wd, 'probe_results.md')).read()
     assert all(r['name'] in table for r in results) and '11.06 / 25.37' in table
+    # SAM 3 is newer than the paper: no published number beside it
+    assert '| linear-probe_sam3-tiny_1xb16-10e_toy-cls | SAM 3 |' in table
+    sam3_row = next(ln for ln in table.splitlines() if '| SAM 3 |' in ln)
+    assert sam3_row.endswith('| - |')
     with open(osp.join(wd, 'probe_curves.png'), 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
@@ -72,6 +76,10 @@ def test_missing_weights_and_data_stop_with_one_message(tmp_path):
     msg = str(e.value)
     assert 'nope/sam_vit_b_01ec64.pth' in msg and 'dl.fbaipublicfiles.com' in msg
     assert "'nope/imagenet/train' not found" in msg and 'data/imagenet/' in msg
+    cfg = osp.join(PROBE_CONFIGS, 'linear-probe_sam3-pe_1xb128-10e_in1k.py')
+    with pytest.raises(SystemExit, match=r"'nope/sam3.pt'.*huggingface.co/facebook/sam3"):
+        load_tool(LINEAR_PROBE).main([cfg, '--work-dir', str(tmp_path), '--cfg-options',
+                                      'model.backbone.checkpoint=nope/sam3.pt'])
 
 
 def test_nothing_outside_probing_imports_it():

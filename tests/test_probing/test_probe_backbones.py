@@ -3,7 +3,8 @@ checkpoint loading and the errors for bad input."""
 import pytest
 import torch
 
-from mmsamantics.probing import (SAM2ProbeBackbone, SAMProbeBackbone, TimmProbeBackbone)
+from mmsamantics.probing import (SAM2ProbeBackbone, SAM3ProbeBackbone, SAMProbeBackbone,
+                                 TimmProbeBackbone)
 from mmsamantics.utils import MissingResourceError
 
 TINY_VIT = dict(embed_dim=32, depth=1, num_heads=2)
@@ -15,6 +16,10 @@ def _sam():
 
 def _sam2():
     return SAM2ProbeBackbone('tiny', preset_overrides=dict(image_size=64))
+
+
+def _sam3():
+    return SAM3ProbeBackbone('tiny')
 
 
 def _dinov2(**kw):
@@ -48,6 +53,17 @@ def test_sam2_pooled_is_mean_of_vision_features():
     torch.testing.assert_close(f, ref, rtol=1e-5, atol=1e-5)
 
 
+def test_sam3_pooled_is_mean_of_vision_features():
+    torch.manual_seed(0)
+    bb, x = _sam3(), torch.randn(2, 3, 112, 112)
+    (f, ) = bb(x)
+    # independent path: sam3's own neck forward (Sam3DualViTDetNeck), level 2 = the
+    # vision_features sam3's image model reads
+    ref = bb.encoder.vision_backbone(x)[0][2].mean(dim=(2, 3))
+    assert f.shape == (2, 32) and bb.out_channels == 32 and bb.img_size == 112
+    assert torch.equal(f, ref)
+
+
 def test_timm_cls_and_clip_embedding():
     torch.manual_seed(0)
     dino, clip = _dinov2(), _clip()
@@ -63,13 +79,14 @@ def test_timm_cls_and_clip_embedding():
     torch.testing.assert_close(e, ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('make', [_sam, _sam2, _dinov2], ids=['sam', 'sam2', 'timm'])
+@pytest.mark.parametrize('make', [_sam, _sam2, _sam3, _dinov2],
+                         ids=['sam', 'sam2', 'sam3', 'timm'])
 def test_frozen_through_train_and_no_grad(make):
     bb = make()
     bb.train()
     assert not any(p.requires_grad for p in bb.parameters())
     assert not any(m.training for m in bb.modules())
-    side = 28 if isinstance(bb, TimmProbeBackbone) else 64
+    side = bb.img_size
     (f, ) = bb(torch.randn(1, 3, side, side))
     assert not f.requires_grad and f.grad_fn is None
 
@@ -98,6 +115,8 @@ def test_clear_errors():
         TimmProbeBackbone('vit_small_patch14_dinov2', checkpoint='nope/dinov2.pth')
     with pytest.raises(MissingResourceError, match='sam_vit_b_01ec64.pth'):
         SAMProbeBackbone('vit_b', checkpoint='nope/sam_vit_b_01ec64.pth')
+    with pytest.raises(MissingResourceError, match='sam3.pt'):
+        SAM3ProbeBackbone('full', checkpoint='nope/sam3.pt')
     with pytest.raises(ValueError, match='num_classes'):
         TimmProbeBackbone('vit_base_patch16_clip_224', 'embedding')
     with pytest.raises(ValueError, match='feature must be'):

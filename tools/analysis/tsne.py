@@ -7,6 +7,8 @@
     # another backbone's pooled features (DINOv2 / CLIP ...): a config file or a dict
     ... --what backbone --backbone-cfg "dict(type='mmpretrain.VisionTransformer', \
         arch='b', out_type='featmap', init_cfg=dict(type='Pretrained', checkpoint=CKPT))"
+    # SAM 3's Perception Encoder (checkpoints/sam3.pt), with sam3's own normalisation
+    ... --what backbone --backbone-cfg configs/_base_/models/sam3_pe_backbone.py
 
 Writes tsne_tokens.png, tsne_mlp.png, tsne_backbone.png and tsne_summary.json.
 """
@@ -93,8 +95,11 @@ def main(argv=None):
                                                            args.batch_size)
     if 'backbone' in args.what:
         if args.backbone_cfg:
-            bb, pre, bb_size = build_backbone(args.backbone_cfg, cfg.model.data_preprocessor,
-                                              size)
+            try:
+                bb, pre, bb_size = build_backbone(args.backbone_cfg,
+                                                  cfg.model.data_preprocessor, size)
+            except (FileNotFoundError, ValueError) as e:  # missing weights, bad spec
+                sys.exit(f'error: --backbone-cfg: {e}')
             bb, pre = bb.to(args.device), pre.to(args.device)
         else:
             bb, pre, bb_size = model.backbone, model.data_preprocessor, size

@@ -42,7 +42,8 @@ class SAM3ImageEncoder(BaseModule):
 
     Inputs are preprocessed as ``sam3``'s own ``Sam3Processor`` does: RGB resized to
     S x S (aspect not kept) and normalised with mean = std = 0.5 (127.5 on 0..255). An
-    S x S zero-padded input (SAM's preprocessing, as the DETR configs use) is accepted too.
+    input made the SAM way (longest side resized to S, zero-padded to S x S) is accepted
+    too: t-SNE uses it, so that instance masks stay aligned with the features.
 
     Args:
         preset: ``full`` (the released SAM 3) or ``tiny`` (random weights, for tests).
