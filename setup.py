@@ -34,19 +34,22 @@ def read_version() -> str:
 MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 
-def add_mim_extension() -> None:
+def add_mim_extension(mode: str = '') -> list:
     """Put ``configs/``, ``tools/`` and ``model-index.yml`` into ``mmsamantics/.mim``:
     relative symlinks for an editable install (``develop``, ``editable_wheel``), copies when
-    a wheel or sdist is built; nothing for other commands."""
-    if {'develop', 'editable_wheel'} & set(sys.argv):
+    a wheel or sdist is built; nothing for other commands. Returns the names that were
+    links before being copied: a wheel built in an editable checkout gets them back after
+    the build (:func:`main`), or the editable install would read stale copies."""
+    if not mode and {'develop', 'editable_wheel'} & set(sys.argv):
         mode = 'symlink'
-    elif {'sdist', 'bdist_wheel', 'build', 'build_py'} & set(sys.argv):
+    elif not mode and {'sdist', 'bdist_wheel', 'build', 'build_py'} & set(sys.argv):
         mode = 'copy'
-    else:
-        return
+    if not mode:
+        return []
     here = osp.dirname(osp.abspath(__file__))
     mim = osp.join(here, 'mmsamantics', '.mim')
     os.makedirs(mim, exist_ok=True)
+    linked = [n for n in MIM_FILES if osp.islink(osp.join(mim, n))]
     for name in MIM_FILES:
         src, dst = osp.join(here, name), osp.join(mim, name)
         if osp.islink(dst) or osp.isfile(dst):
@@ -59,6 +62,7 @@ def add_mim_extension() -> None:
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__'))
         else:
             shutil.copyfile(src, dst)
+    return linked if mode == 'copy' else []
 
 
 def parse_requirements(path: str) -> list:
@@ -71,8 +75,16 @@ def parse_requirements(path: str) -> list:
     return reqs
 
 
-add_mim_extension()
-setup(
+def main() -> None:
+    linked = add_mim_extension()
+    try:
+        setup(**SETUP)
+    finally:
+        if linked:  # an editable checkout: its .mim links back, not the build's copies
+            add_mim_extension('symlink')
+
+
+SETUP = dict(
     name='mmsamantics',
     version=read_version(),
     description='In-context semantics for Segment Anything: an MMDetection 3.x plugin',
@@ -96,3 +108,5 @@ setup(
     entry_points={'console_scripts': ['mmsam=mmsamantics.cli:main']},
     zip_safe=False,
 )
+
+main()

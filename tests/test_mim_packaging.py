@@ -5,6 +5,7 @@ and as ``_base_`` of a downstream config, whose components resolve through the
 import glob
 import os.path as osp
 
+import pytest
 import yaml
 from mmengine.config import Config
 
@@ -93,3 +94,34 @@ def test_mim_reads_the_model_index():
         config = m.config if isinstance(m.config, str) else m.config.filepath
         assert osp.isfile(osp.join(package, '.mim', config)), m.name
         assert isinstance(m.data['Required Weights'], list), m.name
+
+
+@pytest.mark.e2e
+def test_a_wheel_built_in_an_editable_checkout_leaves_its_links(tmp_path):
+    """``pip wheel .`` copies configs/, tools/ and the model index into the wheel's
+    ``mmsamantics/.mim`` and gives the checkout its links back, so an editable install never
+    reads stale copies (a copy of this checkout, with the links an editable install makes)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    src = tmp_path / 'checkout'
+    skip = shutil.ignore_patterns('__pycache__', '.mim', '*.egg-info')
+    for name in ('mmsamantics', 'mmsamantics_toy', 'configs', 'tools', 'requirements'):
+        shutil.copytree(osp.join(REPO, name), src / name, ignore=skip)
+    for name in ('setup.py', 'README.md', 'model-index.yml'):
+        shutil.copyfile(osp.join(REPO, name), src / name)
+    mim = src / 'mmsamantics' / '.mim'
+    mim.mkdir()
+    for name in ('configs', 'tools', 'model-index.yml'):
+        os.symlink(osp.join('..', '..', name), mim / name)
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '.', '--no-deps',
+                    '--no-build-isolation', '-w', str(tmp_path / 'dist')], cwd=src,
+                   check=True, capture_output=True)
+    assert all(osp.islink(mim / n) for n in ('configs', 'tools', 'model-index.yml'))
+    wheel = zipfile.ZipFile(next((tmp_path / 'dist').glob('mmsamantics-*.whl')))
+    packed = wheel.read('mmsamantics/.mim/configs/insam_detr_coco.py')
+    assert packed == (src / 'configs' / 'insam_detr_coco.py').read_bytes()
+    assert 'mmsamantics/.mim/model-index.yml' in wheel.namelist()
+    assert 'mmsamantics/.mim/tools/demo.py' in wheel.namelist()
