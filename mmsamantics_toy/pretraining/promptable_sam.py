@@ -57,9 +57,11 @@ def class_agnostic_coco(ann_file: str) -> COCO:
     return coco
 
 
-def _prepare(coco: COCO, img_id: int, img_dir: str, size: int
+def _prepare(coco: COCO, img_id: int, img_dir: str, size: int,
+             mean: torch.Tensor = _MEAN, std: torch.Tensor = _STD
              ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One image as SAM sees it, its boxes in input pixels and masks on the padded frame.
+    """One image as SAM sees it, its boxes in input pixels and masks on the padded frame
+    (mean / std: (3, 1, 1) normalisation on 0..255, SAM's by default).
 
     Returns:
         img (3, S, S) normalised and zero-padded; boxes (N, 4); masks (N, S, S) uint8.
@@ -69,7 +71,7 @@ def _prepare(coco: COCO, img_id: int, img_dir: str, size: int
     h, w = bgr.shape[:2]
     rgb = mmcv.imrescale(bgr, (size, size), backend='cv2')[..., ::-1]
     nh, nw = rgb.shape[:2]
-    x = (torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() - _MEAN) / _STD
+    x = (torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() - mean) / std
     img = F.pad(x, (0, size - nw, 0, size - nh))
     boxes, masks = [], []
     for ann in coco.imgToAnns[img_id]:
@@ -90,7 +92,8 @@ def _prepare(coco: COCO, img_id: int, img_dir: str, size: int
 
 
 def load_prompt_instances(ann_file: str, img_dir: str, size: int,
-                          max_images: Optional[int] = None
+                          max_images: Optional[int] = None,
+                          mean: torch.Tensor = _MEAN, std: torch.Tensor = _STD
                           ) -> List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """The annotated images of a COCO file as SAM sees them, class ids dropped on loading
     (:func:`class_agnostic_coco`), in sorted image-id order.
@@ -99,6 +102,7 @@ def load_prompt_instances(ann_file: str, img_dir: str, size: int,
         ann_file / img_dir: a COCO-format dataset with instance masks.
         size: S, the model's input side.
         max_images: keep only the first N annotated images (tests).
+        mean / std: (3, 1, 1) input normalisation on 0..255 (SAM's by default).
 
     Returns:
         one ``(img (3, S, S), boxes (N, 4), masks (N, S, S) uint8)`` per image (see
@@ -108,7 +112,7 @@ def load_prompt_instances(ann_file: str, img_dir: str, size: int,
     img_ids: List[int] = [i for i in sorted(coco.imgs) if coco.imgToAnns[i]][:max_images]
     if not img_ids:
         raise ValueError(f'{ann_file} has no annotated image to pretrain on')
-    return [_prepare(coco, i, img_dir, size) for i in img_ids]
+    return [_prepare(coco, i, img_dir, size, mean, std) for i in img_ids]
 
 
 def _focal(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
@@ -126,6 +130,40 @@ def _dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)
 
 
+def jittered_boxes(boxes: torch.Tensor, box_jitter: float) -> torch.Tensor:
+    """(N, 4) xyxy boxes, each side moved by up to ``box_jitter`` of the box's width or
+    height, as SAM's training perturbs its box prompts."""
+    wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2)
+    return boxes + wh * box_jitter * torch.empty_like(boxes).uniform_(-1, 1)
+
+
+def interior_points(masks: torch.Tensor) -> torch.Tensor:
+    """(N, S, S) masks -> (N, 1, 2) one random xy point inside each (pixel centres)."""
+    pts = []
+    for m in masks:
+        ys, xs = torch.nonzero(m > 0, as_tuple=True)
+        j = int(torch.randint(len(ys), ()))
+        pts.append([float(xs[j]) + 0.5, float(ys[j]) + 0.5])
+    return torch.tensor(pts)[:, None]
+
+
+def mask_loss(low: torch.Tensor, iou_pred: torch.Tensor, masks: torch.Tensor, size: int,
+              ious: list) -> torch.Tensor:
+    """SAM's loss of N single-mask predictions: 20 * focal + dice + MSE of the IoU.
+
+    Args:
+        low: (N, 1, L, L) low-res mask logits. iou_pred: (N, 1). masks: (N, S, S) float.
+        ious: receives the IoU of each predicted mask (monitoring).
+    """
+    logits = F.interpolate(low, (size, size), mode='bilinear', align_corners=False)[:, 0]
+    with torch.no_grad():
+        pred, gt = logits > 0, masks > 0
+        iou = (pred & gt).flatten(1).sum(1) / (pred | gt).flatten(1).sum(1).clamp(min=1)
+        ious += iou.tolist()
+    return (20 * _focal(logits, masks) + _dice(logits, masks)
+            + F.mse_loss(iou_pred[:, 0], iou, reduction='none')).mean()
+
+
 def prompted_mask_loss(dec: SAMPromptDecoder, emb: torch.Tensor, boxes: torch.Tensor,
                          masks: torch.Tensor, prompt: str, box_jitter: float, size: int,
                          ious: list) -> torch.Tensor:
@@ -136,29 +174,18 @@ def prompted_mask_loss(dec: SAMPromptDecoder, emb: torch.Tensor, boxes: torch.Te
         ious: receives the IoU of each predicted mask (monitoring).
     """
     if prompt == 'box':
-        wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2)
-        noisy = boxes + wh * box_jitter * torch.empty_like(boxes).uniform_(-1, 1)
-        sparse, dense = dec.prompt_encoder(points=None, boxes=noisy, masks=None)
+        sparse, dense = dec.prompt_encoder(points=None, boxes=jittered_boxes(boxes, box_jitter),
+                                           masks=None)
     else:
-        pts = []
-        for m in masks:
-            ys, xs = torch.nonzero(m > 0, as_tuple=True)
-            j = int(torch.randint(len(ys), ()))
-            pts.append([float(xs[j]) + 0.5, float(ys[j]) + 0.5])
-        coords = torch.tensor(pts)[:, None]
+        coords = interior_points(masks)
         sparse, dense = dec.prompt_encoder(
-            points=(coords, torch.ones(len(pts), 1, dtype=torch.int)), boxes=None, masks=None)
+            points=(coords, torch.ones(len(coords), 1, dtype=torch.int)), boxes=None,
+            masks=None)
     low, iou_pred = dec.mask_decoder(
         image_embeddings=emb, image_pe=dec.prompt_encoder.get_dense_pe(),
         sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
         multimask_output=False)
-    logits = F.interpolate(low, (size, size), mode='bilinear', align_corners=False)[:, 0]
-    with torch.no_grad():
-        pred, gt = logits > 0, masks > 0
-        iou = (pred & gt).flatten(1).sum(1) / (pred | gt).flatten(1).sum(1).clamp(min=1)
-        ious += iou.tolist()
-    return (20 * _focal(logits, masks) + _dice(logits, masks)
-            + F.mse_loss(iou_pred[:, 0], iou, reduction='none')).mean()
+    return mask_loss(low, iou_pred, masks, size, ious)
 
 
 def pretrain_toy_sam(ann_file: str, img_dir: str, out_file: str, epochs: int = 8,
