@@ -1,0 +1,166 @@
+"""Stage 2 of the toy SAM 3: its SAM 1-task mask path trained on class-agnostic prompts.
+
+SAM 3 keeps SAM 2's promptable segmentation ("SAM 1 task": a box or points on an image, one
+mask out): its tracker's prompt encoder and mask decoder read a second simple-FPN neck
+(``sam2_convs``) on the same Perception Encoder (Carion et al., "SAM 3", §3;
+``sam3.model.sam1_task_predictor``). This stage trains that path on the toy world as the
+toy SAM's promptable stage does (:mod:`.promptable_sam`, whose prompt sampling and losses it
+imports): jittered box prompts and single interior points, loss 20 * focal + dice on the
+single-mask output plus the MSE of the predicted IoU, **no class information** (the
+annotation file is read through :func:`~.promptable_sam.class_agnostic_coco`).
+
+The Perception Encoder (``trunk``) and the detector's neck (``convs``) are frozen: they
+carry stage 1 (:mod:`.contrastive_pe`), so the trunk runs once per image. Trained:
+``sam2_convs`` (started from the stage-1 ``convs``, the same layout), the prompt encoder,
+the mask decoder and ``no_mem_embed``. Inputs are made the SAM way (longest side resized to
+S, zero-padded bottom/right) with SAM 3's normalisation (mean = std = 127.5); box prompts
+are two corners with labels 2 and 3, as :class:`~mmsamantics.models.sam.SAM3PromptDecoder`
+(and ``sam3``'s interactive predictor) encode them.
+
+The result is written in the released ``sam3.pt`` layout. ``detector.geometry_encoder.*``
+(SAM 3's exemplar encoder) is NOT trained here: SAM 3 trains it in its detector stage on
+noun-phrase detection, which this toy recipe does not reproduce; the file holds the seeded
+random weights of :func:`~mmsamantics.models.sam3.build_sam3_geometry_encoder`.
+
+Shape shorthand: B images, N prompts of one image, C the ViT width (96), D the neck / decoder
+width (64), S input side (224), h = S / 14 (16), L = 4h the low-res mask side.
+"""
+import os
+import os.path as osp
+import time
+from typing import Optional
+
+import numpy as np
+import torch
+from mmengine.logging import print_log
+from torch import Tensor, nn
+
+from mmsamantics.models.sam.sam3_prompt_decoder import SAM3PromptDecoder
+from mmsamantics.models.sam3.sam3_presets import (build_sam3_geometry_encoder,
+                                                  build_sam3_vision_backbone)
+from mmsamantics.utils.checkpoint import load_state_dict_file, load_strict
+from .contrastive_pe import PIXEL_MEAN, PIXEL_STD, TEXT_PREFIX, VISION_PREFIX
+from .promptable_sam import interior_points, jittered_boxes, load_prompt_instances, mask_loss
+
+_PE_HINT = 'Write it with stage 1 (tools/misc/pretrain_toy_sam3.py, or pretrain_toy_sam3_pe).'
+_NORM = torch.full((3, 1, 1), PIXEL_MEAN), torch.full((3, 1, 1), PIXEL_STD)
+INTERACTIVE_LEVELS = (2, 0, 1)  # sam2_convs levels read as (image_embed, feat_s0, feat_s1)
+
+
+def prompted_sam3_loss(dec: SAM3PromptDecoder, embedding: tuple, boxes: Tensor, masks: Tensor,
+                       prompt: str, box_jitter: float, size: int, ious: list) -> Tensor:
+    """SAM's loss for N instances of one image, prompted by boxes or one point each, through
+    SAM 3's decoder as its interactive predictor calls it.
+
+    Args:
+        embedding: ``(image_embed (1, D, h, w), feat_s0 (1, D, 4h, 4w), feat_s1 (1, D, 2h,
+            2w))`` of one image. boxes: (N, 4) input pixels. masks: (N, S, S) float.
+        ious: receives the IoU of each predicted mask (monitoring).
+    """
+    if prompt == 'box':
+        sparse, dense = dec._prompts(jittered_boxes(boxes, box_jitter))
+    else:
+        coords = interior_points(masks)
+        sparse, dense = dec.prompt_encoder(
+            points=(coords, torch.ones(len(coords), 1, dtype=torch.int)), boxes=None,
+            masks=None)
+    low, iou_pred = dec._decode(embedding, sparse, dense, multimask_output=False)
+    return mask_loss(low, iou_pred, masks, size, ious)
+
+
+def _frozen_trunk_features(trunk: nn.Module, images: list, chunk: int = 16) -> Tensor:
+    """(B, C, h, w) last-block features of the frozen trunk for every (3, S, S) image."""
+    with torch.no_grad():
+        return torch.cat([trunk(torch.stack(images[s:s + chunk]))[-1]
+                          for s in range(0, len(images), chunk)])
+
+
+def _sam3_state(pe_state: dict, vision: nn.Module, geometry: nn.Module,
+                dec: SAM3PromptDecoder) -> dict:
+    """The released ``sam3.pt`` layout: detector (vision + language backbones, geometry
+    encoder) and tracker (SAM 1-task prompt encoder, mask decoder, ``no_mem_embed``)."""
+    state = {k: v for k, v in pe_state.items() if k.startswith(TEXT_PREFIX)}
+    parts = ((VISION_PREFIX, vision), ('detector.geometry_encoder.', geometry),
+             ('tracker.sam_prompt_encoder.', dec.prompt_encoder),
+             ('tracker.sam_mask_decoder.', dec.mask_decoder))
+    for prefix, module in parts:
+        state.update({prefix + k: v for k, v in module.state_dict().items()})
+    state['tracker.no_mem_embed'] = dec.no_mem_embed.data  # (1, 1, D) as Sam3TrackerBase
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
+                      epochs: int = 8, batch_size: int = 8, lr: float = 2e-3, seed: int = 0,
+                      box_jitter: float = 0.1, point_ratio: float = 0.5,
+                      max_images: Optional[int] = None) -> dict:
+    """Train the toy SAM 3's mask path on its frozen stage-1 encoder; save the sam3.pt layout.
+
+    Args:
+        ann_file / img_dir: a COCO-format dataset with instance masks (class ids unused).
+        pe_file: stage 1's checkpoint (:func:`~.contrastive_pe.pretrain_toy_sam3_pe`).
+        out_file: where to write the ``.pth`` state dict.
+        epochs / batch_size / lr: AdamW schedule (one-cycle, cosine decay to 0).
+        seed: makes the weights reproducible.
+        box_jitter: boxes are perturbed by up to this fraction of their side.
+        point_ratio: fraction of instances prompted by a single interior point instead.
+        max_images: use only the first N images (tests).
+
+    Returns:
+        dict with the first and last epoch's mean IoU of the predicted masks on the training
+        prompts, the wall time and the number of images.
+    """
+    if epochs < 1:
+        raise ValueError(f'epochs must be >= 1, got {epochs}')
+    pe_state = load_state_dict_file(pe_file, _PE_HINT)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    vision = build_sam3_vision_backbone('toy', interactive=True)
+    for part in ('trunk', 'convs'):
+        load_strict(getattr(vision, part), pe_state, f'{VISION_PREFIX}{part}.', source=pe_file)
+        getattr(vision, part).requires_grad_(False)
+    vision.sam2_convs.load_state_dict(vision.convs.state_dict())  # warm start, same layout
+    vision.eval()
+    geometry = build_sam3_geometry_encoder('toy')  # seeded random weights, not trained
+    dec = SAM3PromptDecoder(preset='toy')
+    dec.requires_grad_(True)
+    dec.mask_decoder.train()  # the single-mask token, without the inference-time fallback
+    size = dec.img_size
+    data = load_prompt_instances(ann_file, img_dir, size, max_images, *_NORM)
+    tops = _frozen_trunk_features(vision.trunk, [d[0] for d in data])
+    params = [*vision.sam2_convs.parameters(), *dec.parameters()]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    steps = epochs * int(np.ceil(len(data) / batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
+                                                pct_start=0.1)
+    t0, mious = time.time(), []
+    for epoch in range(epochs):
+        ious = []
+        order = rng.permutation(len(data))
+        for s in range(0, len(data), batch_size):
+            idx = order[s:s + batch_size]
+            top = tops[torch.as_tensor(idx)]  # (B, C, h, w)
+            levels = [vision.sam2_convs[i](top) for i in INTERACTIVE_LEVELS]
+            loss = 0.0
+            for k, j in enumerate(idx):
+                _, boxes, masks = data[j]
+                if len(boxes) == 0:
+                    continue
+                emb = tuple(x[k:k + 1] for x in levels)
+                # half box, half point prompts, as the toy SAM (and SAM) mix them
+                use_point = torch.rand(len(boxes)) < point_ratio
+                for sel, prompt in ((~use_point, 'box'), (use_point, 'point')):
+                    if sel.any():
+                        loss = loss + prompted_sam3_loss(
+                            dec, emb, boxes[sel], masks[sel].float(), prompt, box_jitter,
+                            size, ious)
+            opt.zero_grad()
+            (loss / len(idx)).backward()
+            opt.step()
+            sched.step()
+        mious.append(float(np.mean(ious)))
+        print_log(f'[toy SAM 3 promptable] epoch {epoch + 1}/{epochs}: mean mask IoU '
+                  f'{mious[-1]:.3f} ({time.time() - t0:.0f}s)', logger='current')
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    torch.save(_sam3_state(pe_state, vision, geometry, dec), out_file)
+    return dict(first_iou=mious[0], mean_iou=mious[-1], seconds=time.time() - t0,
+                images=len(data))

@@ -1,0 +1,120 @@
+"""The toy SAM 3 recipe: captions, CLIP's loss, both stages' checkpoints in the sam3.pt layout."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import load_tool
+from mmsamantics.models.backbones.sam3_image_encoder import SAM3ImageEncoder
+from mmsamantics.models.reference_sources.sam3_exemplar_tokens import SAM3ExemplarTokens
+from mmsamantics.models.sam.sam3_prompt_decoder import SAM3PromptDecoder
+from mmsamantics.probing.sam3_probe_backbone import SAM3ProbeBackbone
+from mmsamantics_toy.pretraining.contrastive_pe import (TEXT_PREFIX, VISION_PREFIX,
+                                                        caption_words, clip_loss,
+                                                        image_caption, pretrain_toy_sam3_pe,
+                                                        write_caption_bpe)
+from mmsamantics_toy.pretraining.promptable_sam3 import pretrain_toy_sam3
+
+NAMES = ['red circle', 'blue star', 'red circle', 'green square', 'red circle']
+
+
+def _stages(root: str, out_dir, seed: int = 0) -> tuple:
+    ann, img = f'{root}/annotations/instances_train.json', f'{root}/train'
+    pe, out = str(out_dir / 'sam3_toy_pe.pth'), str(out_dir / 'sam3_toy.pth')
+    pretrain_toy_sam3_pe(ann, img, pe, epochs=2, batch_size=2, max_images=4, seed=seed)
+    pretrain_toy_sam3(ann, img, pe, out, epochs=1, batch_size=2, max_images=2, seed=seed)
+    return pe, out
+
+
+@pytest.fixture(scope='module')
+def stages(toy_root, tmp_path_factory):
+    return _stages(toy_root, tmp_path_factory.mktemp('sam3_toy'))
+
+
+def test_captions_are_counted_phrases():
+    assert image_caption(NAMES) == 'three red circles, a blue star and a green square'
+    assert image_caption(['blue star']) == 'a blue star'
+    assert image_caption(['blue star', 'blue star']) == 'two blue stars'
+    # the phrases shuffled by the generator, the words unchanged
+    assert (image_caption(NAMES, np.random.default_rng(0))
+            == 'a green square, three red circles and a blue star')
+    with pytest.raises(ValueError, match='no word'):
+        image_caption(['red star'] * 11)
+
+
+def test_caption_vocabulary_makes_one_token_per_word(tmp_path):
+    from sam3.model.tokenizer_ve import SimpleTokenizer
+    names = [f'{c} {s}' for c in ('red', 'green', 'blue')
+             for s in ('circle', 'square', 'triangle', 'star')]
+    words = caption_words(names)
+    tok = SimpleTokenizer(bpe_path=write_caption_bpe(str(tmp_path / 'bpe.txt.gz'), words))
+    assert all(len(tok.encode(w)) == 1 for w in words)
+    six = image_caption(sum(([n] * (i + 1) for i, n in enumerate(names[:6])), []))
+    assert len(tok.encode(six)) == 6 * 3 + 5  # 6 phrases, 4 commas and an "and"
+
+
+def test_clip_loss_equals_a_reference_computation():
+    g = torch.Generator().manual_seed(0)
+    img, txt = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    txt[:3] = img[:3] + 0.01  # pairs 0..2 retrieve each other, 3..4 are random
+    scale = torch.tensor(2.0)
+    loss, acc = clip_loss(img, txt, scale)
+    sim = np.exp(2.0) * np.array([[float(F.cosine_similarity(a, b, dim=0)) for b in txt]
+                                  for a in img])
+    i2t = np.mean([np.log(np.exp(r).sum()) - r[i] for i, r in enumerate(sim)])
+    t2i = np.mean([np.log(np.exp(c).sum()) - c[i] for i, c in enumerate(sim.T)])
+    assert float(loss) == pytest.approx((i2t + t2i) / 2, rel=1e-5)
+    hits = np.mean(sim.argmax(1) == np.arange(5)) + np.mean(sim.argmax(0) == np.arange(5))
+    assert float(acc) == pytest.approx(hits / 2) and 0.6 <= hits / 2 < 1
+
+
+def test_checkpoints_load_strictly_where_sam3_is_read(stages):
+    pe, out = stages
+    # stage 1: the vision backbone for the probe (no SAM 2 neck yet) and the text tower
+    state = torch.load(pe)
+    probe = SAM3ProbeBackbone(preset='toy', checkpoint=pe)
+    assert torch.equal(probe.encoder.vision_backbone.trunk.patch_embed.proj.weight,
+                       state[VISION_PREFIX + 'trunk.patch_embed.proj.weight'])
+    assert any(k.startswith(TEXT_PREFIX) for k in state)
+    # stage 2: every SAM 3 consumer of the released layout, strictly
+    enc = SAM3ImageEncoder(preset='toy', checkpoint=out, embedding='interactive')
+    dec = SAM3PromptDecoder(preset='toy', checkpoint=out)
+    SAM3ExemplarTokens(preset='toy', checkpoint=out)
+    SAM3ProbeBackbone(preset='toy', checkpoint=out)
+    low, iou = dec.predict_masks(enc(torch.zeros(1, 3, 224, 224))[-1],
+                                 torch.tensor([[10., 20., 90., 120.]]))
+    assert low.shape == (1, 1, 64, 64) and iou.shape == (1, 1)
+
+
+def test_language_backbone_fits_the_toy_sam3_image(stages, tmp_path):
+    from mmsamantics.models.sam3.sam3_presets import build_sam3_image
+    from mmsamantics.utils.checkpoint import load_strict
+    pe, out = stages
+    bpe = pe.replace('_pe.pth', '_pe_bpe.txt.gz')
+    model = build_sam3_image('toy', bpe)
+    load_strict(model.backbone.language_backbone, torch.load(out),
+                TEXT_PREFIX, source=out)
+
+
+def test_stage_2_keeps_stage_1_and_trains_the_mask_path(stages):
+    pe, out = stages
+    a, b = torch.load(pe), torch.load(out)
+    frozen = [k for k in a if k.startswith((VISION_PREFIX + 'trunk.', VISION_PREFIX + 'convs.',
+                                            TEXT_PREFIX))]
+    assert frozen and all(torch.equal(a[k], b[k]) for k in frozen)
+    assert not any(k.startswith('contrastive_head.') for k in b)
+    # the SAM 2 neck started as a copy of convs and was trained
+    w = 'sam2_convs.2.conv_3x3.weight'
+    assert not torch.equal(b[VISION_PREFIX + w], a[VISION_PREFIX + w.replace('sam2_', '')])
+
+
+def test_fixed_seed_gives_identical_weights(stages, toy_root, tmp_path):
+    for first, second in zip(stages, _stages(toy_root, tmp_path)):
+        a, b = torch.load(first), torch.load(second)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_tool_refuses_a_missing_toy_world(tmp_path):
+    tool = load_tool('tools/misc/pretrain_toy_sam3.py')
+    with pytest.raises(SystemExit, match='make_toy_world'):
+        tool.main([str(tmp_path / 'nowhere'), '--out', str(tmp_path / 'x.pth')])
