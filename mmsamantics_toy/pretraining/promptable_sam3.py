@@ -32,9 +32,11 @@ from typing import Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
+from mmsamantics.models.matching.mask_ops import mask_iou
 from mmsamantics.models.sam.sam3_prompt_decoder import SAM3PromptDecoder
 from mmsamantics.models.sam3.sam3_presets import (build_sam3_geometry_encoder,
                                                   build_sam3_vision_backbone)
@@ -87,6 +89,27 @@ def _sam3_state(pe_state: dict, vision: nn.Module, geometry: nn.Module,
         state.update({prefix + k: v for k, v in module.state_dict().items()})
     state['tracker.no_mem_embed'] = dec.no_mem_embed.data  # (1, 1, D) as Sam3TrackerBase
     return {k: v.detach().clone() for k, v in state.items()}
+
+
+@torch.no_grad()
+def box_prompt_iou(checkpoint: str, ann_file: str, img_dir: str,
+                   max_images: Optional[int] = None) -> float:
+    """Mean mask IoU with the ground truth of box-prompted masks (one per instance), through
+    the classes the configs use: :class:`~mmsamantics.models.backbones.SAM3ImageEncoder`
+    (interactive) and :meth:`SAM3PromptDecoder.predict_masks` (single mask, with the
+    released decoder's fallback to the most stable multimask output)."""
+    from mmsamantics.models.backbones.sam3_image_encoder import SAM3ImageEncoder
+    enc = SAM3ImageEncoder(preset='toy', checkpoint=checkpoint, embedding='interactive')
+    dec = SAM3PromptDecoder(preset='toy', checkpoint=checkpoint)
+    ious = []
+    for img, boxes, masks in load_prompt_instances(ann_file, img_dir, dec.img_size,
+                                                   max_images, *_NORM):
+        if len(boxes):
+            low, _ = dec.predict_masks(enc(img[None])[-1], boxes)
+            pred = F.interpolate(low, masks.shape[-2:], mode='bilinear',
+                                 align_corners=False)[:, 0] > 0
+            ious += mask_iou(pred, masks > 0).diagonal().tolist()
+    return float(np.mean(ious))
 
 
 def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,

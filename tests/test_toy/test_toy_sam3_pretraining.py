@@ -118,3 +118,17 @@ def test_tool_refuses_a_missing_toy_world(tmp_path):
     tool = load_tool('tools/misc/pretrain_toy_sam3.py')
     with pytest.raises(SystemExit, match='make_toy_world'):
         tool.main([str(tmp_path / 'nowhere'), '--out', str(tmp_path / 'x.pth')])
+
+
+def test_box_prompt_iou_scores_the_ground_truth_as_one(stages, toy_root, monkeypatch):
+    """The IoU of the configs' mask path, checked on a decoder that returns the truth."""
+    from mmsamantics_toy.pretraining import promptable_sam3
+    _, out = stages
+    ann, img = f'{toy_root}/annotations/instances_val.json', f'{toy_root}/val'
+    real = promptable_sam3.box_prompt_iou(out, ann, img, max_images=2)
+    data = promptable_sam3.load_prompt_instances(ann, img, 224, 2, *promptable_sam3._NORM)
+    truth = iter([m[:, None].float() * 20 - 10 for _, b, m in data if len(b)])
+    monkeypatch.setattr(SAM3PromptDecoder, 'predict_masks',
+                        lambda self, emb, boxes: (next(truth), None))
+    assert promptable_sam3.box_prompt_iou(out, ann, img, max_images=2) == 1.0
+    assert 0 <= real < 1.0

@@ -15,7 +15,7 @@ import os.path as osp
 from typing import List, Optional
 
 from mmsamantics_toy.pretraining.contrastive_pe import pretrain_toy_sam3_pe
-from mmsamantics_toy.pretraining.promptable_sam3 import pretrain_toy_sam3
+from mmsamantics_toy.pretraining.promptable_sam3 import box_prompt_iou, pretrain_toy_sam3
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -41,6 +41,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     r = pretrain_toy_sam3(ann, img_dir, pe, args.out, epochs=args.epochs, seed=args.seed)
     print(f'toy SAM 3 written to {args.out}: mean mask IoU {r["first_iou"]:.3f} -> '
           f'{r["mean_iou"]:.3f} on {r["images"]} images in {r["seconds"]:.0f}s')
+    val = osp.join(args.data_root, 'annotations', 'instances_val.json')
+    if osp.isfile(val):
+        iou = box_prompt_iou(args.out, val, osp.join(args.data_root, 'val'))
+        print(f'box-prompted mask IoU on the val instances: {iou:.3f}')
 
 
 if __name__ == '__main__':
