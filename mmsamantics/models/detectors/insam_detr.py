@@ -132,8 +132,12 @@ class InSAMDETR(InSAMReferenceTokensMixin, InContextDetector, DeformableDETR):
     # ------------------------------------------------------------------ caches
     def signature_parts(self) -> dict:
         """The frozen SAM (encoder and decoder weights, blocks, input size), the
-        preprocessing and the reference sources (:func:`sam_cache_parts`)."""
-        return sam_cache_parts(self, self.fingerprint, sources_name(self.reference_sources))
+        preprocessing and the reference sources (:func:`sam_cache_parts`; the weights of
+        sources that hold their own, e.g. SAM 3's exemplar encoder)."""
+        parts = sam_cache_parts(self, self.fingerprint, sources_name(self.reference_sources))
+        if any(True for _ in self.reference_sources.parameters()):
+            parts['reference_source_weights'] = self.fingerprint(self.reference_sources)
+        return parts
 
     @property
     def reference_feature_shape(self) -> Tuple[int, ...]:

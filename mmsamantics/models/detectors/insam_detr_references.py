@@ -49,7 +49,8 @@ class InSAMReferenceTokensMixin:
         """
         *levels, emb = feats
         view = ReferenceView(levels, emb, boxes, None if rows is None else list(rows),
-                             self.mask_head.decoder, self.backbone.img_size)
+                             self.mask_head.decoder, self.backbone.img_size,
+                             getattr(self.backbone, 'out_levels', None))
         parts = [src(view) for src in self.reference_sources]
         if len(parts) == 1:
             return parts[0]

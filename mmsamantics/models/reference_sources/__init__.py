@@ -2,8 +2,9 @@
 an InSAM-DETR config (``reference_sources=[dict(type='SAMMaskTokens'), ...]``)."""
 from .base import ReferenceSource, ReferenceView, sources_name, token_slices
 from .region_tokens import RegionTokens
+from .sam3_exemplar_tokens import SAM3ExemplarTokens
 from .sam_mask_tokens import SAMMaskTokens
 from .shape_token import QueryShapeEncoder, ShapeToken
 
 __all__ = ['ReferenceSource', 'ReferenceView', 'sources_name', 'token_slices', 'RegionTokens',
-           'SAMMaskTokens', 'ShapeToken', 'QueryShapeEncoder']
+           'SAMMaskTokens', 'SAM3ExemplarTokens', 'ShapeToken', 'QueryShapeEncoder']

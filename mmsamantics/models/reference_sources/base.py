@@ -25,12 +25,25 @@ class ReferenceView:
         rows: (R,) the image of each box among the B (box r on image r when None, B = R).
         decoder: the frozen SAM prompt decoder (:class:`SAMPromptDecoder` or alike).
         input_size: S, the side of SAM's square input.
+        level_ids: the backbone's id of each level (its ``out_levels``, e.g. SAM 3's neck
+            levels), for a source that reads one level by name; None when it has none.
     """
 
     def __init__(self, levels: Sequence[Tensor], embedding, boxes: Tensor,
-                 rows: Optional[List[int]], decoder: nn.Module, input_size: int) -> None:
+                 rows: Optional[List[int]], decoder: nn.Module, input_size: int,
+                 level_ids: Optional[Sequence[int]] = None) -> None:
         self.levels, self.embedding, self.boxes = list(levels), embedding, boxes
         self.rows, self.decoder, self.input_size = rows, decoder, int(input_size)
+        self.level_ids = None if level_ids is None else list(level_ids)
+
+    def level(self, level_id: int, needed_by: str) -> Tensor:
+        """The (B, C, h, w) level the backbone calls ``level_id`` (a clear error when it
+        does not return it)."""
+        if self.level_ids is None or level_id not in self.level_ids:
+            raise ValueError(f'{needed_by} reads backbone level {level_id}, but the backbone '
+                             f'returns levels {self.level_ids}: add {level_id} to its '
+                             'out_levels')
+        return self.levels[self.level_ids.index(level_id)]
 
     @property
     def box_rows(self) -> List[int]:

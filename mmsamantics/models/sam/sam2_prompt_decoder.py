@@ -95,12 +95,16 @@ class SAM2PromptDecoder(BaseModule):
         """Image embedding and the projected high-res features ``[s0, s1]`` (or None)."""
         if isinstance(embedding, Tensor):
             if self.mask_decoder.use_high_res_features:
-                raise ValueError('this SAM 2 decoder needs (image_embed, feat_s0, feat_s1) '
-                                 'from SAM2ImageEncoder, got a single tensor')
-            return embedding, None
+                raise ValueError(f'this {type(self).__name__} needs (image_embed, feat_s0, '
+                                 'feat_s1) from its image encoder, got a single tensor')
+            return self._image_embed(embedding), None
         image_embed, feat_s0, feat_s1 = embedding
         md = self.mask_decoder
-        return image_embed, [md.conv_s0(feat_s0), md.conv_s1(feat_s1)]
+        return self._image_embed(image_embed), [md.conv_s0(feat_s0), md.conv_s1(feat_s1)]
+
+    def _image_embed(self, image_embed: Tensor) -> Tensor:
+        """The image embedding as the mask decoder reads it (SAM 2: as it is)."""
+        return image_embed
 
     @torch.no_grad()
     def predict_masks(self, image_embedding: SAM2Embedding, boxes: Tensor,
@@ -191,6 +195,6 @@ class SAM2PromptDecoder(BaseModule):
         out_tokens = torch.cat([*lead, md.iou_token.weight, md.mask_tokens.weight], dim=0)
         tokens = torch.cat([out_tokens.unsqueeze(0).expand(len(boxes), -1, -1), sparse], 1)
         pos = self.prompt_encoder.get_dense_pe().expand(len(boxes), -1, -1, -1)
-        hs, _ = md.transformer(image_embed + dense, pos, tokens)
+        hs, _ = md.transformer(self._image_embed(image_embed) + dense, pos, tokens)
         s = len(lead) + 1
         return hs[:, s:s + md.num_mask_tokens]

@@ -23,6 +23,18 @@ def sam3_detector_state(ckpt: Dict[str, Tensor]) -> Dict[str, Tensor]:
     return dict(ckpt)
 
 
+def sam3_tracker_state(ckpt: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """The tracker's weights of a SAM 3 checkpoint (``tracker.`` prefix dropped): its SAM
+    1-task prompt encoder and mask decoder (``sam_prompt_encoder.*``, ``sam_mask_decoder.*``,
+    ``no_mem_embed``), which ``sam3.model_builder._load_checkpoint`` gives the image model's
+    interactive predictor. A checkpoint without ``tracker.`` keys is returned as it is."""
+    if isinstance(ckpt.get('model'), dict):
+        ckpt = ckpt['model']
+    if any(k.startswith('tracker.') for k in ckpt):
+        return {k[len('tracker.'):]: v for k, v in ckpt.items() if k.startswith('tracker.')}
+    return dict(ckpt)
+
+
 def load_sam3_checkpoint(model: nn.Module, path: str) -> None:
     """Load ``path`` into ``model`` strictly (every key, no extra), or say what differs.
 
