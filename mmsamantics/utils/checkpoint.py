@@ -32,6 +32,18 @@ def where_looked(path: str) -> str:
     return text
 
 
+def _read_tensors(path: str):
+    """``torch.load`` memory-mapped: a module takes its part of a large file (SAM 3's
+    backbone, decoder and exemplar encoder each read ``sam3.pt``) without reading the rest;
+    files in the pre-1.6 format cannot be mapped and are read whole."""
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+    except RuntimeError as e:
+        if 'mmap' not in str(e):
+            raise
+        return torch.load(path, map_location='cpu', weights_only=True)
+
+
 def load_state_dict_file(path: str, hint: str = '') -> Dict[str, torch.Tensor]:
     """Load a plain state dict (``weights_only=True``) from a local file.
 
@@ -49,7 +61,7 @@ def load_state_dict_file(path: str, hint: str = '') -> Dict[str, torch.Tensor]:
         raise MissingResourceError(f'checkpoint file not found: {path!r}'
                                    f'{f" ({where})" if where else ""}. {hint}'.strip())
     try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
+        state = _read_tensors(path)
     except Exception as e:  # corrupt file, pickle with code, ...
         raise RuntimeError(f'could not read checkpoint {path!r}: {e}. '
                            'Re-download it; third-party weights must be a plain '
