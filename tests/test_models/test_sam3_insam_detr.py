@@ -220,3 +220,64 @@ def test_inference_api_and_bank_equal_the_pipeline(toy_root, toy_ckpt, tmp_path)
     _shift_exemplar_encoder(changed.model)
     with pytest.raises(ValueError, match='another model'):
         changed.load_bank(bank)
+
+
+def test_full_preset_heads_have_sam3_tracker_shapes():
+    """The full SAM 1-task heads have exactly the parameters that sam3's tracker builds
+    (``Sam3TrackerBase._build_sam_heads`` with ``build_tracker``'s decoder arguments), so the
+    released ``tracker.sam_*`` weights load; on the meta device (no memory)."""
+    from sam3.model.sam3_tracker_base import Sam3TrackerBase
+    stub = nn.Module()
+    stub.hidden_dim, stub.mem_dim, stub.image_size, stub.backbone_stride = 256, 256, 1008, 14
+    stub.sam_mask_decoder_extra_args = dict(dynamic_multimask_via_stability=True,
+                                            dynamic_multimask_stability_delta=0.05,
+                                            dynamic_multimask_stability_thresh=0.98)
+    with torch.device('meta'):
+        Sam3TrackerBase._build_sam_heads(stub)
+        ours = SAM3PromptDecoder(preset='full')
+    for name in ('prompt_encoder', 'mask_decoder'):
+        theirs = getattr(stub, f'sam_{name}')
+        assert {k: v.shape for k, v in getattr(ours, name).state_dict().items()} == \
+            {k: v.shape for k, v in theirs.state_dict().items()}, name
+    assert ours.mask_decoder.dynamic_multimask_via_stability and ours.img_size == 1008
+
+
+@pytest.mark.gpu
+def test_full_preset_mask_path_and_exemplars_equal_sam3_builders_on_gpu(tmp_path):
+    """Full preset on CUDA: weights of sam3's own builders (vision backbone with the SAM 2
+    neck, tracker, geometry encoder) saved in the released layout load strictly into the
+    three modules, and the box-prompted logits equal sam3's interactive predictor's."""
+    from sam3.model.sam1_task_predictor import SAM3InteractiveImagePredictor
+    from sam3.model_builder import (_create_geometry_encoder, _create_vision_backbone,
+                                    build_tracker)
+    torch.manual_seed(0)
+    with torch.device('cuda'):
+        neck = _create_vision_backbone(enable_inst_interactivity=True).eval()
+        tracker = build_tracker(apply_temporal_disambiguation=False).eval()
+        geometry = _create_geometry_encoder().eval()
+    state = {f'detector.backbone.vision_backbone.{k}': v for k, v in neck.state_dict().items()}
+    state.update({f'detector.geometry_encoder.{k}': v for k, v in geometry.state_dict().items()})
+    state.update({f'tracker.{k}': v for k, v in tracker.state_dict().items()})
+    path = str(tmp_path / 'sam3_random.pt')
+    torch.save({'model': state}, path)
+    enc = SAM3ImageEncoder(preset='full', checkpoint=path, embedding='interactive',
+                           frozen_autocast='off').cuda()
+    dec = SAM3PromptDecoder(preset='full', checkpoint=path).cuda()
+    src = SAM3ExemplarTokens(preset='full', checkpoint=path).cuda()
+    x = torch.randn(1, 3, 1008, 1008, device='cuda')
+    boxes = torch.tensor([[100., 120., 600., 900.], [400., 50., 1000., 700.]], device='cuda')
+    with torch.no_grad():
+        *levels, emb = enc(x)
+        ours, our_iou = dec.predict_masks(emb, boxes)
+        tokens = src(ReferenceView(levels, emb, boxes, [0, 0], dec, 1008, enc.out_levels))
+        # sam3's own: its processor's features (conv_s0 / conv_s1), + no_mem_embed
+        s0, s1 = (getattr(tracker.sam_mask_decoder, f'conv_s{i}')(emb[i + 1]) for i in (0, 1))
+        pred = SAM3InteractiveImagePredictor(tracker)
+        pred._features = {'image_embed': emb[0] + tracker.no_mem_embed.reshape(1, -1, 1, 1),
+                          'high_res_feats': [s0, s1]}
+        pred._is_image_set, pred._orig_hw = True, [(1008, 1008)]
+        _, iou, low = pred._predict(None, None, boxes=boxes, multimask_output=False,
+                                    return_logits=True)
+    assert ours.shape == (2, 1, 288, 288) and tokens.shape == (2, 2, 256)
+    torch.testing.assert_close(ours.clamp(-32, 32), low, rtol=0, atol=1e-4)
+    torch.testing.assert_close(our_iou, iou, rtol=0, atol=1e-5)
