@@ -3,6 +3,8 @@
     python tools/analysis/benchmark_gpu.py                       # on a GPU, ~4 min on an H100
     python tools/analysis/benchmark_gpu.py --tiny --device cpu   # the same code, tiny sizes
     python tools/analysis/benchmark_gpu.py --only encoder --json work_dirs/bench.json
+    python tools/analysis/benchmark_gpu.py --only train open \
+        --insam-config configs/insam_detr/insam-detr_sam3_16xb3-50e_coco.py   # SAM 3
 
 Sections (every number is the median of ``--iters`` timed calls after ``--warmup``; peak
 memory is ``torch.cuda.max_memory_allocated`` on a GPU, peak RSS on CPU):
@@ -67,6 +69,10 @@ def parse_args(argv=None):
     p.add_argument('--iters', type=int, default=None, help='timed calls (default 5; tiny 2)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--json', help='also write the rows to this JSON file')
+    p.add_argument('--insam-config',
+                   help='the InSAM-DETR config of the train and open sections (default: '
+                        'SAM ViT-B, configs/insam_detr_coco.py; e.g. configs/insam_detr/'
+                        'insam-detr_sam3_16xb3-50e_coco.py for SAM 3)')
     return p.parse_args(argv)
 
 
@@ -289,6 +295,7 @@ def main(argv=None) -> None:
     if device.type == 'cuda' and not torch.cuda.is_available():
         sys.exit('error: --device cuda but torch sees no GPU: use --tiny --device cpu')
     presets, batches, insam, matcher = GEOMETRY['tiny' if args.tiny else 'real']
+    insam = args.insam_config or insam
     bench = Bench(device, args.iters or (2 if args.tiny else 5), args.warmup)
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'
     with tempfile.TemporaryDirectory() as toy_root:
