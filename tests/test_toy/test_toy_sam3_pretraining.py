@@ -114,10 +114,12 @@ def test_fixed_seed_gives_identical_weights(stages, toy_root, tmp_path):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_tool_refuses_a_missing_toy_world(tmp_path):
+def test_tool_refuses_a_missing_toy_world_or_stage_1(toy_root, tmp_path):
     tool = load_tool('tools/misc/pretrain_toy_sam3.py')
     with pytest.raises(SystemExit, match='make_toy_world'):
         tool.main([str(tmp_path / 'nowhere'), '--out', str(tmp_path / 'x.pth')])
+    with pytest.raises(SystemExit, match='x_pe.pth, which does not exist'):
+        tool.main([toy_root, '--out', str(tmp_path / 'x.pth'), '--pe-epochs', '0'])
 
 
 def test_box_prompt_iou_scores_the_ground_truth_as_one(stages, toy_root, monkeypatch):
@@ -132,3 +134,21 @@ def test_box_prompt_iou_scores_the_ground_truth_as_one(stages, toy_root, monkeyp
                         lambda self, emb, boxes: (next(truth), None))
     assert promptable_sam3.box_prompt_iou(out, ann, img, max_images=2) == 1.0
     assert 0 <= real < 1.0
+
+
+def test_class_ids_cannot_reach_the_promptable_stage(stages, toy_root, tmp_path):
+    """Stage 2 with scrambled class ids -> bit-identical weights."""
+    import json
+    pe, out = stages
+    ann = f'{toy_root}/annotations/instances_train.json'
+    with open(ann) as f:
+        data = json.load(f)
+    for i, a in enumerate(data['annotations']):
+        a['category_id'] = 1 + (7 * i) % 12
+    scrambled = tmp_path / 'scrambled.json'
+    scrambled.write_text(json.dumps(data))
+    again = str(tmp_path / 'again.pth')
+    pretrain_toy_sam3(str(scrambled), f'{toy_root}/train', pe, again, epochs=1, batch_size=2,
+                      max_images=2, seed=0)
+    a, b = torch.load(out), torch.load(again)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

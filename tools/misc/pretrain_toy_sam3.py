@@ -18,12 +18,21 @@ from mmsamantics_toy.pretraining.contrastive_pe import pretrain_toy_sam3_pe
 from mmsamantics_toy.pretraining.promptable_sam3 import box_prompt_iou, pretrain_toy_sam3
 
 
+def _stage_1(ann: str, img_dir: str, pe: str, args: argparse.Namespace) -> None:
+    r = pretrain_toy_sam3_pe(ann, img_dir, pe, epochs=args.pe_epochs, seed=args.seed)
+    print(f'stage 1 (contrastive PE) written to {pe}: loss {r["first_loss"]:.3f} -> '
+          f'{r["last_loss"]:.3f}, in-batch retrieval {r["first_acc"]:.3f} -> '
+          f'{r["last_acc"]:.3f} on {r["images"]} images in {r["seconds"]:.0f}s '
+          f'(tokenizer vocabulary {r["bpe_path"]})')
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('data_root', nargs='?', default='data/toy_world')
     p.add_argument('--out', default='checkpoints/sam3_toy.pth')
     p.add_argument('--pe-epochs', type=int, default=30,
-                   help='contrastive (Perception Encoder) epochs on the captioned images')
+                   help='contrastive (Perception Encoder) epochs on the captioned images; '
+                   '0 = reuse the stage-1 file <out stem>_pe.pth written before')
     p.add_argument('--epochs', type=int, default=20, help='promptable-segmentation epochs')
     p.add_argument('--seed', type=int, default=0)
     args = p.parse_args(argv)
@@ -33,11 +42,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         raise SystemExit(f'error: {ann} not found; write the toy world first: '
                          'python tools/misc/make_toy_world.py')
     pe = osp.splitext(args.out)[0] + '_pe.pth'
-    r = pretrain_toy_sam3_pe(ann, img_dir, pe, epochs=args.pe_epochs, seed=args.seed)
-    print(f'stage 1 (contrastive PE) written to {pe}: loss {r["first_loss"]:.3f} -> '
-          f'{r["last_loss"]:.3f}, in-batch retrieval {r["first_acc"]:.3f} -> '
-          f'{r["last_acc"]:.3f} on {r["images"]} images in {r["seconds"]:.0f}s '
-          f'(tokenizer vocabulary {r["bpe_path"]})')
+    if args.pe_epochs == 0:
+        if not osp.isfile(pe):
+            raise SystemExit(f'error: --pe-epochs 0 reuses {pe}, which does not exist: '
+                             'run stage 1 first (--pe-epochs > 0)')
+    else:
+        _stage_1(ann, img_dir, pe, args)
     r = pretrain_toy_sam3(ann, img_dir, pe, args.out, epochs=args.epochs, seed=args.seed)
     print(f'toy SAM 3 written to {args.out}: mean mask IoU {r["first_iou"]:.3f} -> '
           f'{r["mean_iou"]:.3f} on {r["images"]} images in {r["seconds"]:.0f}s')
