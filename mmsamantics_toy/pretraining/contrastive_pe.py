@@ -3,7 +3,7 @@
 SAM 3's image side is the Perception Encoder (Bolya et al., "Perception Encoder", 2025), a
 ViT trained with CLIP's contrastive objective on image-text pairs, before SAM 3's detector
 and tracker are trained on top of it (Carion et al., "SAM 3: Segment Anything with
-Concepts", §3-4). This stage reproduces that on the toy world: the ``toy`` vision backbone
+Concepts"). This stage reproduces that on the toy world: the ``toy`` vision backbone
 (``sam3``'s ViT ``trunk`` and the detector's simple-FPN neck ``convs``) and a small ``sam3``
 ``VETextEncoder`` are trained with CLIP's symmetric InfoNCE loss and a learnable temperature
 (Radford et al., "Learning Transferable Visual Models From Natural Language Supervision",

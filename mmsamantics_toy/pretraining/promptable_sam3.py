@@ -2,12 +2,12 @@
 
 SAM 3 keeps SAM 2's promptable segmentation ("SAM 1 task": a box or points on an image, one
 mask out): its tracker's prompt encoder and mask decoder read a second simple-FPN neck
-(``sam2_convs``) on the same Perception Encoder (Carion et al., "SAM 3", §3;
-``sam3.model.sam1_task_predictor``). This stage trains that path on the toy world as the
-toy SAM's promptable stage does (:mod:`.promptable_sam`, whose prompt sampling and losses it
-imports): jittered box prompts and single interior points, loss 20 * focal + dice on the
-single-mask output plus the MSE of the predicted IoU, **no class information** (the
-annotation file is read through :func:`~.promptable_sam.class_agnostic_coco`).
+(``sam2_convs``) on the same Perception Encoder (Carion et al., "SAM 3: Segment Anything
+with Concepts"; ``sam3.model.sam1_task_predictor``). This stage trains that path on the toy
+world as the toy SAM's promptable stage does (:mod:`.promptable_sam`, whose prompt sampling
+and losses it imports): jittered box prompts and single interior points, loss 20 * focal +
+dice on the single-mask output plus the MSE of the predicted IoU, **no class information**
+(the annotation file is read through :func:`~.promptable_sam.class_agnostic_coco`).
 
 The Perception Encoder (``trunk``) and the detector's neck (``convs``) are frozen: they
 carry stage 1 (:mod:`.contrastive_pe`), so the trunk runs once per image. Trained:
