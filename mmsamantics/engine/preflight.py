@@ -77,7 +77,8 @@ def missing_resources(cfg: Config, phase: str = 'train') -> List[str]:
         hint = f' (download: {url})' if url else ''
         toy = {'sam_tiny_toy.pth': 'tools/misc/pretrain_toy_sam.py',
                'sam_hq_tiny_toy.pth': 'tools/misc/pretrain_toy_hq_sam.py',
-               'dinov2_tiny_toy.pth': 'tools/misc/pretrain_toy_dinov2.py'}
+               'dinov2_tiny_toy.pth': 'tools/misc/pretrain_toy_dinov2.py',
+               'sam3_toy.pth': 'tools/misc/pretrain_toy_sam3.py'}
         if osp.basename(path) in toy:
             hint = f' (create it: python {toy[osp.basename(path)]})'
         lines.append(f'checkpoint {path!r} ({where}) not found{hint}')

@@ -1,8 +1,9 @@
 """Linear probing of frozen encoders (paper §4, Table 1, supp. Fig. 6): train one linear
 head per config, then write a top-1/top-5 table and the loss/accuracy curves, e.g.
 
-    # the four toy probes on the generated toy data set, features cached (~30 s on 2 cores)
-    python tools/analysis/linear_probe.py configs/linear_probe/*_toy-cls.py \
+    # the random tiny encoders on the generated toy data set, features cached (~30 s on 2
+    # cores); the toy SAM 3 (linear-probe_sam3-toy_*) needs tools/misc/pretrain_toy_sam3.py
+    python tools/analysis/linear_probe.py configs/linear_probe/*-tiny_1xb16-10e_toy-cls.py \
         --toy-data data/toy_classification --cache --work-dir work_dirs/linear_probe_toy
     # the paper's runs (ImageNet under data/imagenet/, weights under checkpoints/)
     python tools/analysis/linear_probe.py configs/linear_probe/linear-probe_sam-vit-h_*.py \
