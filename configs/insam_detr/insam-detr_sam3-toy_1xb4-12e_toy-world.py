@@ -13,15 +13,18 @@ sam3_preset = 'toy'
 sam3_checkpoint = 'checkpoints/sam3_toy.pth'
 sam3_width = 64  # d_model of the toy preset
 img_size = 224  # 16 x 16 patches of 14 px
-out_levels = (1, 2, 3)  # detector-neck levels 32x32, 16x16, 8x8 (level 2: vision_features)
-num_levels = len(out_levels)
+# the detector-neck level SAM 3's detector reads (vision_features, 16 x 16; one resolution,
+# so the frozen-feature cache can hold it); ChannelMapper adds an 8 x 8 level: two levels,
+# as the toy SAM's
+out_levels = (2, )
+num_levels = 2
 
 model = dict(
     num_feature_levels=num_levels,
     data_preprocessor=dict(pad_size_divisor=img_size, mean=[127.5] * 3, std=[127.5] * 3),
     backbone=dict(_delete_=True, type='SAM3ImageEncoder', preset=sam3_preset,
                   checkpoint=sam3_checkpoint, out_levels=out_levels, embedding='interactive'),
-    neck=dict(in_channels=[sam3_width] * num_levels, num_outs=num_levels),
+    neck=dict(in_channels=[sam3_width] * len(out_levels), num_outs=num_levels),
     encoder=dict(layer_cfg=dict(self_attn_cfg=dict(num_levels=num_levels))),
     decoder=dict(layer_cfg=dict(cross_attn_cfg=dict(num_levels=num_levels))),
     reference_sources=[dict(type='SAMMaskTokens'),

@@ -281,3 +281,41 @@ def test_full_preset_mask_path_and_exemplars_equal_sam3_builders_on_gpu(tmp_path
     assert ours.shape == (2, 1, 288, 288) and tokens.shape == (2, 2, 256)
     torch.testing.assert_close(ours.clamp(-32, 32), low, rtol=0, atol=1e-4)
     torch.testing.assert_close(our_iou, iou, rtol=0, atol=1e-5)
+
+
+def test_frozen_feature_cache_gives_the_same_losses(toy_root, tmp_path):
+    """The SAM 3 config's one-resolution level is cached like SAM's (the interactive
+    embedding, a tuple, is not: training reads levels and reference tokens only), and a
+    cached batch gives the losses of the image batch without running SAM 3."""
+    import copy
+    from helpers import update_step
+    from mmsamantics.apis import build_feature_cache, cache_items
+    from mmsamantics.datasets import FeatureCache
+    cfg = _toy_sam3_cfg(toy_root)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    plain_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    update_step(plain_cfg.pipeline, 'RandomFlip', prob=0.0)
+    plain = DATASETS.build(plain_cfg)
+    items = cache_items(plain)
+    build_feature_cache(model, items, FeatureCache(str(tmp_path)), dtype='float32')
+    cached_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    cached_cfg.pipeline = [
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='LoadCachedSAMFeatures', cache_dir=str(tmp_path)),
+        dict(type='LoadCachedReferenceTokens', cache_dir=str(tmp_path)),
+        dict(type='PackInContextDetInputs')]
+    cached = DATASETS.build(cached_cfg)
+    a = model.data_preprocessor(pseudo_collate([plain[i] for i in range(4)]), True)
+    b = model.data_preprocessor(pseudo_collate([cached[i] for i in range(4)]), True)
+    assert b['inputs'].shape == (4, 64, 16, 16)  # vision_features of the toy preset
+    model.reference_store.reset()
+    model.train()
+    losses = []
+    for batch in (a, b):
+        torch.manual_seed(0)
+        losses.append(model(**batch, mode='loss'))
+    for k in losses[0]:
+        torch.testing.assert_close(losses[1][k], losses[0][k], atol=1e-5, rtol=1e-5, msg=k)
