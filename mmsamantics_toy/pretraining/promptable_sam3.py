@@ -9,10 +9,15 @@ and losses it imports): jittered box prompts and single interior points, loss 20
 dice on the single-mask output plus the MSE of the predicted IoU, **no class information**
 (the annotation file is read through :func:`~.promptable_sam.class_agnostic_coco`).
 
-The Perception Encoder (``trunk``) and the detector's neck (``convs``) are frozen: they
-carry stage 1 (:mod:`.contrastive_pe`), so the trunk runs once per image. Trained:
-``sam2_convs`` (started from the stage-1 ``convs``, the same layout), the prompt encoder,
-the mask decoder and ``no_mem_embed``. Inputs are made the SAM way (longest side resized to
+Trained: ``sam2_convs`` (started from the stage-1 ``convs``, the same layout), the prompt
+encoder, the mask decoder and ``no_mem_embed``. The Perception Encoder (``trunk``) is frozen
+by default (it carries stage 1, :mod:`.contrastive_pe`, and runs once per image); with
+``trunk_lr_mult`` > 0 it is fine-tuned at that fraction of the learning rate, on the same
+class-agnostic prompts: the stand-in for SAM 3's detector stages, which fine-tune its
+Perception Encoder on detection and segmentation data before the tracker's SAM 1-task
+decoder is trained on the frozen backbone (the toy recipe skips the detector stages). The
+detector's neck (``convs``) keeps stage 1's weights either way: the mask path does not read
+it, so no loss reaches it. Inputs are made the SAM way (longest side resized to
 S, zero-padded bottom/right) with SAM 3's normalisation (mean = std = 127.5); box prompts
 are two corners with labels 2 and 3, as :class:`~mmsamantics.models.sam.SAM3PromptDecoder`
 (and ``sam3``'s interactive predictor) encode them.
@@ -115,8 +120,8 @@ def box_prompt_iou(checkpoint: str, ann_file: str, img_dir: str,
 def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
                       epochs: int = 8, batch_size: int = 8, lr: float = 2e-3, seed: int = 0,
                       box_jitter: float = 0.1, point_ratio: float = 0.5,
-                      max_images: Optional[int] = None) -> dict:
-    """Train the toy SAM 3's mask path on its frozen stage-1 encoder; save the sam3.pt layout.
+                      max_images: Optional[int] = None, trunk_lr_mult: float = 0.0) -> dict:
+    """Train the toy SAM 3's mask path on its stage-1 encoder; save the sam3.pt layout.
 
     Args:
         ann_file / img_dir: a COCO-format dataset with instance masks (class ids unused).
@@ -127,6 +132,9 @@ def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
         box_jitter: boxes are perturbed by up to this fraction of their side.
         point_ratio: fraction of instances prompted by a single interior point instead.
         max_images: use only the first N images (tests).
+        trunk_lr_mult: the trunk's learning rate as a fraction of ``lr`` (the stand-in for
+            SAM 3's detector stages, see the module docstring); 0 = frozen, bit-identical
+            to stage 1.
 
     Returns:
         dict with the first and last epoch's mean IoU of the predicted masks on the training
@@ -134,6 +142,8 @@ def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
     """
     if epochs < 1:
         raise ValueError(f'epochs must be >= 1, got {epochs}')
+    if trunk_lr_mult < 0:
+        raise ValueError(f'trunk_lr_mult must be >= 0, got {trunk_lr_mult}')
     pe_state = load_state_dict_file(pe_file, _PE_HINT)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -149,19 +159,25 @@ def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
     dec.mask_decoder.train()  # the single-mask token, without the inference-time fallback
     size = dec.img_size
     data = load_prompt_instances(ann_file, img_dir, size, max_images, *_NORM)
-    tops = _frozen_trunk_features(vision.trunk, [d[0] for d in data])
-    params = [*vision.sam2_convs.parameters(), *dec.parameters()]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    groups = [dict(params=[*vision.sam2_convs.parameters(), *dec.parameters()], lr=lr)]
+    if trunk_lr_mult > 0:
+        vision.trunk.requires_grad_(True)
+        groups.append(dict(params=list(vision.trunk.parameters()), lr=lr * trunk_lr_mult))
+        tops = None
+    else:
+        tops = _frozen_trunk_features(vision.trunk, [d[0] for d in data])
+    opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     steps = epochs * int(np.ceil(len(data) / batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
-                                                pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g['lr'] for g in groups],
+                                                total_steps=steps, pct_start=0.1)
     t0, mious = time.time(), []
     for epoch in range(epochs):
         ious = []
         order = rng.permutation(len(data))
         for s in range(0, len(data), batch_size):
             idx = order[s:s + batch_size]
-            top = tops[torch.as_tensor(idx)]  # (B, C, h, w)
+            top = (tops[torch.as_tensor(idx)] if tops is not None  # (B, C, h, w)
+                   else vision.trunk(torch.stack([data[j][0] for j in idx]))[-1])
             levels = [vision.sam2_convs[i](top) for i in INTERACTIVE_LEVELS]
             loss = 0.0
             for k, j in enumerate(idx):

@@ -97,6 +97,7 @@ def test_language_backbone_fits_the_toy_sam3_image(stages, tmp_path):
 
 
 def test_stage_2_keeps_stage_1_and_trains_the_mask_path(stages):
+    """Default trunk_lr_mult = 0: trunk, detector neck and text tower bit-identical."""
     pe, out = stages
     a, b = torch.load(pe), torch.load(out)
     frozen = [k for k in a if k.startswith((VISION_PREFIX + 'trunk.', VISION_PREFIX + 'convs.',
@@ -106,6 +107,25 @@ def test_stage_2_keeps_stage_1_and_trains_the_mask_path(stages):
     # the SAM 2 neck started as a copy of convs and was trained
     w = 'sam2_convs.2.conv_3x3.weight'
     assert not torch.equal(b[VISION_PREFIX + w], a[VISION_PREFIX + w.replace('sam2_', '')])
+
+
+def test_trunk_lr_mult_fine_tunes_the_trunk_only(stages, toy_root, tmp_path):
+    """trunk_lr_mult > 0 moves the trunk (the stand-in for SAM 3's detector stages); the
+    detector's neck and the text tower keep stage 1's weights; a repeat is bit-identical."""
+    pe, _ = stages
+    ann, img = f'{toy_root}/annotations/instances_train.json', f'{toy_root}/train'
+    outs = [str(tmp_path / f'tuned{i}.pth') for i in range(2)]
+    for out in outs:
+        pretrain_toy_sam3(ann, img, pe, out, epochs=1, batch_size=2, max_images=2,
+                          trunk_lr_mult=0.1)
+    a, b, c = torch.load(pe), torch.load(outs[0]), torch.load(outs[1])
+    kept = [k for k in a if k.startswith((VISION_PREFIX + 'convs.', TEXT_PREFIX))]
+    assert kept and all(torch.equal(a[k], b[k]) for k in kept)
+    trunk = [k for k in a if k.startswith(VISION_PREFIX + 'trunk.')]
+    assert any(not torch.equal(a[k], b[k]) for k in trunk)
+    assert b.keys() == c.keys() and all(torch.equal(b[k], c[k]) for k in b)
+    with pytest.raises(ValueError, match='trunk_lr_mult'):
+        pretrain_toy_sam3(ann, img, pe, outs[0], epochs=1, max_images=2, trunk_lr_mult=-1)
 
 
 def test_fixed_seed_gives_identical_weights(stages, toy_root, tmp_path):

@@ -3,9 +3,11 @@
 Stage 1 (CLIP's contrastive loss between the vision backbone and a text encoder, on captions
 written from each image's category counts: image-level labels, no boxes or masks as targets)
 writes ``<out stem>_pe.pth``; stage 2 (box and point prompts on the toy world's instance
-masks, class ids dropped on loading) freezes its encoder and trains SAM 3's SAM 1-task mask
-path, then writes ``--out`` in the released ``sam3.pt`` layout (the exemplar encoder holds
-seeded random weights: SAM 3 trains it on noun-phrase detection, not reproduced here).
+masks, class ids dropped on loading) trains SAM 3's SAM 1-task mask path and fine-tunes the
+Perception Encoder at ``--trunk-lr-mult`` of its learning rate (the stand-in for SAM 3's
+detector stages; 0, the default, = frozen), then writes ``--out`` in the released ``sam3.pt`` layout (the
+exemplar encoder holds seeded random weights: SAM 3 trains it on noun-phrase detection, not
+reproduced here).
 Example:
 
     python tools/misc/pretrain_toy_sam3.py data/toy_world
@@ -34,6 +36,9 @@ def main(argv: Optional[List[str]] = None) -> None:
                    help='contrastive (Perception Encoder) epochs on the captioned images; '
                    '0 = reuse the stage-1 file <out stem>_pe.pth written before')
     p.add_argument('--epochs', type=int, default=20, help='promptable-segmentation epochs')
+    p.add_argument('--trunk-lr-mult', type=float, default=0.0,
+                   help='stage 2 fine-tunes the Perception Encoder at this fraction of the '
+                   'learning rate, class-agnostically (0 = frozen as stage 1 left it)')
     p.add_argument('--seed', type=int, default=0)
     args = p.parse_args(argv)
     ann = osp.join(args.data_root, 'annotations', 'instances_train.json')
@@ -48,7 +53,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                              'run stage 1 first (--pe-epochs > 0)')
     else:
         _stage_1(ann, img_dir, pe, args)
-    r = pretrain_toy_sam3(ann, img_dir, pe, args.out, epochs=args.epochs, seed=args.seed)
+    r = pretrain_toy_sam3(ann, img_dir, pe, args.out, epochs=args.epochs, seed=args.seed,
+                          trunk_lr_mult=args.trunk_lr_mult)
     print(f'toy SAM 3 written to {args.out}: mean mask IoU {r["first_iou"]:.3f} -> '
           f'{r["mean_iou"]:.3f} on {r["images"]} images in {r["seconds"]:.0f}s')
     val = osp.join(args.data_root, 'annotations', 'instances_val.json')
