@@ -33,7 +33,7 @@ width (64), S input side (224), h = S / 14 (16), L = 4h the low-res mask side.
 import os
 import os.path as osp
 import time
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -117,6 +117,40 @@ def box_prompt_iou(checkpoint: str, ann_file: str, img_dir: str,
     return float(np.mean(ious))
 
 
+def _train_epoch(vision: nn.Module, dec: SAM3PromptDecoder, data: list, tops: Optional[Tensor],
+                 order: np.ndarray, batch_size: int, optim: tuple, box_jitter: float,
+                 point_ratio: float) -> List[float]:
+    """One pass over ``data`` in ``order``: per batch of images, the trunk's last block
+    (precomputed ``tops`` (N, C, h, w) when frozen), the second neck's levels and SAM's loss
+    over every instance, half prompted by boxes, half by one point. Returns the IoU of
+    every predicted mask (monitoring)."""
+    opt, sched = optim
+    ious: List[float] = []
+    for s in range(0, len(data), batch_size):
+        idx = order[s:s + batch_size]
+        top = (tops[torch.as_tensor(idx)] if tops is not None  # (B, C, h, w)
+               else vision.trunk(torch.stack([data[j][0] for j in idx]))[-1])
+        levels = [vision.sam2_convs[i](top) for i in INTERACTIVE_LEVELS]
+        loss = 0.0
+        for k, j in enumerate(idx):
+            _, boxes, masks = data[j]
+            if len(boxes) == 0:
+                continue
+            emb = tuple(x[k:k + 1] for x in levels)
+            # half box, half point prompts, as the toy SAM (and SAM) mix them
+            use_point = torch.rand(len(boxes)) < point_ratio
+            for sel, prompt in ((~use_point, 'box'), (use_point, 'point')):
+                if sel.any():
+                    loss = loss + prompted_sam3_loss(
+                        dec, emb, boxes[sel], masks[sel].float(), prompt, box_jitter,
+                        dec.img_size, ious)
+        opt.zero_grad()
+        (loss / len(idx)).backward()
+        opt.step()
+        sched.step()
+    return ious
+
+
 def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
                       epochs: int = 8, batch_size: int = 8, lr: float = 2e-3, seed: int = 0,
                       box_jitter: float = 0.1, point_ratio: float = 0.5,
@@ -172,30 +206,8 @@ def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
                                                 total_steps=steps, pct_start=0.1)
     t0, mious = time.time(), []
     for epoch in range(epochs):
-        ious = []
-        order = rng.permutation(len(data))
-        for s in range(0, len(data), batch_size):
-            idx = order[s:s + batch_size]
-            top = (tops[torch.as_tensor(idx)] if tops is not None  # (B, C, h, w)
-                   else vision.trunk(torch.stack([data[j][0] for j in idx]))[-1])
-            levels = [vision.sam2_convs[i](top) for i in INTERACTIVE_LEVELS]
-            loss = 0.0
-            for k, j in enumerate(idx):
-                _, boxes, masks = data[j]
-                if len(boxes) == 0:
-                    continue
-                emb = tuple(x[k:k + 1] for x in levels)
-                # half box, half point prompts, as the toy SAM (and SAM) mix them
-                use_point = torch.rand(len(boxes)) < point_ratio
-                for sel, prompt in ((~use_point, 'box'), (use_point, 'point')):
-                    if sel.any():
-                        loss = loss + prompted_sam3_loss(
-                            dec, emb, boxes[sel], masks[sel].float(), prompt, box_jitter,
-                            size, ious)
-            opt.zero_grad()
-            (loss / len(idx)).backward()
-            opt.step()
-            sched.step()
+        ious = _train_epoch(vision, dec, data, tops, rng.permutation(len(data)), batch_size,
+                            (opt, sched), box_jitter, point_ratio)
         mious.append(float(np.mean(ious)))
         print_log(f'[toy SAM 3 promptable] epoch {epoch + 1}/{epochs}: mean mask IoU '
                   f'{mious[-1]:.3f} ({time.time() - t0:.0f}s)', logger='current')

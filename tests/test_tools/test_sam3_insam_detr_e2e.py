@@ -55,9 +55,7 @@ def test_leaderboard_and_bank_through_test_tool(trained, toy_root):
     bank = str(d / 'bank.pth')
     rc, log = run([PY, 'tools/misc/encode_references.py', CONFIG, ckpt, '--ref-set',
                    str(refs / 'refs_seed42.json'), '--shots', '1', '--out', bank,
-                   '--cfg-options', f'model.backbone.checkpoint={sam3}',
-                   f'model.mask_head.decoder.checkpoint={sam3}',
-                   f'model.reference_sources.1.checkpoint={sam3}'])
+                   *sam3_options(toy_root, sam3)])
     assert rc == 0, log[-3000:]
     # the same test run from the reference images and from the bank: the same detections
     preds = {}
