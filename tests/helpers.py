@@ -150,6 +150,18 @@ def find_step(pipeline: Sequence, type_name: str) -> int:
     return hits[0]
 
 
+def cached_pipeline(cache_dir: str, flip_prob: float = 0.0) -> list:
+    """A training pipeline reading SAM features and reference tokens from the frozen-feature
+    cache at ``cache_dir`` (no image is read)."""
+    return [
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='LoadCachedSAMFeatures', cache_dir=cache_dir),
+        dict(type='RandomFlipCachedFeatures', prob=flip_prob),
+        dict(type='LoadCachedReferenceTokens', cache_dir=cache_dir),
+        dict(type='PackInContextDetInputs'),
+    ]
+
+
 def update_step(pipeline: Sequence, type_name: str, **fields):
     """Update the step of type ``type_name`` in place with ``fields``; return the step."""
     step = pipeline[find_step(pipeline, type_name)]

@@ -7,20 +7,10 @@ import torch
 from mmengine.dataset import pseudo_collate
 
 from mmdet.registry import DATASETS, MODELS
-from helpers import built_step, toy_cfg, update_step
+from helpers import built_step, cached_pipeline, toy_cfg, update_step
 from mmsamantics.apis import build_feature_cache, cache_items
 from mmsamantics.datasets import FeatureCache
 from mmsamantics.utils import MissingResourceError
-
-
-def cached_pipeline(cache_dir, flip_prob=0.0):
-    return [
-        dict(type='LoadAnnotations', with_bbox=True),
-        dict(type='LoadCachedSAMFeatures', cache_dir=cache_dir),
-        dict(type='RandomFlipCachedFeatures', prob=flip_prob),
-        dict(type='LoadCachedReferenceTokens', cache_dir=cache_dir),
-        dict(type='PackInContextDetInputs'),
-    ]
 
 
 @pytest.fixture(scope='module')

@@ -288,7 +288,7 @@ def test_frozen_feature_cache_gives_the_same_losses(toy_root, tmp_path):
     embedding, a tuple, is not: training reads levels and reference tokens only), and a
     cached batch gives the losses of the image batch without running SAM 3."""
     import copy
-    from helpers import update_step
+    from helpers import cached_pipeline, update_step
     from mmsamantics.apis import build_feature_cache, cache_items
     from mmsamantics.datasets import FeatureCache
     cfg = _toy_sam3_cfg(toy_root)
@@ -302,11 +302,7 @@ def test_frozen_feature_cache_gives_the_same_losses(toy_root, tmp_path):
     items = cache_items(plain)
     build_feature_cache(model, items, FeatureCache(str(tmp_path)), dtype='float32')
     cached_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    cached_cfg.pipeline = [
-        dict(type='LoadAnnotations', with_bbox=True),
-        dict(type='LoadCachedSAMFeatures', cache_dir=str(tmp_path)),
-        dict(type='LoadCachedReferenceTokens', cache_dir=str(tmp_path)),
-        dict(type='PackInContextDetInputs')]
+    cached_cfg.pipeline = cached_pipeline(str(tmp_path))
     cached = DATASETS.build(cached_cfg)
     a = model.data_preprocessor(pseudo_collate([plain[i] for i in range(4)]), True)
     b = model.data_preprocessor(pseudo_collate([cached[i] for i in range(4)]), True)
