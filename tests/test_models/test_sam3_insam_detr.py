@@ -126,6 +126,9 @@ def test_strict_loading_and_clear_errors(ref, tmp_path):
     view = ReferenceView(levels, emb, BOXES, None, ref['dec'], 112, (1, 3, 0))
     with pytest.raises(ValueError, match='reads backbone level 2.*add 2 to its out_levels'):
         ref['src'](view)
+    from mmsamantics.models.sam import SAM2PromptDecoder
+    with pytest.raises(ValueError, match="decoder is SAM2PromptDecoder.*SAM3PromptDecoder"):
+        ref['src'].num_tokens([], SAM2PromptDecoder(preset='tiny'))
     with pytest.raises(ValueError, match='same SAM 3 preset'):
         ref['src'].num_tokens([], SAM3PromptDecoder(preset='toy'))
 

@@ -18,6 +18,7 @@ from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
 from ...utils.checkpoint import load_state_dict_file, load_strict
 from ...utils.frozen import freeze
+from ..sam.sam3_prompt_decoder import SAM3PromptDecoder
 from ..sam3.cpu_compat import pinning_optional
 from ..sam3.sam3_checkpoint import sam3_detector_state
 from ..sam3.sam3_presets import (CKPT_URL, build_sam3_geometry_encoder, check_sam3_preset,
@@ -60,6 +61,11 @@ class SAM3ExemplarTokens(ReferenceSource):
         return super().train(False)  # frozen: dropout of the full encoder stays off
 
     def num_tokens(self, level_channels: Sequence[int], decoder: nn.Module) -> int:
+        if not isinstance(decoder, SAM3PromptDecoder):
+            # another SAM's levels would be read as SAM 3's vision_features without a word
+            raise ValueError(f'SAM3ExemplarTokens reads SAM 3\'s features, but the prompt '
+                             f'decoder is {type(decoder).__name__}: use SAM3ImageEncoder('
+                             "embedding='interactive') with SAM3PromptDecoder")
         d = int(self.geometry_encoder.d_model)
         if d != int(decoder.embed_dim):
             raise ValueError(f'SAM 3 exemplar tokens are {d} wide but the prompt decoder\'s '
