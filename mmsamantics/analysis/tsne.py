@@ -183,9 +183,23 @@ def masked_average(feat: Tensor, mask: Tensor) -> Tensor:
     return (feat * w).sum((-2, -1)) / w.sum()
 
 
-def pick_output(outs, index: int = -1) -> Tensor:
-    """Backbone output ``index`` of a tuple (or the tensor itself): (B, C, h, w) or (B, C)."""
-    out = outs[index] if isinstance(outs, (tuple, list)) else outs
+def pick_output(outs, index: Optional[int] = None) -> Tensor:
+    """Backbone output ``index`` of a tuple (or the tensor itself): (B, C, h, w) or (B, C).
+
+    ``index=None`` takes the last output that is a tensor: SAM 2's and SAM 3's interactive
+    image encoders end their outputs with the mask decoder's embedding, a tuple of tensors
+    (``(image_embed, feat_s0, feat_s1)``), which is not a feature map to pool.
+    """
+    if isinstance(outs, (tuple, list)):
+        tensors = [o for o in outs if isinstance(o, Tensor)]
+        out = outs[index] if index is not None else tensors[-1] if tensors else None
+        if not isinstance(out, Tensor):
+            raise ValueError(f'backbone output {index} is a {type(out).__name__} (the SAM '
+                             'decoder\'s embedding of an interactive image encoder), not a '
+                             'feature map: pick a feature level, or omit the index to take '
+                             'the last tensor output')
+    else:
+        out = outs
     if out.dim() not in (2, 4):
         raise ValueError(f'backbone output {index} has shape {tuple(out.shape)}; expected '
                          '(B, C, h, w) or (B, C) (mmpretrain ViT: out_type="featmap")')
@@ -194,7 +208,8 @@ def pick_output(outs, index: int = -1) -> Tensor:
 
 @torch.no_grad()
 def backbone_features(backbone: nn.Module, preprocessor: nn.Module,
-                      instances: Sequence[Instance], img_size: int, output_index: int = -1,
+                      instances: Sequence[Instance], img_size: int,
+                      output_index: Optional[int] = None,
                       batch_size: int = 8) -> Tensor:
     """(N, C) per-instance features: mask average of one backbone output.
 

@@ -240,3 +240,17 @@ def test_cli_end_to_end(toy_root, tmp_path, capsys):
         assert sil['all'] == pytest.approx(all_, abs=1e-4), kind
         assert sil['base'] == pytest.approx(base, abs=1e-4), kind
         assert sil['novel'] is None
+
+
+def test_pick_output_skips_an_interactive_embedding_tuple():
+    """SAM 2 / SAM 3 interactive encoders end with the decoder's embedding tuple: the default
+    takes the last feature map; asking for the tuple by index is refused with the fix."""
+    from mmsamantics.analysis.tsne import pick_output
+    level, emb = torch.randn(2, 8, 4, 4), tuple(torch.randn(2, 8, s, s) for s in (4, 16, 8))
+    assert pick_output((level, emb)) is level
+    assert pick_output((level, emb), 0) is level
+    assert pick_output(level) is level
+    with pytest.raises(ValueError, match='embedding of an interactive image encoder'):
+        pick_output((level, emb), -1)
+    with pytest.raises(ValueError, match='expected'):
+        pick_output((torch.randn(2, 8, 4),))

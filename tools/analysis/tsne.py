@@ -46,8 +46,9 @@ def parse_args(argv=None):
     p.add_argument('--what', nargs='+', choices=KINDS, default=list(KINDS))
     p.add_argument('--backbone-cfg', help='backbone config file or python dict '
                    '(default: the model\'s own backbone)')
-    p.add_argument('--backbone-output', type=int, default=-1,
-                   help='index into the backbone\'s output tuple')
+    p.add_argument('--backbone-output', type=int, default=None,
+                   help='index into the backbone\'s output tuple (default: its last tensor '
+                   'output; an interactive SAM 2 / SAM 3 embedding tuple is skipped)')
     p.add_argument('--perplexity', type=float, default=30.0)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--batch-size', type=int, default=8)
@@ -107,7 +108,8 @@ def main(argv=None):
                                               args.backbone_output, args.batch_size)
     os.makedirs(args.out_dir, exist_ok=True)
     names = dict(tokens='tokens before the token-merge MLP', mlp='after the token-merge MLP',
-                 backbone=f'backbone output {args.backbone_output}, mask-averaged')
+                 backbone=('last tensor backbone output' if args.backbone_output is None
+                           else f'backbone output {args.backbone_output}') + ', mask-averaged')
     summary = dict(config=args.config, checkpoint=args.checkpoint, ann_file=args.ann_file,
                    backbone_cfg=args.backbone_cfg or 'model.backbone',
                    classes=data.class_names, novel_classes=data.novel_classes,
