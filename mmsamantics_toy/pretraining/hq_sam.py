@@ -50,7 +50,7 @@ from mmsamantics.models.sam.presets import checkpoint_hint
 from mmsamantics.models.sam.sam_prompt_decoder import SAMPromptDecoder
 from mmsamantics.utils.checkpoint import load_state_dict_file, load_strict
 
-from .promptable_sam import _dice, load_prompt_instances
+from .promptable_sam import dice_loss, load_prompt_instances
 
 # One instance set: (embedding (1, D, h, w), interm (1, h, w, C), boxes (N, 4), masks (N, S, S))
 Instances = Tuple[Tensor, Tensor, Tensor, Tensor]
@@ -150,7 +150,7 @@ def point_mask_loss(logits: Tensor, masks: Tensor) -> Tensor:
         target = point_sample(masks[:, None].float(), coords).squeeze(1)
     point_logits = point_sample(logits, coords).squeeze(1)  # (N, P)
     return (F.binary_cross_entropy_with_logits(point_logits, target)
-            + _dice(point_logits, target).mean())
+            + dice_loss(point_logits, target).mean())
 
 
 def hq_loss(dec: HQSAMPromptDecoder, batch: Sequence[Instances], prompts: Sequence[str],

@@ -115,8 +115,9 @@ def load_prompt_instances(ann_file: str, img_dir: str, size: int,
     return [_prepare(coco, i, img_dir, size, mean, std) for i in img_ids]
 
 
-def _focal(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
-           gamma: float = 2.0) -> torch.Tensor:
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
+               gamma: float = 2.0) -> torch.Tensor:
+    """SAM's sigmoid focal loss per mask: (N, ...) logits and 0/1 targets -> (N,) means."""
     p = logits.sigmoid()
     ce = F.binary_cross_entropy_with_logits(logits, target, reduction='none')
     pt = p * target + (1 - p) * (1 - target)
@@ -124,7 +125,8 @@ def _focal(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
     return ((alpha * target + (1 - alpha) * (1 - target)) * loss).flatten(1).mean(1)
 
 
-def _dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SAM's dice loss per mask (smoothed by 1): (N, ...) logits and targets -> (N,)."""
     p = logits.sigmoid().flatten(1)
     t = target.flatten(1)
     return 1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)
@@ -160,7 +162,7 @@ def mask_loss(low: torch.Tensor, iou_pred: torch.Tensor, masks: torch.Tensor, si
         pred, gt = logits > 0, masks > 0
         iou = (pred & gt).flatten(1).sum(1) / (pred | gt).flatten(1).sum(1).clamp(min=1)
         ious += iou.tolist()
-    return (20 * _focal(logits, masks) + _dice(logits, masks)
+    return (20 * focal_loss(logits, masks) + dice_loss(logits, masks)
             + F.mse_loss(iou_pred[:, 0], iou, reduction='none')).mean()
 
 

@@ -4,20 +4,33 @@ SAM 3 keeps SAM 2's promptable segmentation ("SAM 1 task": a box or points on an
 mask out): its tracker's prompt encoder and mask decoder read a second simple-FPN neck
 (``sam2_convs``) on the same Perception Encoder (Carion et al., "SAM 3: Segment Anything
 with Concepts"; ``sam3.model.sam1_task_predictor``). This stage trains that path on the toy
-world as the toy SAM's promptable stage does (:mod:`.promptable_sam`, whose prompt sampling
-and losses it imports): jittered box prompts and single interior points, loss 20 * focal +
-dice on the single-mask output plus the MSE of the predicted IoU, **no class information**
-(the annotation file is read through :func:`~.promptable_sam.class_agnostic_coco`).
+world with the prompts and losses of the toy SAM's promptable stage (:mod:`.promptable_sam`):
+jittered box prompts and single interior points, loss 20 * focal + dice plus the MSE of the
+predicted IoU, **no class information** (the annotation file is read through
+:func:`~.promptable_sam.class_agnostic_coco`). Two parts of SAM 2's training
+recipe, which SAM 3's tracker inherits with SAM 2's decoder (Ravi et al., "SAM 2", appendix;
+its released training configs), are added, and the second neck learns slowly:
 
-Trained: ``sam2_convs`` (started from the stage-1 ``convs``, the same layout), the prompt
-encoder, the mask decoder and ``no_mem_embed``. The Perception Encoder (``trunk``) is frozen
-by default (it carries stage 1, :mod:`.contrastive_pe`, and runs once per image); with
-``trunk_lr_mult`` > 0 it is fine-tuned at that fraction of the learning rate, on the same
-class-agnostic prompts: the stand-in for SAM 3's detector stages, which fine-tune its
-Perception Encoder on detection and segmentation data before the tracker's SAM 1-task
-decoder is trained on the frozen backbone (the toy recipe skips the detector stages). The
-detector's neck (``convs``) keeps stage 1's weights either way: the mask path does not read
-it, so no loss reaches it. Inputs are made the SAM way (longest side resized to
+- a single point is ambiguous, so it gets the 3 multimask outputs and only the best of them
+  (lowest 20 * focal + dice) is supervised, the IoU head on all three (SAM's §3, SAM 2's
+  ``multimask_output_in_sam``); a box gets the single-mask output. Without it the multimask
+  tokens stay random, and the released decoder falls back to them at inference whenever the
+  single mask is unstable (``dynamic_multimask_via_stability``);
+- the gradient norm is clipped to 0.1 (SAM 2's ``gradient_clip``);
+- the second neck learns at 0.1 x the learning rate (``neck_lr_mult``). At the full rate
+  the decoder never leaves the loss's early phase (every mask empty while 20 * focal
+  outweighs dice; val box-prompted IoU 0.004 after 20 epochs, against 0.689 at 0.1 x;
+  docs/toy_semantics.md measures each change).
+
+Trained: the prompt encoder, the mask decoder, ``no_mem_embed`` and, at ``neck_lr_mult``,
+``sam2_convs`` (started from the stage-1 ``convs``, the same layout). The Perception Encoder
+(``trunk``) is frozen by default (it carries stage 1, :mod:`.contrastive_pe`, and runs once
+per image); with ``trunk_lr_mult`` > 0 it is fine-tuned at that fraction of the learning
+rate, on the same class-agnostic prompts: the stand-in for SAM 3's detector stages, which
+fine-tune its Perception Encoder on detection and segmentation data before the tracker's
+SAM 1-task decoder is trained on the frozen backbone (the toy recipe skips the detector
+stages). The detector's neck (``convs``) keeps stage 1's weights either way: the mask path
+does not read it, so no loss reaches it. Inputs are made the SAM way (longest side resized to
 S, zero-padded bottom/right) with SAM 3's normalisation (mean = std = 127.5); box prompts
 are two corners with labels 2 and 3, as :class:`~mmsamantics.models.sam.SAM3PromptDecoder`
 (and ``sam3``'s interactive predictor) encode them.
@@ -47,11 +60,13 @@ from mmsamantics.models.sam3.sam3_presets import (build_sam3_geometry_encoder,
                                                   build_sam3_vision_backbone)
 from mmsamantics.utils.checkpoint import load_state_dict_file, load_strict
 from .contrastive_pe import PIXEL_MEAN, PIXEL_STD, TEXT_PREFIX, VISION_PREFIX
-from .promptable_sam import interior_points, jittered_boxes, load_prompt_instances, mask_loss
+from .promptable_sam import (dice_loss, focal_loss, interior_points, jittered_boxes,
+                             load_prompt_instances, mask_loss)
 
 _PE_HINT = 'Write it with stage 1 (tools/misc/pretrain_toy_sam3.py, or pretrain_toy_sam3_pe).'
 _NORM = torch.full((3, 1, 1), PIXEL_MEAN), torch.full((3, 1, 1), PIXEL_STD)
 INTERACTIVE_LEVELS = (2, 0, 1)  # sam2_convs levels read as (image_embed, feat_s0, feat_s1)
+NECK_LR_MULT = 0.1  # the second neck learns at 0.1 x lr (module docstring)
 
 
 def prompted_sam3_loss(dec: SAM3PromptDecoder, embedding: tuple, boxes: Tensor, masks: Tensor,
@@ -66,13 +81,37 @@ def prompted_sam3_loss(dec: SAM3PromptDecoder, embedding: tuple, boxes: Tensor, 
     """
     if prompt == 'box':
         sparse, dense = dec._prompts(jittered_boxes(boxes, box_jitter))
-    else:
-        coords = interior_points(masks)
-        sparse, dense = dec.prompt_encoder(
-            points=(coords, torch.ones(len(coords), 1, dtype=torch.int)), boxes=None,
-            masks=None)
-    low, iou_pred = dec._decode(embedding, sparse, dense, multimask_output=False)
-    return mask_loss(low, iou_pred, masks, size, ious)
+        low, iou_pred = dec._decode(embedding, sparse, dense, multimask_output=False)
+        return mask_loss(low, iou_pred, masks, size, ious)
+    coords = interior_points(masks)
+    sparse, dense = dec.prompt_encoder(
+        points=(coords, torch.ones(len(coords), 1, dtype=torch.int)), boxes=None, masks=None)
+    low, iou_pred = dec._decode(embedding, sparse, dense, multimask_output=True)
+    return best_of_multimask_loss(low, iou_pred, masks, size, ious)
+
+
+def best_of_multimask_loss(low: Tensor, iou_pred: Tensor, masks: Tensor, size: int,
+                           ious: list) -> Tensor:
+    """SAM's loss for an ambiguous prompt: 20 * focal + dice of the best of K outputs (only
+    it is supervised, so each output can settle on one reading of the prompt), plus the MSE
+    of the predicted IoU of all K.
+
+    Args:
+        low: (N, K, L, L) low-res mask logits. iou_pred: (N, K). masks: (N, S, S) float.
+        ious: receives the IoU of each instance's best output (monitoring).
+    """
+    n, k = low.shape[:2]
+    logits = F.interpolate(low, (size, size), mode='bilinear', align_corners=False)
+    target = masks[:, None].expand(-1, k, -1, -1)
+    flat, flat_t = logits.flatten(0, 1), target.flatten(0, 1)
+    per = (20 * focal_loss(flat, flat_t) + dice_loss(flat, flat_t)).view(n, k)
+    with torch.no_grad():
+        pred, gt = logits > 0, target > 0
+        iou = (pred & gt).flatten(2).sum(2) / (pred | gt).flatten(2).sum(2).clamp(min=1)
+    best = per.argmin(1)
+    rows = torch.arange(n)
+    ious += iou[rows, best].tolist()
+    return (per[rows, best] + F.mse_loss(iou_pred, iou, reduction='none').mean(1)).mean()
 
 
 def _frozen_trunk_features(trunk: nn.Module, images: list, chunk: int = 16) -> Tensor:
@@ -122,9 +161,11 @@ def _train_epoch(vision: nn.Module, dec: SAM3PromptDecoder, data: list, tops: Op
                  point_ratio: float) -> List[float]:
     """One pass over ``data`` in ``order``: per batch of images, the trunk's last block
     (precomputed ``tops`` (N, C, h, w) when frozen), the second neck's levels and SAM's loss
-    over every instance, half prompted by boxes, half by one point. Returns the IoU of
-    every predicted mask (monitoring)."""
-    opt, sched = optim
+    over every instance, half prompted by boxes, half by one point; ``optim`` = (optimizer,
+    scheduler, max gradient norm or 0). Returns the IoU of every predicted mask
+    (monitoring)."""
+    opt, sched, grad_clip = optim
+    params = [p for g in opt.param_groups for p in g['params']]
     ious: List[float] = []
     for s in range(0, len(data), batch_size):
         idx = order[s:s + batch_size]
@@ -146,15 +187,30 @@ def _train_epoch(vision: nn.Module, dec: SAM3PromptDecoder, data: list, tops: Op
                         dec.img_size, ious)
         opt.zero_grad()
         (loss / len(idx)).backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
         opt.step()
         sched.step()
     return ious
 
 
+def _param_groups(vision: nn.Module, dec: SAM3PromptDecoder, lr: float, trunk_lr_mult: float,
+                  neck_lr_mult: float) -> List[dict]:
+    """AdamW groups: the decoder (prompt encoder, mask decoder, ``no_mem_embed``) at ``lr``;
+    the trunk and the second neck at their fractions of it, made trainable only when > 0."""
+    groups = [dict(params=list(dec.parameters()), lr=lr)]
+    for part, mult in (('trunk', trunk_lr_mult), ('sam2_convs', neck_lr_mult)):
+        if mult > 0:
+            module = getattr(vision, part).requires_grad_(True)
+            groups.append(dict(params=list(module.parameters()), lr=lr * mult))
+    return groups
+
+
 def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
                       epochs: int = 8, batch_size: int = 8, lr: float = 2e-3, seed: int = 0,
                       box_jitter: float = 0.1, point_ratio: float = 0.5,
-                      max_images: Optional[int] = None, trunk_lr_mult: float = 0.0) -> dict:
+                      max_images: Optional[int] = None, trunk_lr_mult: float = 0.0,
+                      neck_lr_mult: float = NECK_LR_MULT, grad_clip: float = 0.1) -> dict:
     """Train the toy SAM 3's mask path on its stage-1 encoder; save the sam3.pt layout.
 
     Args:
@@ -169,6 +225,10 @@ def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
         trunk_lr_mult: the trunk's learning rate as a fraction of ``lr`` (the stand-in for
             SAM 3's detector stages, see the module docstring); 0 = frozen, bit-identical
             to stage 1.
+        neck_lr_mult: the second neck's (``sam2_convs``, started from the stage-1
+            ``convs``) learning rate as a fraction of ``lr``; 0 = kept at that copy.
+        grad_clip: the gradient's maximal L2 norm (SAM 2's 0.1, see the module docstring);
+            0 = no clipping.
 
     Returns:
         dict with the first and last epoch's mean IoU of the predicted masks on the training
@@ -176,30 +236,28 @@ def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
     """
     if epochs < 1:
         raise ValueError(f'epochs must be >= 1, got {epochs}')
-    if trunk_lr_mult < 0:
-        raise ValueError(f'trunk_lr_mult must be >= 0, got {trunk_lr_mult}')
+    for name, mult in (('trunk_lr_mult', trunk_lr_mult), ('neck_lr_mult', neck_lr_mult)):
+        if mult < 0:
+            raise ValueError(f'{name} must be >= 0, got {mult}')
+    if grad_clip < 0:
+        raise ValueError(f'grad_clip must be >= 0 (0 = no clipping), got {grad_clip}')
     pe_state = load_state_dict_file(pe_file, _PE_HINT)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     vision = build_sam3_vision_backbone('toy', interactive=True)
     for part in ('trunk', 'convs'):
         load_strict(getattr(vision, part), pe_state, f'{VISION_PREFIX}{part}.', source=pe_file)
-        getattr(vision, part).requires_grad_(False)
     vision.sam2_convs.load_state_dict(vision.convs.state_dict())  # warm start, same layout
-    vision.eval()
+    vision.requires_grad_(False).eval()
     geometry = build_sam3_geometry_encoder('toy')  # seeded random weights, not trained
     dec = SAM3PromptDecoder(preset='toy')
     dec.requires_grad_(True)
     dec.mask_decoder.train()  # the single-mask token, without the inference-time fallback
     size = dec.img_size
     data = load_prompt_instances(ann_file, img_dir, size, max_images, *_NORM)
-    groups = [dict(params=[*vision.sam2_convs.parameters(), *dec.parameters()], lr=lr)]
-    if trunk_lr_mult > 0:
-        vision.trunk.requires_grad_(True)
-        groups.append(dict(params=list(vision.trunk.parameters()), lr=lr * trunk_lr_mult))
-        tops = None
-    else:
-        tops = _frozen_trunk_features(vision.trunk, [d[0] for d in data])
+    groups = _param_groups(vision, dec, lr, trunk_lr_mult, neck_lr_mult)
+    tops = (None if trunk_lr_mult > 0
+            else _frozen_trunk_features(vision.trunk, [d[0] for d in data]))
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     steps = epochs * int(np.ceil(len(data) / batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g['lr'] for g in groups],
@@ -207,7 +265,7 @@ def pretrain_toy_sam3(ann_file: str, img_dir: str, pe_file: str, out_file: str,
     t0, mious = time.time(), []
     for epoch in range(epochs):
         ious = _train_epoch(vision, dec, data, tops, rng.permutation(len(data)), batch_size,
-                            (opt, sched), box_jitter, point_ratio)
+                            (opt, sched, grad_clip), box_jitter, point_ratio)
         mious.append(float(np.mean(ious)))
         print_log(f'[toy SAM 3 promptable] epoch {epoch + 1}/{epochs}: mean mask IoU '
                   f'{mious[-1]:.3f} ({time.time() - t0:.0f}s)', logger='current')

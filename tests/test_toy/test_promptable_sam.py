@@ -4,7 +4,7 @@ import torch
 
 from mmsamantics.models import SAMImageEncoder, SAMPromptDecoder
 from mmsamantics_toy.pretraining import pretrain_sam_encoder_mae, pretrain_toy_sam
-from mmsamantics_toy.pretraining.promptable_sam import _dice, _focal, class_agnostic_coco
+from mmsamantics_toy.pretraining.promptable_sam import class_agnostic_coco, dice_loss, focal_loss
 
 
 def test_pretraining_writes_an_official_layout_checkpoint(toy_root, tmp_path):
@@ -66,8 +66,8 @@ def test_losses_match_their_formulas():
     target = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
     p = torch.sigmoid(logits)
     d = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
-    assert torch.allclose(_dice(logits, target), d[None])
+    assert torch.allclose(dice_loss(logits, target), d[None])
     pt = torch.where(target > 0, p, 1 - p)
     a = torch.where(target > 0, torch.tensor(0.25), torch.tensor(0.75))
     f = (-a * (1 - pt) ** 2 * torch.log(pt)).mean()
-    assert torch.allclose(_focal(logits, target), f[None], atol=1e-6)
+    assert torch.allclose(focal_loss(logits, target), f[None], atol=1e-6)

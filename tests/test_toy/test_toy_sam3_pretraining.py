@@ -13,7 +13,8 @@ from mmsamantics_toy.pretraining.contrastive_pe import (TEXT_PREFIX, VISION_PREF
                                                         caption_words, clip_loss,
                                                         image_caption, pretrain_toy_sam3_pe,
                                                         write_caption_bpe)
-from mmsamantics_toy.pretraining.promptable_sam3 import pretrain_toy_sam3
+from mmsamantics_toy.pretraining.promptable_sam import dice_loss, focal_loss
+from mmsamantics_toy.pretraining.promptable_sam3 import best_of_multimask_loss, pretrain_toy_sam3
 
 NAMES = ['red circle', 'blue star', 'red circle', 'green square', 'red circle']
 
@@ -126,6 +127,68 @@ def test_trunk_lr_mult_fine_tunes_the_trunk_only(stages, toy_root, tmp_path):
     assert b.keys() == c.keys() and all(torch.equal(b[k], c[k]) for k in b)
     with pytest.raises(ValueError, match='trunk_lr_mult'):
         pretrain_toy_sam3(ann, img, pe, outs[0], epochs=1, max_images=2, trunk_lr_mult=-1)
+
+
+def test_neck_lr_mult_0_keeps_the_stage_1_neck_copy(stages, toy_root, tmp_path):
+    """neck_lr_mult = 0: the second neck is the stage-1 detector neck's copy, bit for bit
+    (the default, 0.1, trains it: test above); a negative value is refused."""
+    pe, _ = stages
+    ann, img = f'{toy_root}/annotations/instances_train.json', f'{toy_root}/train'
+    out = str(tmp_path / 'neck0.pth')
+    pretrain_toy_sam3(ann, img, pe, out, epochs=1, batch_size=2, max_images=2, neck_lr_mult=0)
+    a, b = torch.load(pe), torch.load(out)
+    neck = [k for k in b if k.startswith(VISION_PREFIX + 'sam2_convs.')]
+    assert neck and all(torch.equal(b[k], a[k.replace('sam2_convs.', 'convs.')]) for k in neck)
+    with pytest.raises(ValueError, match='neck_lr_mult'):
+        pretrain_toy_sam3(ann, img, pe, out, epochs=1, max_images=2, neck_lr_mult=-1)
+
+
+def test_best_of_multimask_loss_supervises_the_best_output_only():
+    """An ambiguous prompt's loss: the lowest 20 * focal + dice of K outputs, plus the IoU
+    head's MSE on all K; no gradient reaches the other outputs' logits."""
+    g = torch.Generator().manual_seed(0)
+    masks = torch.zeros(2, 8, 8)
+    masks[0, 2:6, 2:6], masks[1, :4] = 1, 1
+    low = torch.randn(2, 3, 8, 8, generator=g)
+    low[0, 2] = masks[0] * 8 - 4  # instance 0: output 2 is right; instance 1: output 0 is
+    low[1, 0] = masks[1] * 8 - 4
+    low.requires_grad_(True)
+    iou_pred = torch.rand(2, 3, generator=g)
+    ious = []
+    loss = best_of_multimask_loss(low, iou_pred, masks, 8, ious)
+    per = torch.stack([20 * focal_loss(low[:, k], masks) + dice_loss(low[:, k], masks)
+                       for k in range(3)], 1)
+    iou = torch.stack([((low[:, k] > 0) & (masks > 0)).flatten(1).sum(1)
+                       / ((low[:, k] > 0) | (masks > 0)).flatten(1).sum(1) for k in range(3)], 1)
+    expected = (per[[0, 1], [2, 0]] + ((iou_pred - iou) ** 2).mean(1)).mean()
+    assert torch.allclose(loss, expected) and ious == [1.0, 1.0]
+    loss.backward()
+    assert low.grad[0, 2].abs().sum() > 0 and low.grad[1, 0].abs().sum() > 0
+    assert low.grad[0, :2].abs().sum() == 0 and low.grad[1, 1:].abs().sum() == 0
+
+
+def test_stage_2_clips_the_gradient_of_every_trained_weight(stages, toy_root, tmp_path,
+                                                            monkeypatch):
+    """SAM 2's gradient clipping (max norm 0.1 by default) on the mask path's weights at
+    every step; grad_clip = 0 turns it off; a negative value is refused."""
+    pe, _ = stages
+    ann, img = f'{toy_root}/annotations/instances_train.json', f'{toy_root}/train'
+    calls = []
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, 'clip_grad_norm_',
+                        lambda params, norm: calls.append((len(params), norm))
+                        or clip(params, norm))
+    out = str(tmp_path / 'clipped.pth')
+    pretrain_toy_sam3(ann, img, pe, out, epochs=2, batch_size=2, max_images=4)
+    trained = SAM3PromptDecoder(preset='toy')
+    n_dec = len(list(trained.parameters()))
+    n_neck = sum(1 for k in torch.load(out) if k.startswith(VISION_PREFIX + 'sam2_convs.'))
+    assert calls == [(n_dec + n_neck, 0.1)] * 4  # 2 epochs x 2 batches
+    calls.clear()
+    pretrain_toy_sam3(ann, img, pe, out, epochs=1, batch_size=2, max_images=2, grad_clip=0)
+    assert calls == []
+    with pytest.raises(ValueError, match='grad_clip'):
+        pretrain_toy_sam3(ann, img, pe, out, epochs=1, max_images=2, grad_clip=-1)
 
 
 def test_fixed_seed_gives_identical_weights(stages, toy_root, tmp_path):
