@@ -128,6 +128,19 @@ def persam_cfg(root: str, **extra) -> Config:
 
 
 # ---------------------------------------------------------------- pipeline steps by type
+def scrambled_class_ids(ann_file: str, out_dir) -> str:
+    """A copy of a COCO file whose annotations carry other class ids (1 + 7i mod 12), for the
+    tests that no class label reaches a class-agnostic stage; returns its path."""
+    with open(ann_file) as f:
+        data = json.load(f)
+    for i, a in enumerate(data['annotations']):
+        a['category_id'] = 1 + (7 * i) % 12
+    path = osp.join(str(out_dir), 'scrambled.json')
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    return path
+
+
 def _step_type(step) -> str:
     """The ``type`` of a config step (a dict) or the class name of a built transform."""
     if isinstance(step, dict):

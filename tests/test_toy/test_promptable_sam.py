@@ -1,7 +1,6 @@
-import json
-
 import torch
 
+from helpers import scrambled_class_ids
 from mmsamantics.models import SAMImageEncoder, SAMPromptDecoder
 from mmsamantics_toy.pretraining import pretrain_sam_encoder_mae, pretrain_toy_sam
 from mmsamantics_toy.pretraining.promptable_sam import class_agnostic_coco, dice_loss, focal_loss
@@ -27,12 +26,7 @@ def test_pretraining_writes_an_official_layout_checkpoint(toy_root, tmp_path):
 def test_class_ids_cannot_reach_the_training(toy_root, tmp_path):
     """Same images and masks with scrambled class ids -> bit-identical weights."""
     ann = f'{toy_root}/annotations/instances_train.json'
-    with open(ann) as f:
-        data = json.load(f)
-    for i, a in enumerate(data['annotations']):
-        a['category_id'] = 1 + (7 * i) % 12
-    scrambled = tmp_path / 'scrambled.json'
-    scrambled.write_text(json.dumps(data))
+    scrambled = scrambled_class_ids(ann, tmp_path)
     coco = class_agnostic_coco(str(scrambled))
     assert {a['category_id'] for a in coco.dataset['annotations']} == {1}
     kw = dict(img_dir=f'{toy_root}/train', epochs=1, batch_size=2, max_images=2, seed=1)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import load_tool
+from helpers import load_tool, scrambled_class_ids
 from mmsamantics.models.backbones.sam3_image_encoder import SAM3ImageEncoder
 from mmsamantics.models.reference_sources.sam3_exemplar_tokens import SAM3ExemplarTokens
 from mmsamantics.models.sam.sam3_prompt_decoder import SAM3PromptDecoder
@@ -221,15 +221,8 @@ def test_box_prompt_iou_scores_the_ground_truth_as_one(stages, toy_root, monkeyp
 
 def test_class_ids_cannot_reach_the_promptable_stage(stages, toy_root, tmp_path):
     """Stage 2 with scrambled class ids -> bit-identical weights."""
-    import json
     pe, out = stages
-    ann = f'{toy_root}/annotations/instances_train.json'
-    with open(ann) as f:
-        data = json.load(f)
-    for i, a in enumerate(data['annotations']):
-        a['category_id'] = 1 + (7 * i) % 12
-    scrambled = tmp_path / 'scrambled.json'
-    scrambled.write_text(json.dumps(data))
+    scrambled = scrambled_class_ids(f'{toy_root}/annotations/instances_train.json', tmp_path)
     again = str(tmp_path / 'again.pth')
     pretrain_toy_sam3(str(scrambled), f'{toy_root}/train', pe, again, epochs=1, batch_size=2,
                       max_images=2, seed=0)
