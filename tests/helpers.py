@@ -175,6 +175,32 @@ def cached_pipeline(cache_dir: str, flip_prob: float = 0.0) -> list:
     ]
 
 
+def cached_twin(cfg: Config, cache_dir: str, batch_size: int = 8) -> tuple:
+    """A model of ``cfg`` (seed 0, eval), its training set without flips (exact equivalence
+    needs none) and the same set read from the frozen-feature cache written at ``cache_dir``.
+
+    Returns:
+        (model, plain dataset, cached dataset, cache items, build stats)
+    """
+    import torch
+    from mmdet.registry import DATASETS, MODELS
+    from mmsamantics.apis import build_feature_cache, cache_items
+    from mmsamantics.datasets import FeatureCache
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    plain_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    update_step(plain_cfg.pipeline, 'RandomFlip', prob=0.0)
+    plain = DATASETS.build(plain_cfg)
+    items = cache_items(plain)
+    stats = build_feature_cache(model, items, FeatureCache(cache_dir), dtype='float32',
+                                batch_size=batch_size)
+    cached_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    cached_cfg.pipeline = cached_pipeline(cache_dir)
+    return model, plain, DATASETS.build(cached_cfg), items, stats
+
+
 def update_step(pipeline: Sequence, type_name: str, **fields):
     """Update the step of type ``type_name`` in place with ``fields``; return the step."""
     step = pipeline[find_step(pipeline, type_name)]

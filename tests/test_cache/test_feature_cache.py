@@ -6,31 +6,18 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 
-from mmdet.registry import DATASETS, MODELS
-from helpers import built_step, cached_pipeline, toy_cfg, update_step
-from mmsamantics.apis import build_feature_cache, cache_items
+from mmdet.registry import MODELS
+from helpers import built_step, cached_twin, toy_cfg
+from mmsamantics.apis import build_feature_cache
 from mmsamantics.datasets import FeatureCache
 from mmsamantics.utils import MissingResourceError
 
 
 @pytest.fixture(scope='module')
 def setup(toy_root, tmp_path_factory):
-    cfg = toy_cfg(toy_root)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.eval()
-    plain_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    # exact equivalence needs no flip (flip = approximation)
-    update_step(plain_cfg.pipeline, 'RandomFlip', prob=0.0)
-    plain = DATASETS.build(plain_cfg)
     root = str(tmp_path_factory.mktemp('cache'))
-    items = cache_items(plain)
-    stats = build_feature_cache(model, items, FeatureCache(root), dtype='float32',
-                                batch_size=8)
-    cached_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    cached_cfg.pipeline = cached_pipeline(root)
-    return model, plain, DATASETS.build(cached_cfg), root, items, stats
+    model, plain, cached, items, stats = cached_twin(toy_cfg(toy_root), root)
+    return model, plain, cached, root, items, stats
 
 
 def _batch(model, ds, idxs):

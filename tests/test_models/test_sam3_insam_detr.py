@@ -290,23 +290,8 @@ def test_frozen_feature_cache_gives_the_same_losses(toy_root, tmp_path):
     """The SAM 3 config's one-resolution level is cached like SAM's (the interactive
     embedding, a tuple, is not: training reads levels and reference tokens only), and a
     cached batch gives the losses of the image batch without running SAM 3."""
-    import copy
-    from helpers import cached_pipeline, update_step
-    from mmsamantics.apis import build_feature_cache, cache_items
-    from mmsamantics.datasets import FeatureCache
-    cfg = _toy_sam3_cfg(toy_root)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.eval()
-    plain_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    update_step(plain_cfg.pipeline, 'RandomFlip', prob=0.0)
-    plain = DATASETS.build(plain_cfg)
-    items = cache_items(plain)
-    build_feature_cache(model, items, FeatureCache(str(tmp_path)), dtype='float32')
-    cached_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    cached_cfg.pipeline = cached_pipeline(str(tmp_path))
-    cached = DATASETS.build(cached_cfg)
+    from helpers import cached_twin
+    model, plain, cached, _, _ = cached_twin(_toy_sam3_cfg(toy_root), str(tmp_path))
     a = model.data_preprocessor(pseudo_collate([plain[i] for i in range(4)]), True)
     b = model.data_preprocessor(pseudo_collate([cached[i] for i in range(4)]), True)
     assert b['inputs'].shape == (4, 64, 16, 16)  # vision_features of the toy preset
