@@ -203,6 +203,26 @@ def test_tool_refuses_a_missing_toy_world_or_stage_1(toy_root, tmp_path):
         tool.main([str(tmp_path / 'nowhere'), '--out', str(tmp_path / 'x.pth')])
     with pytest.raises(SystemExit, match='x_pe.pth, which does not exist'):
         tool.main([toy_root, '--out', str(tmp_path / 'x.pth'), '--pe-epochs', '0'])
+    with pytest.raises(SystemExit, match='elsewhere.pth, which does not exist'):
+        tool.main([toy_root, '--out', str(tmp_path / 'x.pth'), '--pe-epochs', '0',
+                   '--pe', str(tmp_path / 'elsewhere.pth')])
+
+
+def test_tool_reads_the_stage_1_file_named_by_pe(stages, toy_root, tmp_path, monkeypatch):
+    """--pe-epochs 0 --pe FILE: stage 2 starts from FILE whatever --out is called."""
+    tool = load_tool('tools/misc/pretrain_toy_sam3.py')
+    seen = {}
+
+    def fake_stage_2(ann, img_dir, pe, out, **kw):
+        seen.update(pe=pe, out=out, **kw)
+        return dict(first_iou=0.0, mean_iou=0.0, images=0, seconds=0.0)
+    monkeypatch.setattr(tool, 'pretrain_toy_sam3', fake_stage_2)
+    monkeypatch.setattr(tool, 'box_prompt_iou', lambda *a, **k: 0.0)
+    out = str(tmp_path / 'tuned.pth')
+    tool.main([toy_root, '--out', out, '--pe-epochs', '0', '--pe', stages[0],
+               '--trunk-lr-mult', '0.1', '--neck-lr-mult', '0.2', '--grad-clip', '0'])
+    assert seen['pe'] == stages[0] and seen['out'] == out
+    assert (seen['trunk_lr_mult'], seen['neck_lr_mult'], seen['grad_clip']) == (0.1, 0.2, 0)
 
 
 def test_box_prompt_iou_scores_the_ground_truth_as_one(stages, toy_root, monkeypatch):

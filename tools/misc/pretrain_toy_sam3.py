@@ -37,7 +37,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument('--out', default='checkpoints/sam3_toy.pth')
     p.add_argument('--pe-epochs', type=int, default=30,
                    help='contrastive (Perception Encoder) epochs on the captioned images; '
-                   '0 = reuse the stage-1 file <out stem>_pe.pth written before')
+                   '0 = reuse the stage-1 file (--pe) written before')
+    p.add_argument('--pe', help='the stage-1 file: written by stage 1, read by stage 2 '
+                   '(default: <out stem>_pe.pth)')
     p.add_argument('--epochs', type=int, default=20, help='promptable-segmentation epochs')
     p.add_argument('--trunk-lr-mult', type=float, default=0.0,
                    help='stage 2 fine-tunes the Perception Encoder at this fraction of the '
@@ -56,11 +58,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     if not osp.isfile(ann):
         raise SystemExit(f'error: {ann} not found; write the toy world first: '
                          'python tools/misc/make_toy_world.py')
-    pe = osp.splitext(args.out)[0] + '_pe.pth'
+    pe = args.pe or osp.splitext(args.out)[0] + '_pe.pth'
     if args.pe_epochs == 0:
         if not osp.isfile(pe):
             raise SystemExit(f'error: --pe-epochs 0 reuses {pe}, which does not exist: '
-                             'run stage 1 first (--pe-epochs > 0)')
+                             'run stage 1 first (--pe-epochs > 0), or name it with --pe')
     else:
         _stage_1(ann, img_dir, pe, args)
     r = pretrain_toy_sam3(ann, img_dir, pe, args.out, epochs=args.epochs, seed=args.seed,
