@@ -2,7 +2,7 @@
 
 Stage 1 (CLIP's contrastive loss between the vision backbone and a text encoder, on captions
 written from each image's category counts: image-level labels, no boxes or masks as targets)
-writes ``<out stem>_pe.pth``; stage 2 (box and point prompts on the toy world's instance
+writes the stage-1 file (``--pe``, default ``<out stem>_pe.pth``); stage 2 (box and point prompts on the toy world's instance
 masks, class ids dropped on loading) trains SAM 3's SAM 1-task mask path (prompt encoder,
 mask decoder, and the second neck at ``--neck-lr-mult`` of the learning rate), fine-tunes
 the Perception Encoder at ``--trunk-lr-mult`` of it (the stand-in for SAM 3's detector
