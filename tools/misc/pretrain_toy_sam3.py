@@ -2,14 +2,14 @@
 
 Stage 1 (CLIP's contrastive loss between the vision backbone and a text encoder, on captions
 written from each image's category counts: image-level labels, no boxes or masks as targets)
-writes the stage-1 file (``--pe``, default ``<out stem>_pe.pth``); stage 2 (box and point prompts on the toy world's instance
-masks, class ids dropped on loading) trains SAM 3's SAM 1-task mask path (prompt encoder,
-mask decoder, and the second neck at ``--neck-lr-mult`` of the learning rate), fine-tunes
-the Perception Encoder at ``--trunk-lr-mult`` of it (the stand-in for SAM 3's detector
-stages; 0, the default, = frozen), then writes ``--out`` in the released ``sam3.pt`` layout
-(the exemplar encoder holds seeded random weights: SAM 3 trains it on noun-phrase
-detection, not reproduced here). About 6 min for stage 1 and 6 min for stage 2 on one CPU
-thread.
+writes the stage-1 file (``--pe``, default ``<out stem>_pe.pth``); stage 2 (box and point
+prompts on the toy world's instance masks, class ids dropped on loading) trains SAM 3's SAM
+1-task mask path (prompt encoder, mask decoder, and the second neck at ``--neck-lr-mult`` of
+the learning rate), fine-tunes the Perception Encoder at ``--trunk-lr-mult`` of it (the
+stand-in for SAM 3's detector stages; 0, the default, = frozen), then writes ``--out`` in the
+released ``sam3.pt`` layout (the exemplar encoder holds seeded random weights: SAM 3 trains
+it on noun-phrase detection, not reproduced here). About 6 min for stage 1 and 6 min for
+stage 2 on one CPU thread.
 Example:
 
     python tools/misc/pretrain_toy_sam3.py data/toy_world
